@@ -1,0 +1,12 @@
+"""minivae: variational autoencoders in NumPy, every backward pass by hand."""
+from .backend import Backend, get_backend, use_backend
+from .config import VAEConfig
+from .gradcheck import numerical_gradient, numerical_gradient_array, rel_error
+from .optim import SGD, Adam
+from .vae import VAE
+
+__version__ = "0.1.0"
+__all__ = ["VAE", "VAEConfig", "Adam", "SGD", "Backend", "get_backend", "use_backend",
+           "numerical_gradient", "numerical_gradient_array", "rel_error", "gradcheck"]
+
+from . import gradcheck  # noqa: E402  (minivae.gradcheck is part of the API)

@@ -1,0 +1,161 @@
+"""Dense layers and the MLP, with hand-written backward passes.
+
+Weight layout, stated once: ``y = x @ W + b`` with ``x`` of shape (N, D_in),
+``W`` of shape (D_in, D_out) and ``b`` of shape (D_out,).
+
+The functional core is ``dense_forward``/``dense_backward`` (cs231n's
+``affine_forward``/``affine_backward``); :class:`Dense`, :class:`Activation`
+and :class:`MLP` are thin objects that hold ``params`` and ``grads`` dicts
+under the same keys and cache what their backward needs.
+"""
+from __future__ import annotations
+
+import math
+
+from .activations import get_activation
+from .errors import ConfigError, ShapeError
+
+
+def dense_forward(x, W, b):
+    """y = x @ W + b.
+
+    x: (N, D_in), W: (D_in, D_out), b: (D_out,) -> y: (N, D_out), cache (x, W).
+    """
+    y = x @ W
+    y += b
+    return y, (x, W)
+
+
+def dense_backward(dy, cache, need_dx=True):
+    """Backward of y = x @ W + b.
+
+    dx = dy @ W^T,  dW = x^T @ dy,  db = sum_n dy_n.
+    dy: (N, D_out) -> dx: (N, D_in) (None when ``need_dx`` is False), dW, db.
+    """
+    x, W = cache
+    dW = x.T @ dy
+    db = dy.sum(axis=0)
+    dx = dy @ W.T if need_dx else None
+    return dx, dW, db
+
+
+def init_weight(rng, d_in, d_out, scheme, dtype):
+    """Draw W of shape (d_in, d_out).
+
+    ``he``: N(0, 2 / d_in), for ReLU-like activations (He et al. 2015).
+    ``xavier``: U(-a, a) with a = sqrt(6 / (d_in + d_out)) (Glorot & Bengio 2010).
+    """
+    if scheme == "he":
+        W = rng.standard_normal((d_in, d_out), dtype=dtype) * math.sqrt(2.0 / d_in)
+    elif scheme == "xavier":
+        a = math.sqrt(6.0 / (d_in + d_out))
+        W = rng.uniform(-a, a, size=(d_in, d_out)).astype(dtype)
+    else:
+        raise ConfigError(f"unknown init scheme {scheme!r}; expected 'he' or 'xavier'")
+    return W.astype(dtype, copy=False)
+
+
+def init_for(activation):
+    """The usual init for a layer followed by ``activation``."""
+    return "he" if activation in ("relu", "leaky_relu") else "xavier"
+
+
+class Dense:
+    """A fully connected layer ``y = x @ W + b`` with ``params = {"W", "b"}``."""
+
+    def __init__(self, d_in, d_out, rng, xp, dtype="float32", init="xavier"):
+        self.d_in, self.d_out = d_in, d_out
+        self.params = {
+            "W": xp.asarray(init_weight(rng, d_in, d_out, init, dtype)),
+            "b": xp.zeros(d_out, dtype=dtype),
+        }
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+        self.cache = None
+
+    def forward(self, x):
+        if x.ndim != 2 or x.shape[1] != self.d_in:
+            raise ShapeError(f"Dense expects input of shape (N, {self.d_in}), got {tuple(x.shape)}")
+        y, self.cache = dense_forward(x, self.params["W"], self.params["b"])
+        return y
+
+    def predict(self, x):
+        """Forward without caching (inference leaves the training cache intact)."""
+        return dense_forward(x, self.params["W"], self.params["b"])[0]
+
+    def backward(self, dy, need_dx=True):
+        """Store dW, db in ``grads`` (overwriting) and return dx."""
+        dx, dW, db = dense_backward(dy, self.cache, need_dx)
+        self.grads["W"][...] = dW
+        self.grads["b"][...] = db
+        return dx
+
+
+class Activation:
+    """An elementwise activation layer (no parameters)."""
+
+    params: dict = {}
+    grads: dict = {}
+
+    def __init__(self, name):
+        self.name = name
+        self._forward, self._backward = get_activation(name)
+        self.cache = None
+
+    def forward(self, x):
+        y, self.cache = self._forward(x)
+        return y
+
+    def predict(self, x):
+        return self._forward(x)[0]
+
+    def backward(self, dy, need_dx=True):
+        return self._backward(dy, self.cache)
+
+
+class MLP:
+    """Dense layers with an activation after each, except (optionally) the last.
+
+    ``sizes = [D_0, D_1, ..., D_L]`` builds L Dense layers. Parameters are
+    named ``"{i}.W"``, ``"{i}.b"`` for the i-th Dense layer (activations are
+    not counted), so a model can prefix them (``"encoder.0.W"``).
+    """
+
+    def __init__(self, sizes, activation, rng, xp, dtype="float32", final_activation=None):
+        self.sizes = tuple(sizes)
+        self.layers = []
+        self.dense = []
+        for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            last = i == len(sizes) - 2
+            act = final_activation if last else activation
+            init = init_for(act or "identity")
+            layer = Dense(d_in, d_out, rng, xp, dtype, init)
+            self.layers.append(layer)
+            self.dense.append(layer)
+            if act is not None and act != "identity":
+                self.layers.append(Activation(act))
+
+    @property
+    def params(self):
+        return {f"{i}.{k}": v for i, d in enumerate(self.dense) for k, v in d.params.items()}
+
+    @property
+    def grads(self):
+        return {f"{i}.{k}": v for i, d in enumerate(self.dense) for k, v in d.grads.items()}
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def predict(self, x):
+        """Forward without caching."""
+        for layer in self.layers:
+            x = layer.predict(x)
+        return x
+
+    def backward(self, dy, need_dx=True):
+        """Backward through every layer; the first layer's dx only if asked."""
+        for j, layer in enumerate(reversed(self.layers)):
+            first = j == len(self.layers) - 1
+            dy = layer.backward(dy, need_dx=need_dx or not first)
+        return dy

@@ -1,0 +1,22 @@
+"""A numerically stable log-sum-exp."""
+from __future__ import annotations
+
+from .backend import array_module
+
+
+def logsumexp(a, axis=None, keepdims=False):
+    """log sum_i exp(a_i), computed as m + log sum_i exp(a_i - m), m = max_i a_i.
+
+    Never overflows; an all -inf slice gives -inf (not NaN).
+    """
+    xp = array_module(a)
+    m = xp.max(a, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    out = xp.log(xp.sum(xp.exp(a - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def softmax(a, axis=-1):
+    """exp(a - logsumexp(a)) along ``axis``: the normalized importance weights of IWAE."""
+    xp = array_module(a)
+    return xp.exp(a - logsumexp(a, axis=axis, keepdims=True))

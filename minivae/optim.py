@@ -1,0 +1,150 @@
+"""Optimizers: SGD with momentum and Adam (Kingma & Ba 2015, Algorithm 1).
+
+An optimizer holds the model's flat parameter dict (``"encoder.0.W"`` ...)
+and updates those arrays in place from a grads dict with the same keys. Its
+state is keyed by the full parameter name, so two layers never share a slot.
+"""
+from __future__ import annotations
+
+from .backend import array_module
+from .errors import ConfigError
+
+
+def global_norm(grads):
+    """sqrt(sum over all gradients of the squared entries), as a 0-d array."""
+    g = list(grads.values())
+    xp = array_module(*g)
+    return xp.sqrt(sum(xp.vdot(v.ravel(), v.ravel()) for v in g))
+
+
+def clip_grad_norm(grads, max_norm):
+    """Scale every gradient in place by min(1, max_norm / ||g||), ||g|| the global norm.
+
+    Returns the norm before clipping.
+    """
+    norm = global_norm(grads)
+    scale = min(1.0, max_norm / (float(norm) + 1e-12))
+    if scale < 1.0:
+        for g in grads.values():
+            g *= g.dtype.type(scale)
+    return norm
+
+
+class Optimizer:
+    """Shared checks and bookkeeping: parameters, step count, clipping."""
+
+    def __init__(self, params, lr, clip_norm=None):
+        if not params:
+            raise ConfigError("optimizer got no parameters")
+        if not lr > 0:
+            raise ConfigError(f"learning rate must be > 0, got {lr}")
+        if clip_norm is not None and not clip_norm > 0:
+            raise ConfigError(f"clip_norm must be > 0 or None, got {clip_norm}")
+        self.params, self.lr, self.clip_norm, self.t = params, lr, clip_norm, 0
+
+    def step(self, grads):
+        """Apply one update from ``grads`` (same keys as ``params``)."""
+        if grads.keys() != self.params.keys():
+            missing = sorted(set(self.params) ^ set(grads))
+            raise ConfigError(f"grads and params have different keys: {missing}")
+        if self.clip_norm is not None:
+            clip_grad_norm(grads, self.clip_norm)
+        self.t += 1
+        for name, p in self.params.items():
+            self.update(name, p, grads[name])
+
+    def update(self, name, p, g):
+        raise NotImplementedError
+
+    def state_dict(self):
+        """Step count and per-parameter state, for checkpoints."""
+        return {"t": self.t}
+
+    def load_state_dict(self, state):
+        self.t = int(state["t"])
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with (heavy-ball) momentum.
+
+        b <- momentum * b + g,   p <- p - lr * b
+    """
+
+    def __init__(self, params, lr=1e-2, momentum=0.0, clip_norm=None):
+        super().__init__(params, lr, clip_norm)
+        if not 0 <= momentum < 1:
+            raise ConfigError(f"momentum must be in [0, 1), got {momentum}")
+        self.momentum = momentum
+        self.buf = {k: array_module(v).zeros_like(v) for k, v in params.items()}
+
+    def update(self, name, p, g):
+        lr = p.dtype.type(self.lr)
+        if self.momentum:
+            b = self.buf[name]
+            b *= p.dtype.type(self.momentum)
+            b += g
+            g = b
+        p -= lr * g
+
+    def state_dict(self):
+        return {"t": self.t, **{f"buf.{k}": v for k, v in self.buf.items()}}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        for k in self.buf:
+            self.buf[k][...] = state[f"buf.{k}"]
+
+
+class Adam(Optimizer):
+    """Adam, Kingma & Ba (2015), Algorithm 1, with bias correction.
+
+        m <- beta1 m + (1 - beta1) g
+        v <- beta2 v + (1 - beta2) g^2
+        m_hat = m / (1 - beta1^t),   v_hat = v / (1 - beta2^t)
+        p <- p - lr * m_hat / (sqrt(v_hat) + eps)
+    """
+
+    def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=None):
+        super().__init__(params, lr, clip_norm)
+        for name, b in (("beta1", beta1), ("beta2", beta2)):
+            if not 0 <= b < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {b}")
+        if not eps > 0:
+            raise ConfigError(f"eps must be > 0, got {eps}")
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.m = {k: array_module(v).zeros_like(v) for k, v in params.items()}
+        self.v = {k: array_module(v).zeros_like(v) for k, v in params.items()}
+
+    def update(self, name, p, g):
+        xp = array_module(p)
+        f = p.dtype.type
+        m, v = self.m[name], self.v[name]
+        m *= f(self.beta1)
+        m += f(1 - self.beta1) * g
+        v *= f(self.beta2)
+        v += f(1 - self.beta2) * (g * g)
+        m_hat = m / f(1 - self.beta1**self.t)
+        v_hat = v / f(1 - self.beta2**self.t)
+        p -= f(self.lr) * m_hat / (xp.sqrt(v_hat) + f(self.eps))
+
+    def state_dict(self):
+        return {
+            "t": self.t,
+            **{f"m.{k}": v for k, v in self.m.items()},
+            **{f"v.{k}": v for k, v in self.v.items()},
+        }
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        for k in self.m:
+            self.m[k][...] = state[f"m.{k}"]
+            self.v[k][...] = state[f"v.{k}"]
+
+
+OPTIMIZERS = {"adam": Adam, "sgd": SGD}
+
+
+def make_optimizer(name, params, **kwargs):
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {name!r}; expected one of {sorted(OPTIMIZERS)}")
+    return OPTIMIZERS[name](params, **kwargs)
