@@ -74,6 +74,13 @@ class Backend:
     def synchronize(self):
         """Wait for queued device work (nothing to wait for on the CPU)."""
 
+    @property
+    def ops(self):
+        """The fused training-step operations (:mod:`minivae.kernels.reference` here)."""
+        from .kernels import reference
+
+        return reference
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .backend import array_module
 from .errors import ConfigError
+from .kernels import ops_for
 
 
 def global_norm(grads):
@@ -116,16 +117,8 @@ class Adam(Optimizer):
         self.v = {k: array_module(v).zeros_like(v) for k, v in params.items()}
 
     def update(self, name, p, g):
-        xp = array_module(p)
-        f = p.dtype.type
-        m, v = self.m[name], self.v[name]
-        m *= f(self.beta1)
-        m += f(1 - self.beta1) * g
-        v *= f(self.beta2)
-        v += f(1 - self.beta2) * (g * g)
-        m_hat = m / f(1 - self.beta1**self.t)
-        v_hat = v / f(1 - self.beta2**self.t)
-        p -= f(self.lr) * m_hat / (xp.sqrt(v_hat) + f(self.eps))
+        ops_for(p).adam_update(p, g, self.m[name], self.v[name], self.lr,
+                               self.beta1, self.beta2, self.eps, self.t)
 
     def state_dict(self):
         return {

@@ -1,0 +1,184 @@
+"""Reference (NumPy/CuPy-array) semantics of the fused training-step operations.
+
+Each function does, in a few passes over memory, what the readable lecture
+functions do in many (:mod:`minivae.reparam`, :mod:`minivae.kl`,
+:mod:`minivae.likelihoods`, :mod:`minivae.activations`, :class:`minivae.optim.Adam`),
+and gives the same numbers to floating-point rounding. The CUDA kernels of
+:mod:`minivae.kernels.cuda` have exactly these signatures and semantics.
+
+Conventions: arrays are C-contiguous and of one float dtype (float32 or
+float64); ``out``-style arguments, when given, receive the result and are
+returned; scalars are taken in the arrays' dtype. No argument is mutated
+except the outputs (and p, m, v for ``adam_update``, which updates in place).
+"""
+from __future__ import annotations
+
+from ..backend import array_module
+
+ACTS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
+LEAKY_SLOPE = 0.01
+
+
+def _out(xp, out, shape, dtype):
+    return xp.empty(shape, dtype=dtype) if out is None else out
+
+
+def reparam_kl_forward(mu, logvar, eps, z=None, kl=None):
+    """z = mu + exp(logvar / 2) * eps, and the closed-form KL per example.
+
+        kl_n = 1/2 sum_j (mu_nj^2 + exp(logvar_nj) - logvar_nj - 1)
+
+    mu, logvar, eps: (N, D) -> z: (N, D), kl: (N,).
+    """
+    xp = array_module(mu)
+    z = _out(xp, z, mu.shape, mu.dtype)
+    sigma = xp.exp(0.5 * logvar)
+    xp.multiply(sigma, eps, out=z)
+    z += mu
+    t = sigma * sigma                 # sigma^2 = exp(logvar)
+    t -= logvar
+    t += mu * mu
+    t -= 1
+    kl = _out(xp, kl, mu.shape[:1], mu.dtype)
+    xp.sum(t, axis=1, out=kl)
+    kl *= 0.5
+    return z, kl
+
+
+def reparam_kl_backward(dz, mu, logvar, eps, kl_weight, dmu=None, dlogvar=None):
+    """Backward of reparameterization plus a weighted KL term, in one pass.
+
+        dmu     = dz + w * mu
+        dlogvar = 1/2 (dz * eps * sigma + w * (sigma^2 - 1)),   sigma = exp(logvar / 2)
+
+    w = kl_weight = dLoss/dKL_n: a scalar (beta / N) or a (D,) vector (free
+    bits: beta / N where the dimension is above its floor, else 0).
+    dz, mu, logvar, eps: (N, D) -> dmu, dlogvar: (N, D).
+    """
+    xp = array_module(mu)
+    w = xp.asarray(kl_weight, dtype=mu.dtype)
+    dmu = _out(xp, dmu, mu.shape, mu.dtype)
+    dlogvar = _out(xp, dlogvar, mu.shape, mu.dtype)
+    xp.multiply(mu, w, out=dmu)
+    dmu += dz
+    sigma = xp.exp(0.5 * logvar)
+    xp.multiply(sigma, sigma, out=dlogvar)
+    dlogvar -= 1
+    dlogvar *= w
+    sigma *= eps
+    sigma *= dz
+    dlogvar += sigma
+    dlogvar *= 0.5
+    return dmu, dlogvar
+
+
+def bernoulli_nll_grad(x, logits, scale, dlogits=None, nll=None):
+    """Bernoulli negative log-likelihood per example and its scaled gradient, in one pass.
+
+        nll_n     = sum_d [ softplus(l_nd) - x_nd l_nd ]
+                  = sum_d [ max(l, 0) - x l + log(1 + e) ],   e = exp(-|l|) <= 1
+        dlogits   = scale * (sigmoid(l) - x),   sigmoid(l) = 1/(1+e) if l >= 0 else e/(1+e)
+
+    Finite for any logit. log(1 + e) stands for log1p(e): they differ by less
+    than one unit of rounding of the per-example sum.
+    x, logits: (N, D) -> nll: (N,), dlogits: (N, D). ``scale`` is usually 1/N.
+    """
+    xp = array_module(logits)
+    dt = logits.dtype
+    dlogits = _out(xp, dlogits, logits.shape, dt)
+    e = xp.abs(logits)
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)                                   # e = exp(-|l|)
+    r = e + 1                                           # 1 + e
+    xp.divide(e, r, out=e)                              # q = e/(1+e) = sigmoid(-|l|)
+    pos = logits >= 0
+    xp.subtract(1, e, out=dlogits, where=pos)           # sigmoid(l) for l >= 0
+    xp.copyto(dlogits, e, where=~pos)                   # sigmoid(l) for l < 0
+    xp.log(r, out=r)
+    xp.maximum(logits, 0, out=e)
+    r += e
+    xp.multiply(x, logits, out=e)
+    r -= e
+    nll = _out(xp, nll, logits.shape[:1], dt)
+    xp.sum(r, axis=1, out=nll)
+    dlogits -= x
+    dlogits *= xp.asarray(scale, dtype=dt)
+    return nll, dlogits
+
+
+def bias_act_forward(a, b, act, out=None):
+    """y = act(a + b), the bias add and the activation in one pass.
+
+    a: (N, D) (the product x @ W), b: (D,) -> y: (N, D). ``out`` may be ``a``.
+    """
+    xp = array_module(a)
+    y = _out(xp, out, a.shape, a.dtype)
+    xp.add(a, b, out=y)
+    if act == "relu":
+        xp.maximum(y, 0, out=y)
+    elif act == "leaky_relu":
+        xp.maximum(y, y * a.dtype.type(LEAKY_SLOPE), out=y)
+    elif act == "tanh":
+        xp.tanh(y, out=y)
+    elif act == "sigmoid":
+        e = xp.exp(-xp.abs(y))
+        pos = y >= 0
+        xp.divide(1, 1 + e, out=y, where=pos)
+        xp.divide(e, 1 + e, out=y, where=~pos)
+    elif act != "identity":
+        raise ValueError(f"unknown activation {act!r}; expected one of {ACTS}")
+    return y
+
+
+def act_backward(dy, y, act, out=None):
+    """dx = dy * act'(x), with act' written through the output y.
+
+    relu: 1[y > 0]; leaky_relu: 1 or slope; tanh: 1 - y^2; sigmoid: y (1 - y).
+    dy, y: (N, D) -> dx: (N, D). ``out`` may be ``dy`` only if the caller owns it.
+    """
+    xp = array_module(dy)
+    dx = _out(xp, out, dy.shape, dy.dtype)
+    if act == "relu":
+        xp.multiply(dy, y > 0, out=dx)
+    elif act == "leaky_relu":
+        xp.multiply(dy, xp.where(y > 0, 1, LEAKY_SLOPE).astype(dy.dtype), out=dx)
+    elif act == "tanh":
+        t = y * y
+        xp.subtract(1, t, out=t)
+        xp.multiply(dy, t, out=dx)
+    elif act == "sigmoid":
+        t = 1 - y
+        t *= y
+        xp.multiply(dy, t, out=dx)
+    elif act == "identity":
+        xp.copyto(dx, dy)
+    else:
+        raise ValueError(f"unknown activation {act!r}; expected one of {ACTS}")
+    return dx
+
+
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, t):
+    """One Adam step in place (Kingma & Ba 2015, Algorithm 1), t >= 1 the step count.
+
+        m <- beta1 m + (1 - beta1) g
+        v <- beta2 v + (1 - beta2) g^2
+        p <- p - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+
+    Updates p, m, v; g is read only. All four arrays have one shape and dtype.
+    """
+    xp = array_module(p)
+    f = p.dtype.type
+    bc1, bc2 = 1 - beta1**t, 1 - beta2**t
+    tmp = g - m
+    tmp *= f(1 - beta1)
+    m += tmp                                   # m + (1-b1)(g - m) = b1 m + (1-b1) g
+    xp.multiply(g, g, out=tmp)
+    tmp -= v
+    tmp *= f(1 - beta2)
+    v += tmp                                   # b2 v + (1-b2) g^2
+    xp.multiply(v, f(1 / bc2), out=tmp)
+    xp.sqrt(tmp, out=tmp)
+    tmp += f(eps)
+    xp.divide(m, tmp, out=tmp)
+    tmp *= f(lr / bc1)
+    p -= tmp
