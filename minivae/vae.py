@@ -38,7 +38,7 @@ from .likelihoods import (
 )
 from .logsumexp import logsumexp
 from .reparam import reparameterize, reparameterize_backward
-from .validation import validate_images
+from .datasets import validate_images
 
 
 class VAE:
