@@ -316,7 +316,11 @@ class VAE:
                 eps = rng.standard_normal((min(kc, k - s), nb, c.latent_dim), dtype=self.dtype)
                 z = reparameterize(mu, logvar, eps)[0]
                 dec = self.decoder.predict(self._cat(z, onehot).reshape(-1, z.shape[-1] + (c.num_classes or 0)))
-                ll = self._log_likelihood(xb, dec.reshape(*z.shape[:-1], c.input_dim))
+                dec = dec.reshape(*z.shape[:-1], c.input_dim)                # (kc, nb, D)
+                if c.likelihood == "bernoulli":
+                    ll = iwae.bernoulli_log_likelihood_eval(xb, dec)
+                else:
+                    ll = self._log_likelihood(xb, dec)
                 log_w = iwae.log_weights(ll, z, logvar, eps, beta=1.0).astype("float64")
                 running = xp.logaddexp(running, logsumexp(log_w, axis=0))
             out.append(running - math.log(k))
