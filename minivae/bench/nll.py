@@ -41,6 +41,9 @@ def build_parser():
     p = argparse.ArgumentParser(prog="python -m minivae bench nll", description=__doc__.split("\n")[0])
     p.add_argument("--time-budget", type=float, default=600.0, metavar="SECONDS",
                    help="training time budget (0: no budget, train --epochs epochs)")
+    p.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall",
+                   help="count the budget in wall-clock seconds or in this process's CPU seconds (all threads; "
+                        "fairer on a shared machine)")
     p.add_argument("--epochs", type=int, default=10_000, help="at most this many epochs")
     p.add_argument("--iwae-k", type=int, default=1, metavar="K", help="train on the K-sample IWAE bound")
     p.add_argument("--batch-size", type=int, default=100)
@@ -63,20 +66,23 @@ def build_parser():
 
 
 def train(a):
-    """Train the Burda architecture; returns (vae, history, training seconds)."""
+    """Train the Burda architecture; returns (vae, a dict of training facts)."""
     train_ds, val, _ = load_data("mnist", binarized=True, val_size=a.val_size or 0, seed=a.seed)
     vae = VAE(**ARCH, iwae_k=a.iwae_k, seed=a.seed, dtype=a.dtype, backend=a.backend)
     budget = a.time_budget if a.time_budget and a.time_budget > 0 else None
     cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, binarize=True, time_budget=budget,
                       lr_schedule=a.lr_schedule, lr_min=a.lr_min, lr_decay=a.lr_decay, seed=a.seed,
-                      eval_every=a.eval_every, keep_best=val is not None)
-    t0 = time.perf_counter()
+                      eval_every=a.eval_every, keep_best=val is not None, budget_clock=a.budget_clock)
+    t0, c0 = time.perf_counter(), time.process_time()
     history = fit(vae, train_ds.x, val_x=None if val is None else val.x, config=cfg, progress=not a.quiet)
     seconds = time.perf_counter() - t0
+    cpu_seconds = time.process_time() - c0
     os.makedirs(a.out, exist_ok=True)
-    vae.save(os.path.join(a.out, "model.npz"), {"dataset": "mnist", "binarize": True, "seed": a.seed,
-                                                "epochs": len(history), "train_time_s": seconds})
-    return vae, history, seconds
+    info = {"epochs": len(history), "train_time_s": seconds, "train_cpu_s": cpu_seconds,
+            "best_val_epoch": min(history, key=lambda e: e.get("val_loss", math.inf))["epoch"] if val else None,
+            "load_avg_1min": os.getloadavg()[0]}
+    vae.save(os.path.join(a.out, "model.npz"), {"dataset": "mnist", "binarize": True, "seed": a.seed, **info})
+    return vae, info
 
 
 def evaluate_nll(vae, a, seed=0):
@@ -108,19 +114,22 @@ def main(argv=None):
         if a.eval_only:
             vae = VAE.load(a.eval_only, backend=a.backend)
             extra = load_checkpoint(a.eval_only)[2]
-            history, seconds = [None] * int(extra.get("epochs", 0)), extra.get("train_time_s")
+            info = {k: extra.get(k) for k in ("epochs", "train_time_s", "train_cpu_s", "best_val_epoch",
+                                               "load_avg_1min")}
         else:
-            vae, history, seconds = train(a)
+            vae, info = train(a)
         res = evaluate_nll(vae, a)
     except MiniVAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    res["eval_load_avg_1min"] = os.getloadavg()[0]
     res = {"bench": "nll", "objective": "iwae" if vae.config.iwae_k > 1 else "vae",
-           "epochs": len(history), "train_time_s": seconds, "time_budget_s": a.time_budget,
+           **info, "time_budget_s": a.time_budget, "budget_clock": a.budget_clock,
            "batch_size": a.batch_size, "lr": a.lr, "lr_schedule": a.lr_schedule, "lr_min": a.lr_min,
            "val_size": a.val_size, "seed": a.seed, **res}
+    fmt = lambda v: "?" if v is None else f"{v:.0f}"  # noqa: E731
     rows = [("objective", f"{res['objective']} (k={res['iwae_k']})"), ("epochs", res["epochs"]),
-            ("training time (s)", f"{seconds:.0f}" if seconds is not None else "?"),
+            ("training time (s wall / s CPU)", f"{fmt(res['train_time_s'])} / {fmt(res['train_cpu_s'])}"),
             (f"test NLL, k={a.k} (nats)", f"{res['test_nll']:.2f} +- {res['test_nll_sem']:.2f}"),
             ("test -ELBO (nats)", f"{res['test_elbo']:.2f}"), ("test KL (nats)", f"{res['test_kl']:.2f}"),
             ("active units", f"{res['active_units']}/{res['latent_dim']}"), ("test images", res["n"])]
