@@ -43,6 +43,7 @@ def add_train_args(p):
     data.add_argument("--binarize", action="store_true",
                       help="dynamic binarization: resample each pixel ~ Bernoulli(intensity) at every batch")
     data.add_argument("--train-size", type=int, default=None, help="use only the first N training images")
+    data.add_argument("--test-size", type=int, default=None, help="use only the first N test images")
     data.add_argument("--val-size", type=int, default=0,
                       help="hold out the last N training images for validation (model selection)")
     model = p.add_argument_group("model")
@@ -134,6 +135,7 @@ def write_figures(vae, test, out_dir, history, noise=None):
     n = min(5000, len(test.y))
     ys = test.y[:n] if vae.config.conditional else None
     diag = latent_diagnostics(vae, test.x[:n], ys)
+    mu = to_np(vae.encode(test.x[:n], ys)[0]) if vae.config.latent_dim == 2 else None
     paths.append(figures.kl_per_dim_bar(diag["kl_per_dim"], diag["active"], os.path.join(out_dir, "kl_per_dim.png")))
     paths.append(figures.latent_diagnostics(diag["kl_per_dim"], diag["activity"],
                                             os.path.join(out_dir, "latent_diagnostics.png")))
@@ -153,8 +155,10 @@ def write_figures(vae, test, out_dir, history, noise=None):
 
 def cmd_train(a):
     t_start = time.perf_counter()
+    vae = VAE(**_model_kwargs(a))                  # bad model options fail before the data is read
     train, val, test = load_data(a.dataset, a.data_dir, a.binarize, a.train_size, a.val_size, a.seed)
-    vae = VAE(**_model_kwargs(a))
+    if a.test_size is not None:
+        test = type(test)(test.x[:a.test_size], test.y[:a.test_size], test.name, test.split)
     cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer,
                       momentum=a.momentum, clip_norm=a.clip_norm, binarize=a.binarize,
                       warmup_epochs=a.warmup_epochs, denoise=a.denoise, mask_noise=a.mask_noise,
@@ -176,7 +180,7 @@ def cmd_train(a):
     diag = latent_diagnostics(vae, test.x, test.y if cond else None)
     metrics = {"config": {**vae.config.to_dict(), **vars(cfg), "dataset": a.dataset, "seed": a.seed,
                           "backend": a.backend, "train_size": len(train.y),
-                          "val_size": 0 if val is None else len(val.y)},
+                          "val_size": 0 if val is None else len(val.y), "test_size": len(test.y)},
                "history": history,
                "final": {"test_loss": final["loss"], "test_recon": final["recon"], "test_kl": final["kl"],
                          "test_elbo": final["recon"] + final["kl"], "epochs": len(history),

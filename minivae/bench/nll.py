@@ -52,6 +52,7 @@ def build_parser():
     p.add_argument("--lr-schedule", choices=("constant", "exponential", "cosine"), default="cosine")
     p.add_argument("--lr-decay", type=float, default=1.0, help="per-epoch factor (exponential schedule)")
     p.add_argument("--val-size", type=int, default=10_000, help="held-out training images for model selection")
+    p.add_argument("--train-size", type=int, default=None, help="train on the first N images only (for quick checks)")
     p.add_argument("--eval-every", type=int, default=5, help="validate every this many epochs")
     p.add_argument("--k", type=int, default=5000, help="importance samples for the test NLL")
     p.add_argument("--n", type=int, default=None, help="only the first N test images (default: all 10,000)")
@@ -67,7 +68,8 @@ def build_parser():
 
 def train(a):
     """Train the Burda architecture; returns (vae, a dict of training facts)."""
-    train_ds, val, _ = load_data("mnist", binarized=True, val_size=a.val_size or 0, seed=a.seed)
+    train_ds, val, _ = load_data("mnist", binarized=True, train_size=a.train_size, val_size=a.val_size or 0,
+                                 seed=a.seed)
     vae = VAE(**ARCH, iwae_k=a.iwae_k, seed=a.seed, dtype=a.dtype, backend=a.backend)
     budget = a.time_budget if a.time_budget and a.time_budget > 0 else None
     cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, binarize=True, time_budget=budget,
