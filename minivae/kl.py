@@ -29,7 +29,9 @@ def kl_backward(dkl, mu, logvar):
     dKL/dmu = mu,   dKL/dlogvar = (exp(logvar) - 1) / 2.
 
     dkl is dLoss/dKL, broadcastable against mu: (N,) per example (it is
-    given a trailing axis), (N, D) per dimension, or a scalar.
+    given a trailing axis), (N, D) or (1, D) per dimension, or a scalar.
+    A 1-D (D,) per-dimension weight is read as per-example when N == D:
+    pass it as (1, D) to be unambiguous.
     Returns dmu, dlogvar of mu's shape.
     """
     xp = array_module(mu, logvar)
@@ -41,15 +43,16 @@ def kl_backward(dkl, mu, logvar):
 
 
 def free_bits_kl(mu, logvar, lam):
-    """Free-bits KL (Kingma et al. 2016), per example.
+    """Free-bits KL (Kingma et al. 2016) of a batch.
 
     With KL_j the batch mean of the per-dimension KL, the objective uses
 
         sum_j max(lambda, KL_j)
 
     so a dimension pays no KL below its floor lambda (nats). Returns the
-    scalar batch objective and the per-dimension mask 1[KL_j > lambda]
-    used by the subgradient (0 where the floor is active).
+    scalar batch objective and the per-dimension mask 1[KL_j > lambda], (D,),
+    used by the subgradient: d/dmu_nj = 1[KL_j > lambda] mu_nj / N (0 where
+    the floor is active), and likewise for logvar.
     """
     kl_j = kl_per_dim(mu, logvar).mean(axis=0)
     xp = array_module(kl_j)

@@ -73,6 +73,22 @@ def test_conditional_denoising_run_and_its_figures(tmp_path):
     assert json.loads(ev.read_text())["n"] == 20
 
 
+def test_fashion_mnist_gaussian_learned_variance(tmp_path):
+    from minivae.datasets import FASHION_MNIST_DIR
+    if not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    out = tmp_path / "fm"
+    assert main(["train", *TINY, "--dataset", "fashion-mnist", "--likelihood", "gaussian", "--learn-variance",
+                 "--latent-dim", "4", "--no-figures", "--out", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["config"]["dataset"] == "fashion-mnist"
+
+
+def test_missing_fashion_mnist_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", *TINY, "--dataset", "fashion-mnist", "--data-dir", str(tmp_path), "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "dataset-fashion-mnist" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("flags, match", [(["--free-bits", "-1"], "free_bits"), (["--iwae-k", "0"], "iwae_k"),
                                           (["--lr-schedule", "cosine", "--lr-min", "1"], "lr_min")])
 def test_bad_training_options_are_clear_errors(tmp_path, capsys, flags, match):
