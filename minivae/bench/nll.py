@@ -24,13 +24,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import sys
 import time
 
+import numpy
+
 from ..checkpoint import load_checkpoint
 from ..cli import load_data
-from ..errors import MiniVAEError
+from ..errors import ConfigError, MiniVAEError
 from ..train import TrainConfig, evaluate, fit
 from ..vae import VAE
 
@@ -57,6 +60,8 @@ def build_parser():
     p.add_argument("--k", type=int, default=5000, help="importance samples for the test NLL")
     p.add_argument("--n", type=int, default=None, help="only the first N test images (default: all 10,000)")
     p.add_argument("--eval-batch-size", type=int, default=100)
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                   help="processes for the NLL estimate (one BLAS thread each; same figures for any number)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
@@ -87,40 +92,80 @@ def train(a):
     return vae, info
 
 
-def evaluate_nll(vae, a, seed=0):
-    """Test -ELBO, recon, KL, active units and NLL (k samples) on the binarized test set."""
+def test_images(a, seed=0):
+    """The MNIST test set binarized once with a fixed seed (as ``minivae evaluate`` does), first ``a.n``."""
     _, _, test = load_data("mnist", binarized=True, seed=seed)
-    x = test.x if a.n is None else test.x[:a.n]
+    return test.x if a.n is None else test.x[:a.n]
+
+
+def _log_px(job):
+    """log p(x) of test images [start, stop), batch by batch; batch b draws eps from seed (seed, b)."""
+    path, n, start, stop, k, batch_size, seed, backend = job
+    vae = VAE.load(path, backend=backend)
+    x = vae.backend.asarray(test_images(argparse.Namespace(n=n)), dtype=vae.dtype)
+    out = [vae.backend.to_numpy(vae.log_likelihood(x[s:min(s + batch_size, stop)], k=k, batch_size=batch_size,
+                                                   seed=[seed, s // batch_size]))
+           for s in range(start, stop, batch_size)]
+    return numpy.concatenate(out)
+
+
+def log_px(path, a):
+    """log p(x) of every test image, in ``a.workers`` processes (the same figures for any number)."""
+    n = len(test_images(a))
+    bs = a.eval_batch_size
+    n_batches = math.ceil(n / bs)
+    per = math.ceil(n_batches / a.workers)
+    jobs = [(path, a.n, i * per * bs, min(n, (i + 1) * per * bs), a.k, bs, a.seed, a.backend)
+            for i in range(a.workers) if i * per * bs < n]
+    if len(jobs) == 1:
+        return _log_px(jobs[0])
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")        # one BLAS thread per worker process
+    with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
+        return numpy.concatenate(pool.map(_log_px, jobs))
+
+
+def evaluate_nll(vae, path, a):
+    """Test -ELBO, recon, KL, active units and NLL (k samples) on the binarized test set.
+
+    ``path`` is ``vae``'s checkpoint (the NLL workers load it).
+    """
+    x = test_images(a)
     xd = vae.backend.asarray(x, dtype=vae.dtype)
     res = _elbo(vae, xd)
     t0 = time.perf_counter()
-    ll = vae.backend.to_numpy(vae.log_likelihood(xd, k=a.k, batch_size=a.eval_batch_size, seed=a.seed))
+    ll = log_px(path, a)
     return {"test_nll": float(-ll.mean()), "test_nll_sem": float(ll.std(ddof=1) / math.sqrt(len(ll))),
-            "test_elbo": res["loss"], "test_recon": res["recon"], "test_kl": res["kl"],
+            "test_elbo": res["recon"] + res["kl"], "test_recon": res["recon"], "test_kl": res["kl"],
             "active_units": vae.active_units(xd), "latent_dim": vae.config.latent_dim,
-            "k": a.k, "n": int(x.shape[0]), "nll_time_s": time.perf_counter() - t0, "iwae_k": vae.config.iwae_k}
+            "k": a.k, "n": int(x.shape[0]), "nll_time_s": time.perf_counter() - t0, "workers": a.workers,
+            "iwae_k": vae.config.iwae_k}
 
 
 def _elbo(vae, x):
-    """The one-sample -ELBO (beta = 1) of a model, even one trained on the IWAE bound."""
-    if vae.config.iwae_k == 1:
-        return evaluate(vae, x)
-    one = VAE(**{**vae.config.to_dict(), "iwae_k": 1}, seed=vae.seed, backend=vae.backend)
-    one.load_state(vae.state_arrays())
-    return evaluate(one, x)
+    """One-sample recon and KL (beta = 1 is recon + KL), even for a model trained on the IWAE bound."""
+    if vae.config.iwae_k > 1:
+        one = VAE(**{**vae.config.to_dict(), "iwae_k": 1}, seed=vae.seed, backend=vae.backend)
+        one.load_state(vae.state_arrays())
+        vae = one
+    return evaluate(vae, x)
 
 
 def main(argv=None):
     a = build_parser().parse_args(argv)
     try:
+        if a.workers < 1:
+            raise ConfigError(f"--workers must be >= 1, got {a.workers}")
         if a.eval_only:
+            path = a.eval_only
             vae = VAE.load(a.eval_only, backend=a.backend)
             extra = load_checkpoint(a.eval_only)[2]
             info = {k: extra.get(k) for k in ("epochs", "train_time_s", "train_cpu_s", "best_val_epoch",
                                                "load_avg_1min")}
         else:
             vae, info = train(a)
-        res = evaluate_nll(vae, a)
+            path = os.path.join(a.out, "model.npz")
+        res = evaluate_nll(vae, path, a)
     except MiniVAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
