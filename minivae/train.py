@@ -185,9 +185,14 @@ def fit(vae, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_y=
         config=None, progress=True, on_epoch_end=None, **options):
     """Train ``vae`` on ``train_x`` (N, D); return the history (one dict per epoch).
 
+    Losses are the training objective per example: the negative ELBO with
+    the current KL weight (warm-up), with the free-bits floor, or the negative
+    K-sample bound -L_K for ``iwae_k = K > 1`` (``recon`` and ``kl`` are the
+    plain terms; their sum is the -ELBO at beta = 1).
     Each history entry has ``epoch``, ``train_loss``, ``train_recon``,
     ``train_kl`` (running means over the epoch), ``beta`` (the KL weight at
-    the epoch's end), ``epoch_time_s`` (training only), and ``val_*`` /
+    the epoch's end), ``lr`` (the learning rate of its last step),
+    ``epoch_time_s`` (training only), and ``val_*`` /
     ``test_*`` figures when that data is given. ``on_epoch_end(entry, vae)``
     is called after each epoch (e.g. to write a checkpoint).
     ``options`` are :class:`TrainConfig` fields (or pass ``config``).
