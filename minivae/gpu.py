@@ -49,16 +49,16 @@ def _check_device(cupy):
 
 
 def gpu_unavailable_reason():
-    """None when the CuPy backend can run here, else why not ("CuPy not installed: ...", "no CUDA device: ...")."""
+    """None when the CuPy backend can run here, else a short reason ("CuPy not installed (...)", "no CUDA device (...)")."""
     try:
-        cupy = _import_cupy()
-    except BackendError as exc:
-        return f"CuPy not installed or not importable: {exc}"
+        import cupy
+    except Exception as exc:
+        return f"CuPy not installed ({type(exc).__name__}: {exc})"
     try:
-        _check_device(cupy)
-    except BackendError as exc:
-        return f"no CUDA device: {exc}"
-    return None
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        return f"no CUDA device ({type(exc).__name__}: {exc})"
+    return None if count > 0 else "no CUDA device (0 visible; check CUDA_VISIBLE_DEVICES)"
 
 
 class CupyBackend(Backend):
