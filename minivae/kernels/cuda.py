@@ -196,9 +196,11 @@ def reparam_kl_backward(dz, mu, logvar, eps, kl_weight, dmu=None, dlogvar=None):
     dmu = _out(cupy, op, "dmu", dmu, (n, d), dt)
     dlogvar = _out(cupy, op, "dlogvar", dlogvar, (n, d), dt)
     if isinstance(kl_weight, cupy.ndarray) or numpy.ndim(kl_weight) > 0:
-        w = cupy.ascontiguousarray(cupy.asarray(kl_weight, dtype=dt))   # no copy when it is already so
+        w = cupy.asarray(kl_weight, dtype=dt)            # no copy when it is already so
         if w.shape not in ((), (d,)):
             raise ShapeError(f"{op}: kl_weight has shape {tuple(w.shape)}, expected a scalar or ({d},)")
+        if not w.flags.c_contiguous:
+            w = w.copy()                                # (ascontiguousarray would make a 0-d array 1-d)
         w_step, w_scalar = numpy.int32(w.ndim), dt.type(0)          # 1: w[j], 0: w[0]
     else:
         w, w_step, w_scalar = mu, numpy.int32(-1), _scalar(op, "kl_weight", kl_weight, dt)  # w is not read
