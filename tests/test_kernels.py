@@ -424,3 +424,107 @@ def test_cuda_kernels_compile_lazily_and_once():
     cuda.act_backward(a, a, "relu")
     cuda.bias_act_forward(a, a[0].copy(), "relu")
     assert cuda._module.cache_info().currsize == 1                          # bias_act.cu only
+
+
+# ============================ CPU: every launch passes what its kernel's signature declares
+def kernel_signatures():
+    """{kernel name: [C parameter types]} parsed from the extern "C" entry points of the .cu files."""
+    import re
+
+    sigs = {}
+    for filename in cuda.SOURCES:
+        for name, params in re.findall(r"__global__\s+void\s+(\w+)\s*\(([^)]*)\)", cuda.cuda_source(filename)):
+            sigs[name] = [" ".join(p.split()[:-1]).replace(" *", "*") for p in params.split(",")]
+    return sigs
+
+
+C_TYPES = {  # C parameter type -> what the launch must pass (array dtype, or NumPy scalar type)
+    "const float*": ("array", np.float32), "float*": ("array", np.float32),
+    "const double*": ("array", np.float64), "double*": ("array", np.float64),
+    "const unsigned long long*": ("array", np.uint64), "const int*": ("array", np.int32),
+    "int": ("scalar", np.int32), "float": ("scalar", np.float32), "double": ("scalar", np.float64),
+}
+
+
+@pytest.fixture
+def recorded_launches(monkeypatch):
+    """Run cuda.py's host code on NumPy arrays; record each launch instead of running it."""
+    import types
+
+    fake_cupy = types.SimpleNamespace(ndarray=np.ndarray, empty=np.empty, asarray=np.asarray)
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    monkeypatch.setattr(cuda, "_address", lambda a: a.ctypes.data)
+    cuda._adam_table.cache_clear()
+    launches = []
+
+    def fake_kernel(name, dtype):
+        def launch(grid, block, args):
+            launches.append((f"{name}_{cuda._SUFFIX[np.dtype(dtype)]}", grid, block, args))
+        return launch
+
+    monkeypatch.setattr(cuda, "_kernel", fake_kernel)
+    yield launches
+    cuda._adam_table.cache_clear()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_launch_matches_its_kernel_signature(recorded_launches, dtype):
+    rng = np.random.default_rng(0)
+    f = np.dtype(dtype).type
+    n, d = 37, 20
+    mu, logvar, eps, dz = latent_inputs(rng, n, d, dtype)
+    x, logits = pixel_inputs(rng, n, 300, dtype)
+    cuda.reparam_kl_forward(mu, logvar, eps)
+    for w in (0.5, f(0.5), np.full(d, 0.5, dtype=dtype), np.asarray(f(0.5))):
+        cuda.reparam_kl_backward(dz, mu, logvar, eps, w)
+    cuda.bernoulli_nll_grad(x, logits, 1 / n)
+    for act in reference.ACTS:
+        cuda.bias_act_forward(mu, logvar[0].copy(), act)
+        cuda.act_backward(dz, mu, act)
+    p, g, m, v = adam_inputs(rng, (5, 3), dtype)
+    cuda.adam_update(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 3)
+    cuda.adam_update_multi([p, mu], [g, dz], [m, eps], [v, logvar], 1e-3, 0.9, 0.999, 1e-8, 3)
+
+    sigs = kernel_signatures()
+    launched = {name for name, *_ in recorded_launches}
+    assert launched == {k for k in sigs if k.endswith("_f32" if dtype == "float32" else "_f64")}
+    for name, grid, block, args in recorded_launches:
+        assert len(args) == len(sigs[name]), name
+        for i, (ctype, arg) in enumerate(zip(sigs[name], args)):
+            kind, want = C_TYPES[ctype]
+            if kind == "array":
+                assert isinstance(arg, np.ndarray) and arg.dtype == want and arg.flags.c_contiguous, (name, i)
+            else:
+                assert type(arg) is want, (name, i, ctype, type(arg))      # never a Python float or int
+        assert len(grid) == len(block) == 1 and 1 <= grid[0] < 2**31 and block[0] % 32 == 0, name
+        assert 32 <= block[0] <= 1024, name
+        if name.startswith("reparam_kl_forward"):                      # one warp per row covers every row
+            assert grid[0] * block[0] // 32 >= args[-2]
+        if name.startswith("bernoulli_nll_grad"):                      # one block per row
+            assert grid[0] == n
+
+
+def test_adam_multi_table_holds_addresses_and_offsets(recorded_launches):
+    ps = [np.ones(s, np.float32) for s in ((3, 4), (5,), (2, 2))]
+    trio = [[np.ones_like(p) for p in ps] for _ in range(3)]
+    cuda.adam_update_multi(ps, *trio, 1e-3, 0.9, 0.999, 1e-8, 1)
+    (_, _, _, args), = recorded_launches
+    ptrs, offsets, k, total = args[:4]
+    assert k == 3 and total == 12 + 5 + 4
+    np.testing.assert_array_equal(offsets, [0, 12, 17, 21])
+    assert list(ptrs) == [a.ctypes.data for a in (*ps, *trio[0], *trio[1], *trio[2])]
+
+
+def test_kernels_return_what_the_reference_returns(recorded_launches):
+    mu, logvar, eps, dz = latent_inputs(np.random.default_rng(1), 4, 3, "float32")
+    z, kl = cuda.reparam_kl_forward(mu, logvar, eps)
+    assert z.shape == (4, 3) and kl.shape == (4,) and z.dtype == kl.dtype == np.float32
+    out = np.empty_like(mu)
+    assert cuda.bias_act_forward(mu, logvar[0].copy(), "tanh", out=out) is out
+    assert cuda.act_backward(dz, mu, "relu", out=dz) is dz
+    with pytest.raises(ShapeError, match=r"z has shape \(3, 3\)"):
+        cuda.reparam_kl_forward(mu, logvar, eps, z=np.empty((3, 3), np.float32))
+    with pytest.raises(ShapeError, match="kl_weight has shape"):
+        cuda.reparam_kl_backward(dz, mu, logvar, eps, np.ones(4, np.float32))
+    with pytest.raises(ShapeError, match="not C-contiguous"):
+        cuda.reparam_kl_forward(mu, logvar, np.asfortranarray(eps))

@@ -314,10 +314,15 @@ def adam_update_multi(ps, gs, ms, vs, lr, beta1, beta2, eps, t):
         raise ShapeError(f"{op}: {total} elements in all, at most {INT_LIMIT} fit one launch")
     if total == 0:
         return
-    ptrs, offsets = _adam_table(tuple(a.data.ptr for a in (*ps, *gs, *ms, *vs)), tuple(sizes))
+    ptrs, offsets = _adam_table(tuple(_address(a) for a in (*ps, *gs, *ms, *vs)), tuple(sizes))
     _kernel(op, dt)(_grid(total), (BLOCK,),
                     (ptrs, offsets, numpy.int32(len(ps)), numpy.int32(total),
                      *_adam_scalars(dt, lr, beta1, beta2, eps, t)))
+
+
+def _address(a):
+    """The device address of a CuPy array's first element."""
+    return a.data.ptr
 
 
 @functools.lru_cache(maxsize=16)
