@@ -18,12 +18,12 @@ from .errors import CheckpointError
 FORMAT = "minivae-checkpoint-1"
 
 
-def save_checkpoint(path, config, arrays):
-    """Write ``config`` (JSON-able dict) and ``arrays`` (name -> host array) to ``path``."""
+def save_checkpoint(path, config, arrays, extra=None):
+    """Write ``config`` (JSON-able dict), ``arrays`` (name -> host array) and ``extra`` to ``path``."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    meta = json.dumps({"format": FORMAT, "config": config})
+    meta = json.dumps({"format": FORMAT, "config": config, "extra": extra or {}})
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -39,7 +39,7 @@ def save_checkpoint(path, config, arrays):
 
 
 def load_checkpoint(path):
-    """Read ``(config, arrays)`` from ``path``; CheckpointError if it is not a valid checkpoint."""
+    """Read ``(config, arrays, extra)`` from ``path``; CheckpointError if it is not a valid checkpoint."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"no checkpoint file at {path!r}")
@@ -58,4 +58,6 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path!r}: its architecture record is corrupted ({exc})") from exc
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path!r}: format {meta.get('format')!r}, expected {FORMAT!r}")
-    return meta["config"], arrays
+    if not isinstance(meta.get("config"), dict):
+        raise CheckpointError(f"{path!r}: its architecture record is missing")
+    return meta["config"], arrays, meta.get("extra", {})

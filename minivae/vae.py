@@ -84,6 +84,7 @@ class VAE:
         if c.learn_variance:
             self.params["decoder.logvar"] = xp.full(c.input_dim, c.obs_logvar, dtype=self.dtype)
             self.grads["decoder.logvar"] = xp.zeros(c.input_dim, dtype=self.dtype)
+        self.beta = c.beta   # the KL weight now; a warm-up schedule changes it during training
         self._cache = None
 
     # ----------------------------------------------------------------- inputs
@@ -186,14 +187,14 @@ class VAE:
         self._cache = dict(target=target, mu=mu, logvar=logvar, eps=eps, z=z, out=out,
                            reparam=reparam_cache)
         if c.iwae_k > 1:
-            log_w = iwae.log_weights(ll, z, logvar, eps, c.beta)
+            log_w = iwae.log_weights(ll, z, logvar, eps, self.beta)
             self._cache["log_w"] = log_w
             loss = -iwae.bound(log_w).mean()
         elif c.free_bits > 0:
             kl_term, self._cache["fb_active"] = free_bits_kl(mu, logvar, c.free_bits)
-            loss = -ll.mean() + c.beta * kl_term
+            loss = -ll.mean() + self.beta * kl_term
         else:
-            loss = (-ll + c.beta * kl).mean()
+            loss = (-ll + self.beta * kl).mean()
         return {"loss": loss, "recon": -ll.mean(), "kl": kl.mean()}
 
     def backward(self):
@@ -212,15 +213,15 @@ class VAE:
         dz_in = self.decoder.backward(dout.reshape(-1, dout.shape[-1]))
         dz = dz_in[:, :c.latent_dim].reshape(z.shape)
         if c.iwae_k > 1:
-            dz, dlogvar_direct = iwae.prior_posterior_backward(dlog_w, dz, z, c.beta)
+            dz, dlogvar_direct = iwae.prior_posterior_backward(dlog_w, dz, z, self.beta)
             dmu, dlogvar = reparameterize_backward(dz, k["reparam"])
             dlogvar = dlogvar + dlogvar_direct
         else:
             dmu, dlogvar = reparameterize_backward(dz, k["reparam"])
             if c.free_bits > 0:
-                dkl = (c.beta / n) * k["fb_active"].astype(self.dtype)   # (D,): 0 below the floor
+                dkl = (self.beta / n) * k["fb_active"].astype(self.dtype)   # (D,): 0 below the floor
             else:
-                dkl = self.dtype.type(c.beta / n)
+                dkl = self.dtype.type(self.beta / n)
             dmu_kl, dlogvar_kl = kl_backward(dkl, mu, logvar)
             dmu, dlogvar = dmu + dmu_kl, dlogvar + dlogvar_kl
         dh = self.mu_head.backward(dmu) + self.logvar_head.backward(dlogvar)  # h feeds both heads
@@ -264,7 +265,8 @@ class VAE:
         """Decode z_t = (1 - t) mu(x_a) + t mu(x_b) for t = 0 .. 1 in ``steps`` steps: (steps, input_dim)."""
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
             raise ConfigError(f"steps must be an integer >= 2, got {steps!r}")
-        xs = self.xp.stack([self._as_x(x_a).reshape(-1), self._as_x(x_b).reshape(-1)])
+        xs = self._as_x(self.xp.stack([self.backend.asarray(x_a, dtype=self.dtype).reshape(-1),
+                                       self.backend.asarray(x_b, dtype=self.dtype).reshape(-1)]))
         mu = self.encode(xs, None if y is None else self.xp.asarray([y, y]))[0]
         t = self.xp.linspace(0, 1, steps, dtype=self.dtype)[:, None]
         return self.decode((1 - t) * mu[0] + t * mu[1], y)
@@ -326,9 +328,13 @@ class VAE:
         """Parameters as host NumPy arrays, by name."""
         return {k: self.backend.to_numpy(v) for k, v in self.params.items()}
 
-    def save(self, path):
-        """Write architecture + weights to ``path`` (.npz), atomically."""
-        return save_checkpoint(path, {**self.config.to_dict(), "seed": self.seed}, self.state_arrays())
+    def save(self, path, extra=None):
+        """Write architecture + weights to ``path`` (.npz), atomically.
+
+        ``extra`` (a JSON-able dict, e.g. how the data was prepared) is stored
+        beside them and read back with :func:`minivae.checkpoint.load_checkpoint`.
+        """
+        return save_checkpoint(path, {**self.config.to_dict(), "seed": self.seed}, self.state_arrays(), extra)
 
     def load_state(self, arrays, source="arrays"):
         """Copy weights into this model; CheckpointError unless names and shapes match exactly."""
@@ -352,7 +358,7 @@ class VAE:
         checkpoint's, else CheckpointError: a conditional model is not
         silently loaded as an unconditional one.
         """
-        config, arrays = load_checkpoint(path)
+        config, arrays, _ = load_checkpoint(path)
         seed = config.pop("seed", 0)
         config["hidden_dims"] = tuple(config.get("hidden_dims", ()))
         for key, want in expected.items():
