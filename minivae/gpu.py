@@ -116,7 +116,9 @@ class GraphedLossBackward:
     loss dict, updated in place at each replay).
 
     The optimizer step stays outside the graph: Adam's bias correction changes
-    with the step count t, which a replay could not see.
+    with the step count t, which a replay could not see. For the same reason
+    the KL weight ``model.beta`` is frozen at capture: build a new
+    GraphedLossBackward after changing it (KL warm-up).
 
     Memory: everything allocated during capture comes from a private memory
     pool that nothing else allocates from, so the graph's temporaries are
