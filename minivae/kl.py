@@ -28,15 +28,11 @@ def kl_backward(dkl, mu, logvar):
 
     dKL/dmu = mu,   dKL/dlogvar = (exp(logvar) - 1) / 2.
 
-    dkl is dLoss/dKL, broadcastable against mu: (N,) per example (it is
-    given a trailing axis), (N, D) or (1, D) per dimension, or a scalar.
-    A 1-D (D,) per-dimension weight is read as per-example when N == D:
-    pass it as (1, D) to be unambiguous.
+    dkl is dLoss/dKL, broadcast against mu (N, D): a scalar, (N, 1) for a
+    weight per example, (D,) for a weight per dimension (free bits), or (N, D).
     Returns dmu, dlogvar of mu's shape.
     """
     xp = array_module(mu, logvar)
-    if getattr(dkl, "ndim", 0) == 1 and mu.ndim == 2 and dkl.shape[0] == mu.shape[0]:
-        dkl = dkl[:, None]
     dmu = dkl * mu
     dlogvar = dkl * 0.5 * (xp.exp(logvar) - 1)
     return dmu, dlogvar

@@ -17,7 +17,7 @@ import time
 import numpy
 
 from .backend import array_module
-from .datasets import batches, binarize, validate_images
+from .datasets import binarize, validate_images
 from .errors import ConfigError, TrainingDivergedError
 from .optim import make_optimizer
 
@@ -235,8 +235,11 @@ def fit(vae, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_y=
     for epoch in range(1, cfg.epochs + 1):
         t0, c0 = time.perf_counter(), clock()
         sums = xp.zeros(3, dtype="float64")
-        for i, idx in enumerate(batches(n, cfg.batch_size, rng), start=1):
-            xb = xp.take(train_x, backend.asarray(idx), axis=0)
+        perm = rng.permutation(n)
+        perm_dev = backend.asarray(perm)                  # one host-to-device copy per epoch
+        for i, s in enumerate(range(0, n, cfg.batch_size), start=1):
+            idx = perm[s:s + cfg.batch_size]
+            xb = xp.take(train_x, perm_dev[s:s + cfg.batch_size], axis=0)
             if cfg.binarize:
                 xb = binarize(xb, noise_rng, out=xb)
             xin = corrupt(xb, noise_rng, cfg.denoise, cfg.mask_noise) if (cfg.denoise or cfg.mask_noise) else xb

@@ -103,9 +103,8 @@ def test_free_bits_gradient_check_with_dims_below_the_floor():
     np.testing.assert_allclose(vae.grads["mu.W"][:, below], plain.backward()["mu.W"][:, below], rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=False, reason="VAE.backward passes the free-bits mask as (D,), which kl_backward reads "
-                   "as a per-example (N,) gradient when the batch size N equals latent_dim (see issue 3 report)")
 def test_free_bits_gradient_check_when_batch_size_equals_latent_dim():
+    """The (D,) free-bits mask must not be read as a per-example (N,) weight when N == D."""
     vae, x, _ = free_bits_vae(n=4)
     errors = grad_errors(vae, x, eps_for(vae, 4))
     assert max(errors.values()) < 1e-7, errors
