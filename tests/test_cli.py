@@ -116,3 +116,4 @@ def test_bench_nll_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again["test_nll"] == pytest.approx(res["test_nll"], rel=1e-12)
     assert again["epochs"] == 1 and again["workers"] == 1
+    assert again["train_size"] == 300 and again["time_budget"] == 0      # the training settings, from the checkpoint

@@ -37,6 +37,8 @@ from ..errors import ConfigError, MiniVAEError
 from ..train import TrainConfig, evaluate, fit
 from ..vae import VAE
 
+TRAINING = ("time_budget", "budget_clock", "batch_size", "lr", "lr_schedule", "lr_min", "lr_decay", "val_size",
+            "train_size", "seed")
 ARCH = dict(input_dim=784, hidden_dims=(200, 200), latent_dim=50, likelihood="bernoulli", activation="tanh")
 
 
@@ -87,7 +89,7 @@ def train(a):
     os.makedirs(a.out, exist_ok=True)
     info = {"epochs": len(history), "train_time_s": seconds, "train_cpu_s": cpu_seconds,
             "best_val_epoch": min(history, key=lambda e: e.get("val_loss", math.inf))["epoch"] if val else None,
-            "load_avg_1min": os.getloadavg()[0]}
+            "load_avg_1min": os.getloadavg()[0], **{k: getattr(a, k) for k in TRAINING}}
     vae.save(os.path.join(a.out, "model.npz"), {"dataset": "mnist", "binarize": True, "seed": a.seed, **info})
     return vae, info
 
@@ -161,7 +163,7 @@ def main(argv=None):
             vae = VAE.load(a.eval_only, backend=a.backend)
             extra = load_checkpoint(a.eval_only)[2]
             info = {k: extra.get(k) for k in ("epochs", "train_time_s", "train_cpu_s", "best_val_epoch",
-                                               "load_avg_1min")}
+                                               "load_avg_1min", *TRAINING)}
         else:
             vae, info = train(a)
             path = os.path.join(a.out, "model.npz")
@@ -170,10 +172,7 @@ def main(argv=None):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     res["eval_load_avg_1min"] = os.getloadavg()[0]
-    res = {"bench": "nll", "objective": "iwae" if vae.config.iwae_k > 1 else "vae",
-           **info, "time_budget_s": a.time_budget, "budget_clock": a.budget_clock,
-           "batch_size": a.batch_size, "lr": a.lr, "lr_schedule": a.lr_schedule, "lr_min": a.lr_min,
-           "val_size": a.val_size, "seed": a.seed, **res}
+    res = {"bench": "nll", "objective": "iwae" if vae.config.iwae_k > 1 else "vae", **info, **res}
     fmt = lambda v: "?" if v is None else f"{v:.0f}"  # noqa: E731
     rows = [("objective", f"{res['objective']} (k={res['iwae_k']})"), ("epochs", res["epochs"]),
             ("training time (s wall / s CPU)", f"{fmt(res['train_time_s'])} / {fmt(res['train_cpu_s'])}"),
