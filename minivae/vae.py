@@ -37,6 +37,7 @@ from .likelihoods import (
     gaussian_log_likelihood_backward,
 )
 from .logsumexp import logsumexp
+from .optim import TwoWaySplit
 from .reparam import reparameterize, reparameterize_backward
 from .datasets import validate_images
 
@@ -269,6 +270,7 @@ class VAE:
         self._enc_pairs = dense_acts(self.encoder)
         self._dec_pairs = dense_acts(self.decoder)
         self._workspaces = {}
+        self._split = TwoWaySplit()      # the Bernoulli pass over (N, D) logits, two row blocks at once
 
     def _layer_slots(self):
         """(flat name, Dense layer, "W" or "b") for every layer parameter."""
@@ -323,8 +325,10 @@ class VAE:
             dense_act_forward_into(h, head.params["W"], head.params["b"], "identity", out, xp, ops)
         ops.reparam_kl_forward(w["mu"], w["logvar"], eps, z=w["z"], kl=w["kl"])
         logits = mlp_forward_into(self._dec_pairs, w["z"], w["dec"], xp, ops)
-        ops.bernoulli_nll_grad(xp.ascontiguousarray(target), logits, self.dtype.type(1 / n),
-                               dlogits=w["dlogits"], nll=w["nll"])
+        target, scale, dlogits, nll = xp.ascontiguousarray(target), self.dtype.type(1 / n), w["dlogits"], w["nll"]
+        self._split(n, lambda lo, hi: ops.bernoulli_nll_grad(target[lo:hi], logits[lo:hi], scale,
+                                                             dlogits=dlogits[lo:hi], nll=nll[lo:hi]),
+                    size=logits.size, xp=xp)
         self._cache = dict(fast=True, x=x, h=h, eps=eps, ws=w)
         loss = (w["nll"] + self.beta * w["kl"]).mean()
         return {"loss": loss, "recon": w["nll"].mean(), "kl": w["kl"].mean()}
