@@ -59,6 +59,12 @@ def test_cupy_backend_without_the_gpu_module_fails_clearly(capsys, monkeypatch):
     assert "CuPy" in capsys.readouterr().err
 
 
+def test_cupy_backend_without_cupy_fails_clearly(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    assert main(["--backend", "cupy"]) == 2
+    assert "CuPy" in capsys.readouterr().err
+
+
 def test_flop_count_of_the_examples_vae():
     # forward + dW for all five products; dx for all but the first (784x400) layer
     n = 128

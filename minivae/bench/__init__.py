@@ -78,7 +78,9 @@ def _run_gpu(args):
         raise MiniVAEError(f"--backend cupy needs minivae.bench.gpu, CuPy and an NVIDIA GPU ({exc}); "
                            "install CuPy (pip install cupy-cuda12x) on a machine with a GPU, "
                            "or run the CPU benchmark (--backend numpy)") from exc
-    return gpu.run(args)
+    args.batch_sizes = args.batch_size          # gpu.run's name for the list of batch sizes
+    gpu.run(args)                               # prints its own table and JSON line
+    return 0
 
 
 def load_data(args):
