@@ -159,3 +159,68 @@ class MLP:
             first = j == len(self.layers) - 1
             dy = layer.backward(dy, need_dx=need_dx or not first)
         return dy
+
+
+# --------------------------------------------------------------- fast path
+# The same layer maths as above, written into preallocated buffers so that a
+# training step allocates nothing of size (N, D). ``ops`` is the backend's
+# module of fused elementwise operations (minivae.kernels.reference on NumPy).
+
+def dense_acts(mlp):
+    """[(Dense, activation name)] for the Dense layers of ``mlp``, in order."""
+    pairs = []
+    for j, layer in enumerate(mlp.layers):
+        if isinstance(layer, Dense):
+            nxt = mlp.layers[j + 1] if j + 1 < len(mlp.layers) else None
+            pairs.append((layer, nxt.name if isinstance(nxt, Activation) else "identity"))
+    return pairs
+
+
+def dense_act_forward_into(x, W, b, act, out, xp, ops):
+    """y = act(x @ W + b), written into ``out``: one matmul and one fused pass.
+
+    x: (N, D_in), W: (D_in, D_out), b: (D_out,), out: (N, D_out) -> out.
+    """
+    xp.matmul(x, W, out=out)
+    return ops.bias_act_forward(out, b, act, out=out)
+
+
+def dense_act_backward_into(dy, x, y, W, act, dW, db, dx, xp, ops):
+    """Backward of y = act(x @ W + b), every result written in place.
+
+        da = dy * act'(y)  (into dy, which the caller owns),
+        dW = x^T da,   db = sum_n da_n,   dx = da W^T (skipped when dx is None).
+
+    dy, y: (N, D_out), x: (N, D_in), dW: (D_in, D_out), db: (D_out,), dx: (N, D_in).
+    """
+    if act != "identity":
+        ops.act_backward(dy, y, act, out=dy)
+    xp.matmul(x.T, dy, out=dW)
+    xp.sum(dy, axis=0, out=db)
+    if dx is not None:
+        xp.matmul(dy, W.T, out=dx)
+    return dx
+
+
+def mlp_forward_into(pairs, x, outs, xp, ops):
+    """Forward through [(Dense, act)] into ``outs`` (one (N, D_i) buffer per layer); returns the last."""
+    for (layer, act), out in zip(pairs, outs):
+        x = dense_act_forward_into(x, layer.params["W"], layer.params["b"], act, out, xp, ops)
+    return x
+
+
+def mlp_backward_into(pairs, x, outs, dy, dxs, xp, ops):
+    """Backward of :func:`mlp_forward_into`; fills each layer's ``grads``.
+
+    x: the MLP input; outs: the forward buffers; dy: dL/d(last output), a
+    buffer the caller lets us overwrite; dxs[i]: where layer i writes dL/d(its
+    input), or None to skip it (dxs[0] None: the input's gradient is not
+    needed). Returns dxs[0].
+    """
+    for i in reversed(range(len(pairs))):
+        layer, act = pairs[i]
+        x_i = outs[i - 1] if i else x
+        dense_act_backward_into(dy, x_i, outs[i], layer.params["W"], act, layer.grads["W"],
+                                layer.grads["b"], dxs[i], xp, ops)
+        dy = dxs[i]
+    return dxs[0]
