@@ -39,15 +39,16 @@ def kl_backward(dkl, mu, logvar):
 
 
 def free_bits_kl(mu, logvar, lam):
-    """Free-bits KL (Kingma et al. 2016), per example.
+    """Free-bits KL (Kingma et al. 2016) of a batch.
 
     With KL_j the batch mean of the per-dimension KL, the objective uses
 
         sum_j max(lambda, KL_j)
 
     so a dimension pays no KL below its floor lambda (nats). Returns the
-    scalar batch objective and the per-dimension mask 1[KL_j > lambda]
-    used by the subgradient (0 where the floor is active).
+    scalar batch objective and the per-dimension mask 1[KL_j > lambda], (D,),
+    used by the subgradient: d/dmu_nj = 1[KL_j > lambda] mu_nj / N (0 where
+    the floor is active), and likewise for logvar.
     """
     kl_j = kl_per_dim(mu, logvar).mean(axis=0)
     xp = array_module(kl_j)
