@@ -265,7 +265,8 @@ class VAE:
         """Decode z_t = (1 - t) mu(x_a) + t mu(x_b) for t = 0 .. 1 in ``steps`` steps: (steps, input_dim)."""
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
             raise ConfigError(f"steps must be an integer >= 2, got {steps!r}")
-        xs = self.xp.stack([self._as_x(x_a).reshape(-1), self._as_x(x_b).reshape(-1)])
+        xs = self._as_x(self.xp.stack([self.backend.asarray(x_a, dtype=self.dtype).reshape(-1),
+                                       self.backend.asarray(x_b, dtype=self.dtype).reshape(-1)]))
         mu = self.encode(xs, None if y is None else self.xp.asarray([y, y]))[0]
         t = self.xp.linspace(0, 1, steps, dtype=self.dtype)[:, None]
         return self.decode((1 - t) * mu[0] + t * mu[1], y)

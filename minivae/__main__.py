@@ -1,0 +1,4 @@
+"""``python -m minivae train|evaluate|bench ...``."""
+from .cli import main
+
+raise SystemExit(main())

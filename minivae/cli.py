@@ -1,0 +1,221 @@
+"""The command line: ``python -m minivae train``, ``evaluate`` and ``bench``.
+
+``train`` writes to ``--out DIR``: ``model.npz`` (rewritten after every
+epoch, so the last good one survives a crash), ``metrics.json`` and PNG
+figures (reconstructions, prior samples, loss curves; with a 2-D latent the
+latent scatter and the manifold grid; class rows for a conditional model;
+the per-dimension KL).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy
+
+from . import figures
+from .checkpoint import load_checkpoint
+from .config import LIKELIHOODS
+from .activations import ACTIVATIONS
+from .datasets import DATASETS, binarize, load_dataset, train_val_split
+from .errors import MiniVAEError
+from .train import TrainConfig, evaluate, fit
+from .vae import VAE
+
+
+def _json_dump(obj, path):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def add_train_args(p):
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", choices=DATASETS, default="mnist")
+    data.add_argument("--data-dir", default=None, help="folder with the four IDX files (Fashion-MNIST)")
+    data.add_argument("--binarize", action="store_true",
+                      help="dynamic binarization: resample each pixel ~ Bernoulli(intensity) at every batch")
+    data.add_argument("--train-size", type=int, default=None, help="use only the first N training images")
+    data.add_argument("--val-size", type=int, default=0,
+                      help="hold out the last N training images for validation (model selection)")
+    model = p.add_argument_group("model")
+    model.add_argument("--hidden-dims", type=int, nargs="*", default=[400], metavar="H",
+                       help="encoder hidden sizes (decoder mirrors them); none for a linear VAE")
+    model.add_argument("--latent-dim", type=int, default=20)
+    model.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli")
+    model.add_argument("--learn-variance", action="store_true", help="Gaussian decoder with a learned per-pixel variance")
+    model.add_argument("--obs-logvar", type=float, default=0.0, help="fixed Gaussian log-variance (log sigma^2)")
+    model.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
+    model.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE)")
+    model.add_argument("--num-classes", type=int, default=None, help="conditional VAE on the labels")
+    model.add_argument("--free-bits", type=float, default=0.0, metavar="LAMBDA", help="KL floor per latent dim (nats)")
+    model.add_argument("--iwae-k", type=int, default=1, metavar="K", help="train on the K-sample IWAE bound")
+    model.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    model.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
+    model.add_argument("--seed", type=int, default=0)
+    tr = p.add_argument_group("training")
+    tr.add_argument("--epochs", type=int, default=10)
+    tr.add_argument("--batch-size", type=int, default=128)
+    tr.add_argument("--lr", type=float, default=1e-3)
+    tr.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    tr.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
+    tr.add_argument("--clip-norm", type=float, default=None, help="clip the global gradient norm")
+    tr.add_argument("--warmup-epochs", type=float, default=0.0, help="KL warm-up: beta rises from 0 over E epochs")
+    tr.add_argument("--denoise", type=float, default=0.0, metavar="SIGMA", help="Gaussian input noise std")
+    tr.add_argument("--mask-noise", type=float, default=0.0, metavar="P", help="zero input pixels with probability P")
+    tr.add_argument("--patience", type=int, default=None, help="early stopping on the validation loss")
+    tr.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                    help="stop after the epoch that crosses this many seconds")
+    tr.add_argument("--out", default="runs/latest", metavar="DIR")
+    tr.add_argument("--no-figures", action="store_true")
+    tr.add_argument("--quiet", action="store_true")
+
+
+def _model_kwargs(a):
+    return dict(input_dim=784, hidden_dims=tuple(a.hidden_dims), latent_dim=a.latent_dim,
+                likelihood=a.likelihood, activation=a.activation, beta=a.beta, seed=a.seed, dtype=a.dtype,
+                num_classes=a.num_classes, free_bits=a.free_bits, iwae_k=a.iwae_k,
+                learn_variance=a.learn_variance, obs_logvar=a.obs_logvar, backend=a.backend)
+
+
+def load_data(dataset, data_dir=None, binarized=False, train_size=None, val_size=0, seed=0):
+    """(train, val or None, test) Datasets; a binarized test set is sampled once with a fixed seed."""
+    train = load_dataset(dataset, "train", data_dir)
+    test = load_dataset(dataset, "test", data_dir)
+    val = None
+    if val_size:
+        train, val = train_val_split(train, val_size)
+    if train_size is not None:
+        train = type(train)(train.x[:train_size], train.y[:train_size], train.name, train.split)
+    if binarized:   # fixed binarizations of the held-out data, so figures are comparable across runs
+        fix = lambda ds, s: type(ds)(binarize(ds.x, numpy.random.default_rng(s)), ds.y, ds.name, ds.split)  # noqa: E731
+        test = fix(test, 10_000 + seed)
+        val = None if val is None else fix(val, 20_000 + seed)
+    return train, val, test
+
+
+def write_figures(vae, test, out_dir, history):
+    """All figures of a finished run into ``out_dir``; returns their paths."""
+    paths = []
+    rng = numpy.random.default_rng(0)
+    idx = rng.choice(len(test.y), 10, replace=False)
+    y = test.y[idx] if vae.config.conditional else None
+    to_np = vae.backend.to_numpy
+    paths.append(figures.reconstructions(test.x[idx], to_np(vae.reconstruct(test.x[idx], y)),
+                                         os.path.join(out_dir, "reconstructions.png")))
+    if vae.config.conditional:
+        c = vae.config.num_classes
+        labels = numpy.repeat(numpy.arange(c), 10)
+        paths.append(figures.class_rows(to_np(vae.sample(len(labels), y=labels)),
+                                        os.path.join(out_dir, "samples_per_class.png"), 10))
+    else:
+        paths.append(figures.samples(to_np(vae.sample(100)), os.path.join(out_dir, "samples.png")))
+    paths.append(figures.loss_curves(history, os.path.join(out_dir, "loss_curves.png")))
+    n = min(5000, len(test.y))
+    ys = test.y[:n] if vae.config.conditional else None
+    kl = to_np(vae.kl_per_dim(test.x[:n], ys))
+    mu = to_np(vae.encode(test.x[:n], ys)[0])
+    paths.append(figures.kl_per_dim_bar(kl, mu.var(axis=0) > 0.01, os.path.join(out_dir, "kl_per_dim.png")))
+    if vae.config.latent_dim == 2:
+        paths.append(figures.latent_scatter(mu, test.y[:n], os.path.join(out_dir, "latent.png")))
+        if not vae.config.conditional:
+            paths.append(figures.manifold_grid(lambda z: to_np(vae.decode(z)), os.path.join(out_dir, "manifold.png")))
+    return paths
+
+
+def cmd_train(a):
+    t_start = time.perf_counter()
+    train, val, test = load_data(a.dataset, a.data_dir, a.binarize, a.train_size, a.val_size, a.seed)
+    vae = VAE(**_model_kwargs(a))
+    cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer,
+                      momentum=a.momentum, clip_norm=a.clip_norm, binarize=a.binarize,
+                      warmup_epochs=a.warmup_epochs, denoise=a.denoise, mask_noise=a.mask_noise,
+                      time_budget=a.time_budget, patience=a.patience, seed=a.seed)
+    os.makedirs(a.out, exist_ok=True)
+    ckpt = os.path.join(a.out, "model.npz")
+    extra = {"dataset": a.dataset, "binarize": a.binarize, "seed": a.seed}
+    cond = vae.config.conditional
+    if not a.quiet:
+        print(f"{vae}\ntraining on {len(train.y)} {a.dataset} images, {a.epochs} epochs, writing to {a.out}",
+              file=sys.stderr)
+    history = fit(vae, train.x, test.x, train.y if cond else None, test.y if cond else None,
+                  val_x=None if val is None else val.x, val_y=None if val is None or not cond else val.y,
+                  config=cfg, progress=not a.quiet,
+                  on_epoch_end=lambda entry, m: m.save(ckpt, extra))
+    vae.save(ckpt, extra)      # after model selection, the checkpoint holds the chosen weights
+    final = evaluate(vae, vae.backend.asarray(test.x, dtype=vae.dtype), test.y if cond else None)
+    metrics = {"config": {**vae.config.to_dict(), **vars(cfg), "dataset": a.dataset, "seed": a.seed,
+                          "backend": a.backend, "train_size": len(train.y)},
+               "history": history,
+               "final": {"test_loss": final["loss"], "test_recon": final["recon"], "test_kl": final["kl"]},
+               "wall_time_s": None}
+    if not a.no_figures:
+        metrics["figures"] = [os.path.basename(p) for p in write_figures(vae, test, a.out, history)]
+    metrics["wall_time_s"] = time.perf_counter() - t_start
+    _json_dump(metrics, os.path.join(a.out, "metrics.json"))
+    print(f"test -ELBO {final['loss']:.2f} nats (recon {final['recon']:.2f}, KL {final['kl']:.2f}) "
+          f"after {len(history)} epochs, {metrics['wall_time_s']:.1f} s; wrote {a.out}")
+    return 0
+
+
+def cmd_evaluate(a):
+    _, _, extra = load_checkpoint(a.checkpoint)
+    vae = VAE.load(a.checkpoint, backend=a.backend)
+    binarized = extra.get("binarize", False) if a.binarize is None else a.binarize
+    _, _, test = load_data(a.dataset or extra.get("dataset", "mnist"), a.data_dir, binarized,
+                           seed=extra.get("seed", 0))
+    x, y = test.x, (test.y if vae.config.conditional else None)
+    if a.n is not None:
+        x, y = x[:a.n], None if y is None else y[:a.n]
+    res = evaluate(vae, vae.backend.asarray(x, dtype=vae.dtype), y)
+    out = {"test_elbo": res["loss"], "test_recon": res["recon"], "test_kl": res["kl"],
+           "active_units": vae.active_units(x, y), "k": a.k, "n": int(x.shape[0])}
+    line = (f"test -ELBO {out['test_elbo']:.3f}  recon {out['test_recon']:.3f}  KL {out['test_kl']:.3f}  "
+            f"active units {out['active_units']}/{vae.config.latent_dim}")
+    if a.k:
+        t0 = time.perf_counter()
+        ll = vae.backend.to_numpy(vae.log_likelihood(x, k=a.k, batch_size=a.batch_size, y=y, seed=a.seed))
+        out["test_nll"] = float(-ll.mean())
+        out["nll_time_s"] = time.perf_counter() - t0
+        line += f"  NLL (k={a.k}) {out['test_nll']:.3f}"
+    print(line)
+    if a.json:
+        _json_dump(out, a.json)
+    return 0
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m minivae", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    add_train_args(sub.add_parser("train", help="train a VAE and write checkpoint, metrics and figures"))
+    ev = sub.add_parser("evaluate", help="test -ELBO, KL, active units and the importance-sampled NLL")
+    ev.add_argument("checkpoint")
+    ev.add_argument("--k", type=int, default=0, help="importance samples for the NLL estimate (0: skip)")
+    ev.add_argument("--batch-size", type=int, default=100)
+    ev.add_argument("--n", type=int, default=None, help="only the first N test images")
+    ev.add_argument("--dataset", choices=DATASETS, default=None)
+    ev.add_argument("--data-dir", default=None)
+    ev.add_argument("--binarize", action=argparse.BooleanOptionalAction, default=None,
+                    help="binarize the test set (default: as the model was trained)")
+    ev.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--json", default=None, metavar="FILE")
+    sub.add_parser("bench", help="speed benchmarks (see `python -m minivae bench --help`)", add_help=False)
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "bench":
+        from .bench import main as bench_main
+        return bench_main(argv[1:])
+    a = build_parser().parse_args(argv)
+    try:
+        return {"train": cmd_train, "evaluate": cmd_evaluate}[a.command](a)
+    except MiniVAEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

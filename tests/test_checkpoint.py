@@ -1,0 +1,88 @@
+"""Saving and loading: round trip, atomic writes, and clear errors for bad files."""
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from minivae import VAE
+from minivae.checkpoint import load_checkpoint, save_checkpoint
+from minivae.errors import CheckpointError
+
+
+def test_round_trip_keeps_architecture_and_weights(tmp_path):
+    vae = VAE(input_dim=12, hidden_dims=(7, 5), latent_dim=3, likelihood="gaussian", learn_variance=True,
+              activation="tanh", beta=0.5, seed=9)
+    vae.params["mu.W"] += 0.25
+    path = vae.save(tmp_path / "m.npz", extra={"dataset": "mnist"})
+    back = VAE.load(path)
+    assert back.config == vae.config
+    for k in vae.params:
+        np.testing.assert_array_equal(back.params[k], vae.params[k])
+    x = np.random.default_rng(0).random((4, 12))
+    np.testing.assert_array_equal(back.reconstruct(x), vae.reconstruct(x))
+    assert load_checkpoint(path)[2] == {"dataset": "mnist"}
+
+
+def test_checkpoint_is_a_plain_npz_without_pickles(tmp_path):
+    path = VAE(input_dim=4, hidden_dims=(3,), latent_dim=2).save(tmp_path / "m.npz")
+    with np.load(path, allow_pickle=False) as f:
+        assert "__meta__" in f.files and "encoder.0.W" in f.files
+
+
+def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path, monkeypatch):
+    vae = VAE(input_dim=4, hidden_dims=(3,), latent_dim=2)
+    path = tmp_path / "m.npz"
+    assert vae.save(path) == str(path)
+    before = path.read_bytes()
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        VAE(input_dim=4, hidden_dims=(3,), latent_dim=2, seed=1).save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.npz"]
+
+
+def test_corrupted_and_missing_files(tmp_path):
+    path = VAE(input_dim=4, hidden_dims=(3,), latent_dim=2).save(tmp_path / "m.npz")
+    data = open(path, "rb").read()
+    (tmp_path / "trunc.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="not a readable minivae checkpoint"):
+        VAE.load(tmp_path / "trunc.npz")
+    (tmp_path / "junk.npz").write_bytes(b"hello")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        VAE.load(tmp_path / "junk.npz")
+    with pytest.raises(CheckpointError, match="no checkpoint file"):
+        VAE.load(tmp_path / "absent.npz")
+    np.savez(tmp_path / "plain.npz", a=np.zeros(3))
+    with pytest.raises(CheckpointError, match="__meta__"):
+        VAE.load(tmp_path / "plain.npz")
+
+
+def test_weights_of_another_architecture_are_rejected(tmp_path):
+    path = VAE(input_dim=4, hidden_dims=(3,), latent_dim=2).save(tmp_path / "m.npz")
+    other = VAE(input_dim=4, hidden_dims=(5,), latent_dim=2)
+    _, arrays, _ = load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="encoder.0.W has shape"):
+        other.load_state(arrays, source=str(path))
+    with pytest.raises(CheckpointError, match="another architecture"):
+        VAE(input_dim=4, hidden_dims=(3, 3), latent_dim=2).load_state(arrays)
+    with pytest.raises(CheckpointError, match="hidden_dims"):
+        VAE.load(path, hidden_dims=(5,))
+
+
+def test_tampered_weights_are_rejected(tmp_path):
+    vae = VAE(input_dim=4, hidden_dims=(3,), latent_dim=2)
+    arrays = vae.state_arrays()
+    arrays["mu.W"] = arrays["mu.W"][:, :1]
+    save_checkpoint(tmp_path / "bad.npz", {**vae.config.to_dict(), "seed": 0}, arrays)
+    with pytest.raises(CheckpointError, match="mu.W has shape"):
+        VAE.load(tmp_path / "bad.npz")
+    arrays = vae.state_arrays()
+    arrays["mu.b"][0] = np.nan
+    save_checkpoint(tmp_path / "nan.npz", {**vae.config.to_dict(), "seed": 0}, arrays)
+    with pytest.raises(CheckpointError, match="non-finite"):
+        VAE.load(tmp_path / "nan.npz")
