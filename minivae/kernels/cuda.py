@@ -1,0 +1,334 @@
+"""CUDA kernels of the fused training-step operations, for CuPy arrays.
+
+Every function here has the signature and the semantics of its namesake in
+:mod:`minivae.kernels.reference` (the NumPy version, which is the spec), and
+is tested against it (``tests/test_kernels.py``). The CUDA source is in the
+``*.cu`` files beside this module, one per concept, each kernel with its
+equation in a comment; ``tests/test_nvcc.py`` compiles them with ``nvcc``.
+
+How a call runs:
+
+1. the arguments are checked: CuPy arrays, one float dtype (float32 or
+   float64), C-contiguous (a raw kernel reads memory in row-major order and
+   would read ``W.T`` as ``W``), the shapes of the contract, fewer than 2^31
+   elements (the kernels index with ``int``);
+2. the ``.cu`` file is compiled by NVRTC on first use and cached (CuPy also
+   keeps the binary on disk); importing this module compiles nothing and
+   does not even import CuPy;
+3. the ``_f32`` or ``_f64`` kernel is launched on CuPy's current stream with
+   every scalar converted to the arrays' dtype (a Python float would be passed
+   as a double, and a float kernel would read garbage).
+
+The sources are compiled with ``--fmad=false``: NVRTC would otherwise fuse
+``a * b + c`` into one rounding, and the kernels would no longer round like
+the NumPy reference. They do the reference's operations in its order, so the
+only differences left are in ``exp``, ``log`` and ``tanh`` (a few units of
+float rounding) and in the order of the per-row sums (kept in double here).
+"""
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+import numpy
+
+from ..errors import ConfigError, DataError, ShapeError
+from .reference import ACTS
+
+__all__ = ["reparam_kl_forward", "reparam_kl_backward", "bernoulli_nll_grad", "bias_act_forward",
+           "act_backward", "adam_update", "adam_update_multi", "SOURCES", "KERNELS", "NVRTC_OPTIONS",
+           "cuda_source"]
+
+#: compiler options, shared by NVRTC here and by nvcc in tests/test_nvcc.py
+NVRTC_OPTIONS = ("--fmad=false",)
+
+#: each .cu file and the kernels it defines (each as ``name_f32`` and ``name_f64``)
+SOURCES = {
+    "reparam_kl.cu": ("reparam_kl_forward", "reparam_kl_backward"),
+    "bernoulli.cu": ("bernoulli_nll_grad",),
+    "bias_act.cu": ("bias_act_forward", "act_backward"),
+    "adam.cu": ("adam_update", "adam_update_multi"),
+}
+KERNELS = {k: f for f, ks in SOURCES.items() for k in ks}
+
+#: activation numbers as in bias_act.cu (ACT_IDENTITY 0 ... ACT_SIGMOID 4)
+ACT_CODES = {name: i for i, name in enumerate(ACTS)}
+
+BLOCK = 256             # threads per block of the elementwise kernels
+WARP = 32
+MAX_GRID = 65536        # blocks of a grid-stride loop; more would only wait
+INT_LIMIT = 2**31 - 1   # the kernels index with int
+_SUFFIX = {numpy.dtype("float32"): "f32", numpy.dtype("float64"): "f64"}
+
+
+def cuda_source(filename):
+    """The text of one of the ``.cu`` files of this package."""
+    if filename not in SOURCES:
+        raise ConfigError(f"unknown CUDA source {filename!r}; expected one of {sorted(SOURCES)}")
+    return resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
+
+
+@functools.cache
+def _module(filename):
+    """The compiled module of one .cu file (NVRTC on first use, then cached)."""
+    import cupy
+
+    return cupy.RawModule(code=cuda_source(filename), options=NVRTC_OPTIONS)
+
+
+def _kernel(name, dtype):
+    return _module(KERNELS[name]).get_function(f"{name}_{_SUFFIX[numpy.dtype(dtype)]}")
+
+
+def _grid(n, per_block=BLOCK):
+    return (max(1, min(-(-n // per_block), MAX_GRID)),)
+
+
+# ------------------------------------------------------------------ checks
+def _check(op, dtype=None, **arrays):
+    """Check arrays before a raw kernel launch; return their common dtype.
+
+    Each must be a CuPy array of one float dtype (``dtype`` if given), and
+    C-contiguous. Shapes are checked by the callers.
+    """
+    import cupy
+
+    for name, a in arrays.items():
+        if not isinstance(a, cupy.ndarray):
+            raise DataError(f"{op}: {name} is a {type(a).__module__}.{type(a).__name__}, expected a CuPy "
+                            f"array on the GPU (move it with backend.asarray or cupy.asarray)")
+    return _check_layout(op, dtype, **arrays)
+
+
+def _check_layout(op, dtype=None, **arrays):
+    """The dtype and contiguity half of :func:`_check` (works on any array type)."""
+    for name, a in arrays.items():
+        if dtype is None:
+            dtype = a.dtype
+            if dtype not in _SUFFIX:
+                raise DataError(f"{op}: {name} has dtype {dtype}, expected float32 or float64")
+        elif a.dtype != dtype:
+            raise DataError(f"{op}: {name} has dtype {a.dtype}, expected {numpy.dtype(dtype)} like the other "
+                            f"arrays (one dtype per call; convert with .astype)")
+        if not a.flags.c_contiguous:
+            raise ShapeError(f"{op}: {name} (shape {tuple(a.shape)}, strides {a.strides}) is not C-contiguous; "
+                             f"a raw kernel would read a view such as W.T as W: pass "
+                             f"cupy.ascontiguousarray({name})")
+        if a.size > INT_LIMIT:
+            raise ShapeError(f"{op}: {name} has {a.size} elements, at most {INT_LIMIT} fit one launch; "
+                             f"split the batch")
+    return numpy.dtype(dtype)
+
+
+def _check_shape(op, name, a, shape):
+    if tuple(a.shape) != tuple(shape):
+        raise ShapeError(f"{op}: {name} has shape {tuple(a.shape)}, expected {tuple(shape)}")
+
+
+def _rows(op, name, a):
+    if a.ndim != 2:
+        raise ShapeError(f"{op}: {name} has shape {tuple(a.shape)}, expected (N, D)")
+    return a.shape
+
+
+def _out(xp, op, name, out, shape, dtype):
+    """A new output array, or ``out`` after checking it."""
+    if out is None:
+        return xp.empty(shape, dtype=dtype)
+    _check(op, dtype, **{name: out})
+    _check_shape(op, name, out, shape)
+    return out
+
+
+def _scalar(op, name, value, dt):
+    """A host number as a scalar of the arrays' dtype (never a Python float: it would be a double)."""
+    if type(value).__module__.startswith("cupy"):
+        raise DataError(f"{op}: {name} is a CuPy array, expected a host number (Python or NumPy scalar); "
+                        f"reading it back would wait for the GPU")
+    return dt.type(value)
+
+
+def _act_code(op, act):
+    if act not in ACT_CODES:
+        raise ConfigError(f"{op}: unknown activation {act!r}; expected one of {ACTS}")
+    return numpy.int32(ACT_CODES[act])
+
+
+# -------------------------------------------------------------------- ops
+def reparam_kl_forward(mu, logvar, eps, z=None, kl=None):
+    """z = mu + exp(logvar / 2) * eps and kl_n = 1/2 sum_j (mu^2 + exp(logvar) - logvar - 1).
+
+    mu, logvar, eps: (N, D) -> z: (N, D), kl: (N,). One warp per row
+    (``reparam_kl.cu``). See :func:`minivae.kernels.reference.reparam_kl_forward`.
+    """
+    import cupy
+
+    op = "reparam_kl_forward"
+    dt = _check(op, mu=mu, logvar=logvar, eps=eps)
+    n, d = _rows(op, "mu", mu)
+    _check_shape(op, "logvar", logvar, mu.shape)
+    _check_shape(op, "eps", eps, mu.shape)
+    z = _out(cupy, op, "z", z, (n, d), dt)
+    kl = _out(cupy, op, "kl", kl, (n,), dt)
+    if n == 0:
+        return z, kl
+    rows_per_block = BLOCK // WARP
+    grid = (-(-n // rows_per_block),)
+    _kernel(op, dt)(grid, (BLOCK,), (mu, logvar, eps, z, kl, numpy.int32(n), numpy.int32(d)))
+    return z, kl
+
+
+def reparam_kl_backward(dz, mu, logvar, eps, kl_weight, dmu=None, dlogvar=None):
+    """dmu = dz + w mu,  dlogvar = 1/2 (dz eps sigma + w (sigma^2 - 1)),  sigma = exp(logvar / 2).
+
+    ``kl_weight`` = w = dLoss/dKL_n: a scalar (Python, NumPy or a 0-d CuPy
+    array) or a (D,) vector. dz, mu, logvar, eps: (N, D) -> dmu, dlogvar: (N, D).
+    One thread per element (``reparam_kl.cu``).
+    See :func:`minivae.kernels.reference.reparam_kl_backward`.
+    """
+    import cupy
+
+    op = "reparam_kl_backward"
+    dt = _check(op, dz=dz, mu=mu, logvar=logvar, eps=eps)
+    n, d = _rows(op, "mu", mu)
+    for name, a in (("dz", dz), ("logvar", logvar), ("eps", eps)):
+        _check_shape(op, name, a, mu.shape)
+    dmu = _out(cupy, op, "dmu", dmu, (n, d), dt)
+    dlogvar = _out(cupy, op, "dlogvar", dlogvar, (n, d), dt)
+    if isinstance(kl_weight, cupy.ndarray) or numpy.ndim(kl_weight) > 0:
+        w = cupy.asarray(kl_weight, dtype=dt)            # no copy when it is already so
+        if w.shape not in ((), (d,)):
+            raise ShapeError(f"{op}: kl_weight has shape {tuple(w.shape)}, expected a scalar or ({d},)")
+        if not w.flags.c_contiguous:
+            w = w.copy()                                # (ascontiguousarray would make a 0-d array 1-d)
+        w_step, w_scalar = numpy.int32(w.ndim), dt.type(0)          # 1: w[j], 0: w[0]
+    else:
+        w, w_step, w_scalar = mu, numpy.int32(-1), _scalar(op, "kl_weight", kl_weight, dt)  # w is not read
+    if n == 0:
+        return dmu, dlogvar
+    size = n * d
+    _kernel(op, dt)(_grid(size), (BLOCK,), (dz, mu, logvar, eps, w, w_step, w_scalar, dmu, dlogvar,
+                                            numpy.int32(size), numpy.int32(d)))
+    return dmu, dlogvar
+
+
+def bernoulli_nll_grad(x, logits, scale, dlogits=None, nll=None):
+    """nll_n = sum_d [softplus(l) - x l] and dlogits = scale (sigmoid(l) - x), finite for any logit.
+
+    x, logits: (N, D) -> nll: (N,), dlogits: (N, D). One block per row
+    (``bernoulli.cu``). See :func:`minivae.kernels.reference.bernoulli_nll_grad`.
+    """
+    import cupy
+
+    op = "bernoulli_nll_grad"
+    dt = _check(op, x=x, logits=logits)
+    n, d = _rows(op, "logits", logits)
+    _check_shape(op, "x", x, logits.shape)
+    dlogits = _out(cupy, op, "dlogits", dlogits, (n, d), dt)
+    nll = _out(cupy, op, "nll", nll, (n,), dt)
+    if n == 0:
+        return nll, dlogits
+    block = min(BLOCK, -(-d // WARP) * WARP)          # a multiple of 32, at most 256
+    _kernel(op, dt)((n,), (block,), (x, logits, _scalar(op, "scale", scale, dt), dlogits, nll, numpy.int32(d)))
+    return nll, dlogits
+
+
+def bias_act_forward(a, b, act, out=None):
+    """y = act(a + b) in one pass; a: (N, D), b: (D,) -> y: (N, D). ``out`` may be ``a``.
+
+    See :func:`minivae.kernels.reference.bias_act_forward` (``bias_act.cu``).
+    """
+    import cupy
+
+    op = "bias_act_forward"
+    code = _act_code(op, act)
+    dt = _check(op, a=a, b=b)
+    n, d = _rows(op, "a", a)
+    _check_shape(op, "b", b, (d,))
+    y = _out(cupy, op, "out", out, (n, d), dt)
+    if n * d:
+        _kernel(op, dt)(_grid(n * d), (BLOCK,), (a, b, y, numpy.int32(n * d), numpy.int32(d), code))
+    return y
+
+
+def act_backward(dy, y, act, out=None):
+    """dx = dy * act'(x), act' written through y; dy, y: (N, D) -> dx. ``out`` may be ``dy``.
+
+    See :func:`minivae.kernels.reference.act_backward` (``bias_act.cu``).
+    """
+    import cupy
+
+    op = "act_backward"
+    code = _act_code(op, act)
+    dt = _check(op, dy=dy, y=y)
+    _check_shape(op, "y", y, dy.shape)
+    dx = _out(cupy, op, "out", out, dy.shape, dt)
+    if dy.size:
+        _kernel(op, dt)(_grid(dy.size), (BLOCK,), (dy, y, dx, numpy.int32(dy.size), code))
+    return dx
+
+
+def _adam_scalars(dt, lr, beta1, beta2, eps, t):
+    """The reference's host-side scalars, in the arrays' dtype (see adam.cu)."""
+    f = dt.type
+    bc1, bc2 = 1 - beta1**t, 1 - beta2**t
+    return f(1 - beta1), f(1 - beta2), f(1 / bc2), f(eps), f(lr / bc1)
+
+
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, t):
+    """One Adam step in place (Kingma & Ba 2015, Algorithm 1); t >= 1 the step count.
+
+    Updates p, m, v; g is read only. All four arrays have one shape and
+    dtype. See :func:`minivae.kernels.reference.adam_update` (``adam.cu``).
+    """
+    op = "adam_update"
+    dt = _check(op, p=p, g=g, m=m, v=v)
+    for name, a in (("g", g), ("m", m), ("v", v)):
+        _check_shape(op, name, a, p.shape)
+    if p.size:
+        _kernel(op, dt)(_grid(p.size), (BLOCK,),
+                        (p, g, m, v, numpy.int32(p.size), *_adam_scalars(dt, lr, beta1, beta2, eps, t)))
+
+
+def adam_update_multi(ps, gs, ms, vs, lr, beta1, beta2, eps, t):
+    """:func:`adam_update` for many parameters in one launch (multi-tensor Adam).
+
+    ps, gs, ms, vs: sequences of K arrays, the k-th of each of one shape, all
+    of one dtype. Same results and side effects as K calls of
+    :func:`adam_update`. The table of addresses is built once per set of
+    arrays and cached (parameters and optimizer state do not move).
+    """
+    op = "adam_update_multi"
+    ps, gs, ms, vs = (list(a) for a in (ps, gs, ms, vs))
+    if not ps or not len(ps) == len(gs) == len(ms) == len(vs):
+        raise ShapeError(f"{op}: got {len(ps)} params, {len(gs)} grads, {len(ms)} m and {len(vs)} v; "
+                         f"expected as many of each, at least one")
+    dt = None
+    for k, (p, g, m, v) in enumerate(zip(ps, gs, ms, vs)):
+        dt = _check(op, dt, **{f"p[{k}]": p, f"g[{k}]": g, f"m[{k}]": m, f"v[{k}]": v})
+        for name, a in (("g", g), ("m", m), ("v", v)):
+            _check_shape(op, f"{name}[{k}]", a, p.shape)
+    sizes = [p.size for p in ps]
+    total = sum(sizes)
+    if total > INT_LIMIT:
+        raise ShapeError(f"{op}: {total} elements in all, at most {INT_LIMIT} fit one launch")
+    if total == 0:
+        return
+    ptrs, offsets = _adam_table(tuple(_address(a) for a in (*ps, *gs, *ms, *vs)), tuple(sizes))
+    _kernel(op, dt)(_grid(total), (BLOCK,),
+                    (ptrs, offsets, numpy.int32(len(ps)), numpy.int32(total),
+                     *_adam_scalars(dt, lr, beta1, beta2, eps, t)))
+
+
+def _address(a):
+    """The device address of a CuPy array's first element."""
+    return a.data.ptr
+
+
+@functools.lru_cache(maxsize=16)
+def _adam_table(ptrs, sizes):
+    """Device arrays of the 4 K addresses and the K + 1 offsets (cached per set of arrays)."""
+    import cupy
+
+    return (cupy.asarray(numpy.array(ptrs, dtype=numpy.uint64)),
+            cupy.asarray(numpy.cumsum((0, *sizes), dtype=numpy.int32)))
