@@ -234,7 +234,7 @@ def check_kl_backward(student_fn):
         if got is None:
             results.append(False)
             continue
-        dmu, dlogvar = kl_backward(dkl, mu, logvar)
+        dmu, dlogvar = kl_backward(dkl[:, None], mu, logvar)   # a weight per example
         g = dkl[:, None]
         mistakes_lv = {
             "a missing factor 1/2": g * (np.exp(logvar) - 1),
@@ -481,7 +481,7 @@ def check_condition_input(student_fn):
         z, y = rng.standard_normal((n, d)), rng.integers(0, c, n)
         inputs = {"z": z, "y": y, "num_classes": c}
         got = _call(check, student_fn, {"z": z.copy(), "y": y.copy(), "num_classes": c})
-        want = vae._cat(z, vae._onehot(y, n))
+        want = vae.decoder_input(z, y)
         onehot = np.eye(c)[y]
         mistakes = {"the one-hot block placed before z (the library puts z first)": np.concatenate([onehot, z], 1),
                     "a one-hot of y - 1 (labels are 0-based)": np.concatenate([z, np.eye(c)[(y - 1) % c]], 1)}

@@ -130,6 +130,11 @@ class VAE:
         onehot = self.xp.broadcast_to(onehot, a.shape[:-1] + onehot.shape[-1:])
         return self.xp.concatenate([a, onehot], axis=-1)
 
+    def decoder_input(self, z, y=None):
+        """What the decoder reads: z, or [z, onehot(y)] for a conditional VAE (N, latent_dim + C)."""
+        z = self.backend.asarray(z, dtype=self.dtype)
+        return self._cat(z, self._onehot(y, z.shape[0]))
+
     def _as_eps(self, eps, n):
         c = self.config
         shape = (n, c.latent_dim) if c.iwae_k == 1 else (c.iwae_k, n, c.latent_dim)

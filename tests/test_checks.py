@@ -33,7 +33,7 @@ CASES = {
          "sign error": lambda mu, lv: 0.5 * (mu**2 + np.exp(lv) + lv - 1).sum(-1),
          "no sum": lambda mu, lv: 0.5 * (mu**2 + np.exp(lv) - lv - 1)}),
     "check_kl_backward": (
-        kl_backward,
+        lambda d, mu, lv: kl_backward(d[:, None], mu, lv),
         {"missing 1/2": lambda d, mu, lv: (d[:, None] * mu, d[:, None] * (np.exp(lv) - 1)),
          "sigma for sigma^2": lambda d, mu, lv: (d[:, None] * mu, d[:, None] * 0.5 * (np.exp(lv / 2) - 1)),
          "sign error": lambda d, mu, lv: (d[:, None] * mu, d[:, None] * 0.5 * (1 - np.exp(lv))),
