@@ -4,7 +4,9 @@
 epoch, so the last good one survives a crash), ``metrics.json`` and PNG
 figures (reconstructions, prior samples, loss curves; with a 2-D latent the
 latent scatter and the manifold grid; class rows for a conditional model;
-the per-dimension KL).
+the per-dimension KL and active units; clean/noisy/denoised images for a
+denoising VAE). ``evaluate`` adds the k-sample test NLL; ``bench nll`` is
+:mod:`minivae.bench.nll`.
 """
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ from .checkpoint import load_checkpoint
 from .config import LIKELIHOODS
 from .activations import ACTIVATIONS
 from .datasets import DATASETS, binarize, load_dataset, train_val_split
-from .errors import MiniVAEError
-from .train import TrainConfig, evaluate, fit
+from .errors import ConfigError, MiniVAEError
+from .diagnostics import latent_diagnostics
+from .train import LR_SCHEDULES, TrainConfig, corrupt, evaluate, fit
 from .vae import VAE
 
 
@@ -40,6 +43,7 @@ def add_train_args(p):
     data.add_argument("--binarize", action="store_true",
                       help="dynamic binarization: resample each pixel ~ Bernoulli(intensity) at every batch")
     data.add_argument("--train-size", type=int, default=None, help="use only the first N training images")
+    data.add_argument("--test-size", type=int, default=None, help="use only the first N test images")
     data.add_argument("--val-size", type=int, default=0,
                       help="hold out the last N training images for validation (model selection)")
     model = p.add_argument_group("model")
@@ -61,6 +65,11 @@ def add_train_args(p):
     tr.add_argument("--epochs", type=int, default=10)
     tr.add_argument("--batch-size", type=int, default=128)
     tr.add_argument("--lr", type=float, default=1e-3)
+    tr.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
+                    help="cosine: from --lr down to --lr-min over the run (epochs or time budget); "
+                         "exponential: times --lr-decay per epoch, floored at --lr-min")
+    tr.add_argument("--lr-min", type=float, default=0.0, help="the learning rate's floor")
+    tr.add_argument("--lr-decay", type=float, default=1.0, help="per-epoch factor of the exponential schedule")
     tr.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     tr.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
     tr.add_argument("--clip-norm", type=float, default=None, help="clip the global gradient norm")
@@ -68,8 +77,12 @@ def add_train_args(p):
     tr.add_argument("--denoise", type=float, default=0.0, metavar="SIGMA", help="Gaussian input noise std")
     tr.add_argument("--mask-noise", type=float, default=0.0, metavar="P", help="zero input pixels with probability P")
     tr.add_argument("--patience", type=int, default=None, help="early stopping on the validation loss")
+    tr.add_argument("--keep-best", action="store_true",
+                    help="end with the weights of the best validation loss (needs --val-size)")
     tr.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                    help="stop after the epoch that crosses this many seconds")
+                    help="stop before an epoch that would end past this many seconds")
+    tr.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall",
+                    help="count --time-budget in wall-clock or this process's CPU seconds")
     tr.add_argument("--out", default="runs/latest", metavar="DIR")
     tr.add_argument("--no-figures", action="store_true")
     tr.add_argument("--quiet", action="store_true")
@@ -98,8 +111,12 @@ def load_data(dataset, data_dir=None, binarized=False, train_size=None, val_size
     return train, val, test
 
 
-def write_figures(vae, test, out_dir, history):
-    """All figures of a finished run into ``out_dir``; returns their paths."""
+def write_figures(vae, test, out_dir, history, noise=None):
+    """All figures of a finished run into ``out_dir``; returns their paths.
+
+    ``noise`` ({"denoise": sigma, "mask_noise": p}) adds the denoising figure
+    (clean, corrupted and reconstructed test images).
+    """
     paths = []
     rng = numpy.random.default_rng(0)
     idx = rng.choice(len(test.y), 10, replace=False)
@@ -117,9 +134,18 @@ def write_figures(vae, test, out_dir, history):
     paths.append(figures.loss_curves(history, os.path.join(out_dir, "loss_curves.png")))
     n = min(5000, len(test.y))
     ys = test.y[:n] if vae.config.conditional else None
-    kl = to_np(vae.kl_per_dim(test.x[:n], ys))
-    mu = to_np(vae.encode(test.x[:n], ys)[0])
-    paths.append(figures.kl_per_dim_bar(kl, mu.var(axis=0) > 0.01, os.path.join(out_dir, "kl_per_dim.png")))
+    diag = latent_diagnostics(vae, test.x[:n], ys)
+    mu = to_np(vae.encode(test.x[:n], ys)[0]) if vae.config.latent_dim == 2 else None
+    paths.append(figures.kl_per_dim_bar(diag["kl_per_dim"], diag["active"], os.path.join(out_dir, "kl_per_dim.png")))
+    paths.append(figures.latent_diagnostics(diag["kl_per_dim"], diag["activity"],
+                                            os.path.join(out_dir, "latent_diagnostics.png")))
+    if noise is not None and (noise.get("denoise") or noise.get("mask_noise")):
+        clean = test.x[idx]
+        noisy = corrupt(clean.copy(), numpy.random.default_rng(1), noise.get("denoise", 0.0),
+                        noise.get("mask_noise", 0.0))
+        out = to_np(vae.reconstruct(noisy, y))
+        paths.append(figures.class_rows(numpy.concatenate([clean, noisy, out]), os.path.join(out_dir, "denoising.png"),
+                                        10, ["clean", "noisy input", "denoised"], "Denoising VAE"))
     if vae.config.latent_dim == 2:
         paths.append(figures.latent_scatter(mu, test.y[:n], os.path.join(out_dir, "latent.png")))
         if not vae.config.conditional:
@@ -129,12 +155,15 @@ def write_figures(vae, test, out_dir, history):
 
 def cmd_train(a):
     t_start = time.perf_counter()
+    vae = VAE(**_model_kwargs(a))                  # bad model options fail before the data is read
     train, val, test = load_data(a.dataset, a.data_dir, a.binarize, a.train_size, a.val_size, a.seed)
-    vae = VAE(**_model_kwargs(a))
+    if a.test_size is not None:
+        test = type(test)(test.x[:a.test_size], test.y[:a.test_size], test.name, test.split)
     cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer,
                       momentum=a.momentum, clip_norm=a.clip_norm, binarize=a.binarize,
                       warmup_epochs=a.warmup_epochs, denoise=a.denoise, mask_noise=a.mask_noise,
-                      time_budget=a.time_budget, patience=a.patience, seed=a.seed)
+                      time_budget=a.time_budget, patience=a.patience, seed=a.seed, lr_schedule=a.lr_schedule,
+                      lr_min=a.lr_min, lr_decay=a.lr_decay, keep_best=a.keep_best, budget_clock=a.budget_clock)
     os.makedirs(a.out, exist_ok=True)
     ckpt = os.path.join(a.out, "model.npz")
     extra = {"dataset": a.dataset, "binarize": a.binarize, "seed": a.seed}
@@ -148,21 +177,38 @@ def cmd_train(a):
                   on_epoch_end=lambda entry, m: m.save(ckpt, extra))
     vae.save(ckpt, extra)      # after model selection, the checkpoint holds the chosen weights
     final = evaluate(vae, vae.backend.asarray(test.x, dtype=vae.dtype), test.y if cond else None)
+    diag = latent_diagnostics(vae, test.x, test.y if cond else None)
     metrics = {"config": {**vae.config.to_dict(), **vars(cfg), "dataset": a.dataset, "seed": a.seed,
-                          "backend": a.backend, "train_size": len(train.y)},
+                          "backend": a.backend, "train_size": len(train.y),
+                          "val_size": 0 if val is None else len(val.y), "test_size": len(test.y)},
                "history": history,
-               "final": {"test_loss": final["loss"], "test_recon": final["recon"], "test_kl": final["kl"]},
+               "final": {"test_loss": final["loss"], "test_recon": final["recon"], "test_kl": final["kl"],
+                         "test_elbo": final["recon"] + final["kl"], "epochs": len(history),
+                         "active_units": diag["active_units"],
+                         "kl_per_dim": [round(float(v), 6) for v in diag["kl_per_dim"]]},
                "wall_time_s": None}
     if not a.no_figures:
-        metrics["figures"] = [os.path.basename(p) for p in write_figures(vae, test, a.out, history)]
+        noise = {"denoise": a.denoise, "mask_noise": a.mask_noise}
+        metrics["figures"] = [os.path.basename(p) for p in write_figures(vae, test, a.out, history, noise)]
     metrics["wall_time_s"] = time.perf_counter() - t_start
     _json_dump(metrics, os.path.join(a.out, "metrics.json"))
-    print(f"test -ELBO {final['loss']:.2f} nats (recon {final['recon']:.2f}, KL {final['kl']:.2f}) "
-          f"after {len(history)} epochs, {metrics['wall_time_s']:.1f} s; wrote {a.out}")
+    print(f"test loss {final['loss']:.2f} nats (recon {final['recon']:.2f}, KL {final['kl']:.2f}), "
+          f"active units {diag['active_units']}/{vae.config.latent_dim}, after {len(history)} epochs, "
+          f"{metrics['wall_time_s']:.1f} s; wrote {a.out}")
     return 0
 
 
 def cmd_evaluate(a):
+    """Test -ELBO, KL, active units and the k-sample NLL estimate of a checkpoint.
+
+    ``test_elbo`` is the negative ELBO with beta = 1 (recon + KL, nats per
+    example, whatever beta, free bits or IWAE bound the model was trained
+    with), so test_elbo >= test_nll up to Monte Carlo error.
+    """
+    if isinstance(a.k, bool) or a.k < 1:
+        raise ConfigError(f"--k (importance samples per test image) must be an integer >= 1, got {a.k}")
+    if a.n is not None and a.n < 1:
+        raise ConfigError(f"--n must be >= 1, got {a.n}")
     _, _, extra = load_checkpoint(a.checkpoint)
     vae = VAE.load(a.checkpoint, backend=a.backend)
     binarized = extra.get("binarize", False) if a.binarize is None else a.binarize
@@ -171,20 +217,21 @@ def cmd_evaluate(a):
     x, y = test.x, (test.y if vae.config.conditional else None)
     if a.n is not None:
         x, y = x[:a.n], None if y is None else y[:a.n]
-    res = evaluate(vae, vae.backend.asarray(x, dtype=vae.dtype), y)
-    out = {"test_elbo": res["loss"], "test_recon": res["recon"], "test_kl": res["kl"],
-           "active_units": vae.active_units(x, y), "k": a.k, "n": int(x.shape[0])}
-    line = (f"test -ELBO {out['test_elbo']:.3f}  recon {out['test_recon']:.3f}  KL {out['test_kl']:.3f}  "
-            f"active units {out['active_units']}/{vae.config.latent_dim}")
-    if a.k:
-        t0 = time.perf_counter()
-        ll = vae.backend.to_numpy(vae.log_likelihood(x, k=a.k, batch_size=a.batch_size, y=y, seed=a.seed))
-        out["test_nll"] = float(-ll.mean())
-        out["nll_time_s"] = time.perf_counter() - t0
-        line += f"  NLL (k={a.k}) {out['test_nll']:.3f}"
-    print(line)
+    xd = vae.backend.asarray(x, dtype=vae.dtype)
+    res = evaluate(vae, xd, y)
+    diag = latent_diagnostics(vae, xd, y)
+    t0 = time.perf_counter()
+    ll = vae.backend.to_numpy(vae.log_likelihood(xd, k=a.k, batch_size=a.batch_size, y=y, seed=a.seed))
+    out = {"test_elbo": res["recon"] + res["kl"], "test_nll": float(-ll.mean()), "test_kl": res["kl"],
+           "test_recon": res["recon"], "active_units": diag["active_units"], "latent_dim": vae.config.latent_dim,
+           "k": a.k, "n": int(x.shape[0]), "nll_time_s": time.perf_counter() - t0}
+    print(f"test -ELBO {out['test_elbo']:.3f}  NLL (k={a.k}) {out['test_nll']:.3f}  recon {out['test_recon']:.3f}  "
+          f"KL {out['test_kl']:.3f}  active units {out['active_units']}/{vae.config.latent_dim}  "
+          f"({out['n']} test images, nats per image)")
     if a.json:
         _json_dump(out, a.json)
+    if a.figure:
+        figures.latent_diagnostics(diag["kl_per_dim"], diag["activity"], a.figure)
     return 0
 
 
@@ -194,7 +241,7 @@ def build_parser():
     add_train_args(sub.add_parser("train", help="train a VAE and write checkpoint, metrics and figures"))
     ev = sub.add_parser("evaluate", help="test -ELBO, KL, active units and the importance-sampled NLL")
     ev.add_argument("checkpoint")
-    ev.add_argument("--k", type=int, default=0, help="importance samples for the NLL estimate (0: skip)")
+    ev.add_argument("--k", type=int, default=5000, help="importance samples per test image for the NLL estimate")
     ev.add_argument("--batch-size", type=int, default=100)
     ev.add_argument("--n", type=int, default=None, help="only the first N test images")
     ev.add_argument("--dataset", choices=DATASETS, default=None)
@@ -203,13 +250,18 @@ def build_parser():
                     help="binarize the test set (default: as the model was trained)")
     ev.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
     ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--json", default=None, metavar="FILE")
+    ev.add_argument("--json", default=None, metavar="FILE",
+                    help='write {"test_elbo", "test_nll", "test_kl", "test_recon", "active_units", "k", "n", ...}')
+    ev.add_argument("--figure", default=None, metavar="PNG", help="write the per-dimension KL / active-units figure")
     sub.add_parser("bench", help="speed benchmarks (see `python -m minivae bench --help`)", add_help=False)
     return p
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["bench", "nll"]:
+        from .bench.nll import main as nll_main
+        return nll_main(argv[2:])
     if argv and argv[0] == "bench":
         from .bench import main as bench_main
         return bench_main(argv[1:])

@@ -227,3 +227,36 @@ def kl_per_dim_bar(kl_per_dim, active_mask, path, title: str = "KL(q(z_d | x) ||
     ax.legend(frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
+
+
+def latent_diagnostics(kl_per_dim, activity, path, threshold: float = 0.01,
+                       title: str = "Posterior collapse diagnostics") -> Path:
+    r"""Two panels per latent dimension u: the average KL_u (top) and the activity
+    A_u = Var_x(E_q[z_u]) on a log scale with the active-unit threshold (bottom).
+
+    Active units (A_u > threshold, Burda et al. 2015) are drawn in colour, collapsed ones in grey,
+    and the count is in the title. kl_per_dim, activity: (D,).
+    """
+    kl = _host(kl_per_dim).astype(np.float64).ravel()
+    act = _host(activity).astype(np.float64).ravel()
+    if act.shape != kl.shape:
+        raise ShapeError(f"latent_diagnostics: activity of shape {act.shape}, expected {kl.shape} like kl_per_dim")
+    active = act > threshold
+    d = np.arange(len(kl))
+    colors = np.where(active, "tab:blue", "lightgrey")
+    fig = Figure(figsize=(max(4.5, 0.16 * len(kl) + 1.8), 4.6), layout="tight")
+    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    ax1.bar(d, kl, color=colors, edgecolor="grey", linewidth=0.3)
+    ax1.set_ylabel("KL_u (nats)")
+    ax1.set_title(f"{title}: {int(active.sum())}/{len(kl)} active units, KL {kl.sum():.2f} nats", fontsize=10)
+    ax1.grid(axis="y", alpha=0.3)
+    floor = max(threshold * 1e-3, 1e-12)
+    ax2.bar(d, np.maximum(act, floor), color=colors, edgecolor="grey", linewidth=0.3)
+    ax2.axhline(threshold, color="tab:red", linestyle="--", linewidth=1)
+    ax2.set_yscale("log")
+    ax2.set_ylim(bottom=floor)
+    ax2.set_ylabel("Var_x(E_q[z_u])")
+    ax2.set_title(f"activity (dashed: the active-unit threshold {threshold:g})", fontsize=9)
+    ax2.set_xlabel("latent dimension u")
+    ax2.set_xticks(d if len(kl) <= 16 else d[::max(1, len(kl) // 16)])
+    return _save(fig, path)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 
+from .backend import array_module
 from .logsumexp import logsumexp, softmax
 
 
@@ -50,3 +51,31 @@ def prior_posterior_backward(dlog_w, dz, z, beta=1.0):
     dz = dz - beta * dlog_w[..., None] * z
     dlogvar = (0.5 * beta) * dlog_w.sum(axis=0)[:, None]       # (N, 1)
     return dz, dlogvar.repeat(z.shape[-1], axis=1)
+
+
+def bernoulli_log_likelihood_eval(x, logits):
+    """log p(x|z) = sum_d [x_d l_d - softplus(l_d)] per row, fast for evaluation (no gradient).
+
+    The same value as :func:`minivae.likelihoods.bernoulli_log_likelihood`,
+    arranged for the many decoder passes of a k = 5000 estimate:
+
+        sum_d softplus(l_d) = sum_d max(l_d, 0) + log prod_d (1 + exp(-|l_d|))
+
+    Each factor 1 + exp(-|l_d|) lies in (1, 2], so the product of 2^h of them
+    is at most 2^(2^h): halving the pixel axis by pairwise products up to 6
+    times (while it is even) cannot overflow float32, and leaves one ``log``
+    per 2^h pixels instead of one ``log1p`` per pixel. ``sum_d x_d l_d`` is a
+    dot product. x, logits: (..., D) -> (...).
+    """
+    xp = array_module(x, logits)
+    e = xp.abs(logits)
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)
+    e += 1                                                   # 1 + exp(-|l|), in (1, 2]
+    d, halvings = e.shape[-1], 0
+    while d % 2 == 0 and d > 1 and halvings < 6:
+        d //= 2
+        e = e[..., :d] * e[..., d:2 * d]
+        halvings += 1
+    return ((x * logits).sum(axis=-1) - xp.maximum(logits, 0).sum(axis=-1)
+            - xp.log(e).sum(axis=-1))

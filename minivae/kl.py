@@ -28,28 +28,27 @@ def kl_backward(dkl, mu, logvar):
 
     dKL/dmu = mu,   dKL/dlogvar = (exp(logvar) - 1) / 2.
 
-    dkl is dLoss/dKL, broadcastable against mu: (N,) per example (it is
-    given a trailing axis), (N, D) per dimension, or a scalar.
+    dkl is dLoss/dKL, broadcast against mu (N, D): a scalar, (N, 1) for a
+    weight per example, (D,) for a weight per dimension (free bits), or (N, D).
     Returns dmu, dlogvar of mu's shape.
     """
     xp = array_module(mu, logvar)
-    if getattr(dkl, "ndim", 0) == 1 and mu.ndim == 2 and dkl.shape[0] == mu.shape[0]:
-        dkl = dkl[:, None]
     dmu = dkl * mu
     dlogvar = dkl * 0.5 * (xp.exp(logvar) - 1)
     return dmu, dlogvar
 
 
 def free_bits_kl(mu, logvar, lam):
-    """Free-bits KL (Kingma et al. 2016), per example.
+    """Free-bits KL (Kingma et al. 2016) of a batch.
 
     With KL_j the batch mean of the per-dimension KL, the objective uses
 
         sum_j max(lambda, KL_j)
 
     so a dimension pays no KL below its floor lambda (nats). Returns the
-    scalar batch objective and the per-dimension mask 1[KL_j > lambda]
-    used by the subgradient (0 where the floor is active).
+    scalar batch objective and the per-dimension mask 1[KL_j > lambda], (D,),
+    used by the subgradient: d/dmu_nj = 1[KL_j > lambda] mu_nj / N (0 where
+    the floor is active), and likewise for logvar.
     """
     kl_j = kl_per_dim(mu, logvar).mean(axis=0)
     xp = array_module(kl_j)

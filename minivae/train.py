@@ -17,7 +17,7 @@ import time
 import numpy
 
 from .backend import array_module
-from .datasets import batches, binarize, validate_images
+from .datasets import binarize, validate_images
 from .errors import ConfigError, TrainingDivergedError
 from .optim import make_optimizer
 
@@ -26,11 +26,27 @@ from .optim import make_optimizer
 class TrainConfig:
     """Options of ``fit`` (all validated).
 
+    time_budget: seconds of training (evaluation included); ``fit`` stops
+    before an epoch that would end past it, predicting its length from the
+    last epoch's training time.
     warmup_epochs: the KL weight rises linearly from 0 to beta over this many
     epochs (counted in steps). denoise: std of Gaussian input noise (pixels
     clipped to [0, 1]); mask_noise: probability of zeroing an input pixel.
     patience: stop when the validation loss has not improved for this many
     epochs, and keep the best weights (needs validation data).
+    lr_schedule: ``"constant"``; ``"exponential"`` (lr * lr_decay**(steps /
+    steps_per_epoch), so lr_decay per epoch, never below lr_min); or
+    ``"cosine"`` from lr down to lr_min over the run, where the run's progress
+    is the larger of the fraction of epochs done and the fraction of
+    time_budget spent (see :func:`learning_rate`).
+    eval_every: evaluate the validation/test data every this many epochs (and
+    always after the last one).
+    keep_best: end with the weights of the best validation loss (model
+    selection; implied by patience; needs validation data).
+    budget_clock: what time_budget (and a cosine schedule's progress) counts:
+    ``"wall"`` seconds, or ``"cpu"`` seconds of this process
+    (``time.process_time``, all threads), fairer on a machine shared with
+    other jobs.
     """
 
     epochs: int = 10
@@ -47,6 +63,12 @@ class TrainConfig:
     patience: int | None = None
     seed: int = 0
     eval_batch_size: int = 1000
+    lr_schedule: str = "constant"
+    lr_min: float = 0.0
+    lr_decay: float = 1.0
+    eval_every: int = 1
+    keep_best: bool = False
+    budget_clock: str = "wall"
 
     def __post_init__(self):
         def need(ok, msg):
@@ -63,6 +85,31 @@ class TrainConfig:
              f"time_budget must be > 0 seconds or None, got {self.time_budget!r}")
         need(self.patience is None or (isinstance(self.patience, int) and self.patience >= 1),
              f"patience must be an integer >= 1 or None, got {self.patience!r}")
+        need(self.lr_schedule in LR_SCHEDULES,
+             f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        need(0 <= self.lr_min <= self.lr, f"lr_min must be in [0, lr={self.lr}], got {self.lr_min!r}")
+        need(0 < self.lr_decay <= 1, f"lr_decay (factor per epoch) must be in (0, 1], got {self.lr_decay!r}")
+        need(self.budget_clock in ("wall", "cpu"), f"budget_clock must be 'wall' or 'cpu', got {self.budget_clock!r}")
+        need(isinstance(self.eval_every, int) and self.eval_every >= 1,
+             f"eval_every must be an integer >= 1, got {self.eval_every!r}")
+
+
+LR_SCHEDULES = ("constant", "exponential", "cosine")
+
+
+def learning_rate(cfg, epochs_done, progress):
+    """The learning rate after ``epochs_done`` (fractional) epochs, at ``progress`` in [0, 1] of the run.
+
+    constant:     lr
+    exponential:  max(lr_min, lr * lr_decay ** epochs_done)
+    cosine:       lr_min + (lr - lr_min) (1 + cos(pi * progress)) / 2
+    """
+    if cfg.lr_schedule == "exponential":
+        return max(cfg.lr_min, cfg.lr * cfg.lr_decay ** epochs_done)
+    if cfg.lr_schedule == "cosine":
+        t = min(1.0, max(0.0, progress))
+        return cfg.lr_min + (cfg.lr - cfg.lr_min) * 0.5 * (1 + math.cos(math.pi * t))
+    return cfg.lr
 
 
 def kl_weight(beta, step, warmup_steps):
@@ -138,9 +185,14 @@ def fit(vae, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_y=
         config=None, progress=True, on_epoch_end=None, **options):
     """Train ``vae`` on ``train_x`` (N, D); return the history (one dict per epoch).
 
+    Losses are the training objective per example: the negative ELBO with
+    the current KL weight (warm-up), with the free-bits floor, or the negative
+    K-sample bound -L_K for ``iwae_k = K > 1`` (``recon`` and ``kl`` are the
+    plain terms; their sum is the -ELBO at beta = 1).
     Each history entry has ``epoch``, ``train_loss``, ``train_recon``,
     ``train_kl`` (running means over the epoch), ``beta`` (the KL weight at
-    the epoch's end), ``epoch_time_s`` (training only), and ``val_*`` /
+    the epoch's end), ``lr`` (the learning rate of its last step),
+    ``epoch_time_s`` (training only), and ``val_*`` /
     ``test_*`` figures when that data is given. ``on_epoch_end(entry, vae)``
     is called after each epoch (e.g. to write a checkpoint).
     ``options`` are :class:`TrainConfig` fields (or pass ``config``).
@@ -148,8 +200,8 @@ def fit(vae, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_y=
     cfg = config or TrainConfig(**options)
     if config is not None and options:
         raise ConfigError("pass either config or keyword options to fit, not both")
-    if cfg.patience is not None and val_x is None:
-        raise ConfigError("patience (early stopping) needs validation data: pass val_x")
+    if (cfg.patience is not None or cfg.keep_best) and val_x is None:
+        raise ConfigError("patience (early stopping) and keep_best need validation data: pass val_x")
     backend, xp = vae.backend, vae.xp
     like, d = vae.config.likelihood, vae.config.input_dim
     train_x = backend.asarray(train_x, dtype=vae.dtype)   # moved to the device once
@@ -178,16 +230,25 @@ def fit(vae, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_y=
     history, good = [], _snapshot(vae)
     best = (math.inf, None, 0)                             # (val loss, weights, epoch)
     sync_every = 1 if backend.name == "numpy" else 50
-    step, start = 0, time.perf_counter()
+    clock = time.process_time if cfg.budget_clock == "cpu" else time.perf_counter
+    step, start = 0, clock()
     for epoch in range(1, cfg.epochs + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), clock()
         sums = xp.zeros(3, dtype="float64")
-        for i, idx in enumerate(batches(n, cfg.batch_size, rng), start=1):
-            xb = xp.take(train_x, backend.asarray(idx), axis=0)
+        perm = rng.permutation(n)
+        perm_dev = backend.asarray(perm)                  # one host-to-device copy per epoch
+        for i, s in enumerate(range(0, n, cfg.batch_size), start=1):
+            idx = perm[s:s + cfg.batch_size]
+            xb = xp.take(train_x, perm_dev[s:s + cfg.batch_size], axis=0)
             if cfg.binarize:
                 xb = binarize(xb, noise_rng, out=xb)
             xin = corrupt(xb, noise_rng, cfg.denoise, cfg.mask_noise) if (cfg.denoise or cfg.mask_noise) else xb
             vae.beta = kl_weight(beta, step, warmup_steps)
+            if cfg.lr_schedule != "constant":
+                progress = step / (cfg.epochs * steps_per_epoch)
+                if cfg.time_budget is not None:
+                    progress = max(progress, (clock() - start) / cfg.time_budget)
+                opt.lr = learning_rate(cfg, step / steps_per_epoch, progress)
             out = vae.loss(xin, y=None if train_y is None else train_y[idx],
                            target=None if xin is xb else xb, check=False)
             for j, key in enumerate(("loss", "recon", "kl")):
@@ -209,11 +270,16 @@ def fit(vae, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_y=
         backend.synchronize()
         train = backend.to_numpy(sums) / n
         entry = {"epoch": epoch, "train_loss": float(train[0]), "train_recon": float(train[1]),
-                 "train_kl": float(train[2]), "beta": vae.beta,
+                 "train_kl": float(train[2]), "beta": vae.beta, "lr": opt.lr,
                  "epoch_time_s": time.perf_counter() - t0}
-        for name, (x, y) in evals.items():
-            for k, v in evaluate(vae, x, y, cfg.eval_batch_size).items():
-                entry[f"{name}_{k}"] = v
+        # stop before an epoch that would end past the budget (predicted from this one's length)
+        now = clock()
+        out_of_time = cfg.time_budget is not None and (now - start) + (now - c0) > cfg.time_budget
+        last = epoch == cfg.epochs or out_of_time
+        if epoch % cfg.eval_every == 0 or last:
+            for name, (x, y) in evals.items():
+                for k, v in evaluate(vae, x, y, cfg.eval_batch_size).items():
+                    entry[f"{name}_{k}"] = v
         history.append(entry)
         good = _snapshot(vae)
         bar.end_epoch(" ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
@@ -224,9 +290,9 @@ def fit(vae, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_y=
             best = (entry["val_loss"], good, epoch)
         if cfg.patience is not None and epoch - best[2] >= cfg.patience:
             break
-        if cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget:
+        if out_of_time:
             break
     vae.beta = beta
-    if best[1] is not None and cfg.patience is not None:
+    if best[1] is not None and (cfg.patience is not None or cfg.keep_best):
         _restore(vae, best[1])              # model selection on the validation set
     return history

@@ -62,6 +62,9 @@ class VAE:
                  free_bits=0.0, iwae_k=1, learn_variance=False, obs_logvar=0.0, backend=None):
         self.config = VAEConfig(input_dim, hidden_dims, latent_dim, likelihood, activation, beta,
                                 dtype, num_classes, free_bits, iwae_k, learn_variance, obs_logvar)
+        if self.config.free_bits > 0 and self.config.iwae_k > 1:
+            raise ConfigError("free_bits (a floor on the ELBO's KL) cannot be combined with iwae_k > 1: the IWAE "
+                              "bound has no separate KL term; use one of them")
         self.seed = seed
         self.backend = get_backend(backend)
         self.xp = xp = self.backend.xp
@@ -126,6 +129,11 @@ class VAE:
             return a
         onehot = self.xp.broadcast_to(onehot, a.shape[:-1] + onehot.shape[-1:])
         return self.xp.concatenate([a, onehot], axis=-1)
+
+    def decoder_input(self, z, y=None):
+        """What the decoder reads: z, or [z, onehot(y)] for a conditional VAE (N, latent_dim + C)."""
+        z = self.backend.asarray(z, dtype=self.dtype)
+        return self._cat(z, self._onehot(y, z.shape[0]))
 
     def _as_eps(self, eps, n):
         c = self.config
@@ -433,7 +441,11 @@ class VAE:
                 eps = rng.standard_normal((min(kc, k - s), nb, c.latent_dim), dtype=self.dtype)
                 z = reparameterize(mu, logvar, eps)[0]
                 dec = self.decoder.predict(self._cat(z, onehot).reshape(-1, z.shape[-1] + (c.num_classes or 0)))
-                ll = self._log_likelihood(xb, dec.reshape(*z.shape[:-1], c.input_dim))
+                dec = dec.reshape(*z.shape[:-1], c.input_dim)                # (kc, nb, D)
+                if c.likelihood == "bernoulli":
+                    ll = iwae.bernoulli_log_likelihood_eval(xb, dec)
+                else:
+                    ll = self._log_likelihood(xb, dec)
                 log_w = iwae.log_weights(ll, z, logvar, eps, beta=1.0).astype("float64")
                 running = xp.logaddexp(running, logsumexp(log_w, axis=0))
             out.append(running - math.log(k))
@@ -461,7 +473,11 @@ class VAE:
         for name, p in self.params.items():
             a = arrays[name]
             if a.shape != p.shape:
-                raise CheckpointError(f"{source}: {name} has shape {a.shape}, this model expects {p.shape}")
+                hint = ""
+                if name in ("encoder.0.W", "decoder.0.W") and a.shape[1:] == p.shape[1:]:
+                    hint = (f" (its input has {a.shape[0] - p.shape[0]:+d} features: a conditional model takes "
+                            f"num_classes one-hot inputs more; this one has num_classes={self.config.num_classes})")
+                raise CheckpointError(f"{source}: {name} has shape {a.shape}, this model expects {p.shape}{hint}")
             if not numpy.isfinite(a).all():
                 raise CheckpointError(f"{source}: {name} contains non-finite values")
             p[...] = self.backend.asarray(a, dtype=self.dtype)

@@ -40,7 +40,7 @@ def test_kl_positive_away_from_the_prior(mu, logvar):
 
 def test_kl_gradient_matches_finite_differences(rng):
     mu, logvar, dkl = rng.standard_normal((5, 3)), rng.standard_normal((5, 3)), rng.standard_normal(5)
-    dmu, dlogvar = kl_backward(dkl, mu, logvar)
+    dmu, dlogvar = kl_backward(dkl[:, None], mu, logvar)
     f = lambda: kl_divergence(mu, logvar)  # noqa: E731
     assert rel_error(dmu, numerical_gradient_array(f, mu, dkl)) < 1e-7
     assert rel_error(dlogvar, numerical_gradient_array(f, logvar, dkl)) < 1e-7
@@ -69,3 +69,10 @@ def test_free_bits_floor_and_subgradient(rng):
     num = numerical_gradient(lambda: free_bits_kl(mu, logvar, lam)[0], mu)
     dmu, _ = kl_backward(active / 8.0, mu, logvar)
     assert rel_error(dmu, num) < 1e-7
+
+
+def test_per_dimension_weight_is_not_mistaken_for_per_example_when_n_equals_d():
+    mu, logvar = np.ones((4, 4)), np.zeros((4, 4))
+    dmu, _ = kl_backward(np.array([1.0, 0.0, 0.0, 0.0]), mu, logvar)
+    np.testing.assert_array_equal(dmu[:, 0], 1.0)
+    np.testing.assert_array_equal(dmu[:, 1:], 0.0)
