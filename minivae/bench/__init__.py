@@ -20,7 +20,7 @@ import numpy
 
 from ..errors import MiniVAEError
 from . import flops as _flops
-from .cpu import MiniVAETrainer, peak_rss_mb
+from .cpu import MiniVAETrainer, peak_rss_mb, set_blas_threads
 from .peak import matmul_peak
 
 CONFIGS = {
@@ -48,8 +48,10 @@ def build_parser():
     p.add_argument("--vs", choices=["torch"], help="also train the same model in PyTorch eager, epochs alternating")
     p.add_argument("--torch-adam", choices=["default", "foreach", "fused"], default="default",
                    help="PyTorch's Adam implementation")
-    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
-                   help="PyTorch intra-op threads (NumPy's BLAS uses its own setting)")
+    p.add_argument("--threads", type=int,
+                   help="threads for both frameworks: PyTorch's intra-op threads and NumPy's BLAS (default: "
+                        "the CPUs available to PyTorch, BLAS as configured); 1 on a machine shared with "
+                        "other jobs, where 2-thread BLAS and OpenMP spin-waits collapse")
     p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy",
                    help="cupy: the GPU benchmark of minivae.bench.gpu")
     p.add_argument("--peak-sizes", type=int, nargs="+", default=[512, 1024, 2048],
@@ -97,6 +99,8 @@ def run(args):
     from .report import print_header, print_run, summary
 
     cfg = CONFIGS[args.config]
+    if args.threads is not None and not set_blas_threads(args.threads):
+        raise MiniVAEError("--threads: could not set the BLAS thread count (install threadpoolctl)")
     peak, rates = matmul_peak(tuple(args.peak_sizes))
     x, x_test, dataset_mb = load_data(args)
     print_header(args, cfg, peak, rates, x, x_test)
@@ -112,7 +116,7 @@ def run_one(args, arch, batch_size, x, x_test, peak):
     """Train minivae (and torch) at one batch size; returns the figures of that run."""
     n = x.shape[0]
     orders = numpy.random.default_rng(args.seed)
-    mini = MiniVAETrainer(arch, lr=args.lr, seed=args.seed, fused=args.fused)
+    mini = MiniVAETrainer(arch, lr=args.lr, seed=args.seed, fused=args.fused, threads=args.threads)
     warm = [orders.permutation(n) for _ in range(args.warmup)]
     timed = [orders.permutation(n) for _ in range(args.epochs)]
     for order in warm:
@@ -123,7 +127,8 @@ def run_one(args, arch, batch_size, x, x_test, peak):
         from ..vae import VAE
         from .torch_vae import TorchTrainer
 
-        tt = TorchTrainer(VAE(**arch, seed=args.seed), lr=args.lr, adam=args.torch_adam, threads=args.threads)
+        tt = TorchTrainer(VAE(**arch, seed=args.seed), lr=args.lr, adam=args.torch_adam,
+                          threads=args.threads or len(os.sched_getaffinity(0)))
         data[tt.name] = tt.tensor(x)
         for order in warm:
             tt.epoch(data[tt.name], order, batch_size)

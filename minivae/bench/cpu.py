@@ -1,6 +1,7 @@
 """Training epochs of minivae for the benchmark, and the process's memory."""
 from __future__ import annotations
 
+import ctypes
 import resource
 import time
 
@@ -8,6 +9,32 @@ import numpy
 
 from ..optim import Adam
 from ..vae import VAE
+
+
+def set_blas_threads(n):
+    """Set the thread count of NumPy's BLAS at run time; returns True if it could.
+
+    Uses threadpoolctl when installed, else calls OpenBLAS's own setter in the
+    library NumPy loaded (``openblas_set_num_threads``, with or without
+    scipy-openblas's prefix and suffix).
+    """
+    try:
+        import threadpoolctl
+    except ImportError:
+        threadpoolctl = None
+    if threadpoolctl is not None:
+        threadpoolctl.threadpool_limits(n, user_api="blas")
+        return True
+    with open("/proc/self/maps") as f:
+        paths = {line.split()[-1] for line in f if "openblas" in line.split()[-1] and ".so" in line}
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
+            if hasattr(lib, name):
+                getattr(lib, name)(ctypes.c_int(n))
+                return True
+    return False
 
 
 def peak_rss_mb():
@@ -24,10 +51,12 @@ class MiniVAETrainer:
 
     name = "minivae"
 
-    def __init__(self, arch, lr=1e-3, seed=0, fused=True):
+    def __init__(self, arch, lr=1e-3, seed=0, fused=True, threads=None):
         self.vae = VAE(**arch, seed=seed)
         self.vae.fused = fused
         self.opt = Adam(self.vae.params, lr=lr)
+        if threads == 1:                    # no second thread for the elementwise halves either
+            self.vae._split.enabled = self.opt._split.enabled = False
         self._bufs = {}
 
     def _buffer(self, n, d):

@@ -25,6 +25,8 @@ def print_header(args, cfg, peak, rates, x, x_test):
           f"numpy {numpy.__version__} ({_blas()})")
     sizes = ", ".join(f"{s}: {r:.1f}" for s, r in rates.items())
     print(f"float32 matmul peak: {peak:.1f} GFLOP/s (best of n x n products, n = {sizes})")
+    if args.threads:
+        print(f"threads: {args.threads} (NumPy's BLAS and PyTorch)")
     print(f"data: MNIST, {x.shape[0]} train / {x_test.shape[0]} test images; "
           f"{args.warmup} warm-up + {args.epochs} timed epochs per framework, alternating")
 
