@@ -29,7 +29,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import VAEConfig
 from .errors import CheckpointError, ConfigError, DataError, MiniVAEError, ShapeError
 from .kl import free_bits_kl, kl_backward, kl_divergence, kl_per_dim
-from .layers import MLP, Dense
+from .layers import MLP, Dense, init_for, dense_act_backward_into, dense_act_forward_into, dense_acts, mlp_backward_into, mlp_forward_into
 from .likelihoods import (
     bernoulli_log_likelihood,
     bernoulli_log_likelihood_backward,
@@ -37,6 +37,7 @@ from .likelihoods import (
     gaussian_log_likelihood_backward,
 )
 from .logsumexp import logsumexp
+from .optim import TwoWaySplit
 from .reparam import reparameterize, reparameterize_backward
 from .datasets import validate_images
 
@@ -47,8 +48,10 @@ class VAE:
     Parameters
     ----------
     input_dim, hidden_dims, latent_dim, likelihood, activation, beta, dtype,
-    num_classes, free_bits, iwae_k, learn_variance, obs_logvar
-        See :class:`minivae.config.VAEConfig`.
+    num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init
+        See :class:`minivae.config.VAEConfig`. ``init`` is the weight
+        initialisation: ``"uniform"`` (PyTorch's default), ``"he"``,
+        ``"xavier"`` or ``"auto"`` (He for ReLU-like activations, else Xavier).
     seed : int
         Seeds both the weight initialisation and the model's own generator
         (``self.rng``) for eps, prior samples and binarisation.
@@ -58,9 +61,9 @@ class VAE:
 
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20, likelihood="bernoulli",
                  activation="relu", beta=1.0, seed=0, dtype="float32", num_classes=None,
-                 free_bits=0.0, iwae_k=1, learn_variance=False, obs_logvar=0.0, backend=None):
+                 free_bits=0.0, iwae_k=1, learn_variance=False, obs_logvar=0.0, init="uniform", backend=None):
         self.config = VAEConfig(input_dim, hidden_dims, latent_dim, likelihood, activation, beta,
-                                dtype, num_classes, free_bits, iwae_k, learn_variance, obs_logvar)
+                                dtype, num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init)
         if self.config.free_bits > 0 and self.config.iwae_k > 1:
             raise ConfigError("free_bits (a floor on the ELBO's KL) cannot be combined with iwae_k > 1: the IWAE "
                               "bound has no separate KL term; use one of them")
@@ -74,11 +77,12 @@ class VAE:
         n_cls = c.num_classes or 0
         h_dim = c.hidden_dims[-1] if c.hidden_dims else c.input_dim + n_cls
         self.encoder = MLP([c.input_dim + n_cls, *c.hidden_dims], c.activation, init_rng, xp,
-                           c.dtype, final_activation=c.activation)
-        self.mu_head = Dense(h_dim, c.latent_dim, init_rng, xp, c.dtype)
-        self.logvar_head = Dense(h_dim, c.latent_dim, init_rng, xp, c.dtype)
+                           c.dtype, final_activation=c.activation, init=c.init)
+        head_init = init_for("identity", c.init)
+        self.mu_head = Dense(h_dim, c.latent_dim, init_rng, xp, c.dtype, head_init)
+        self.logvar_head = Dense(h_dim, c.latent_dim, init_rng, xp, c.dtype, head_init)
         self.decoder = MLP([c.latent_dim + n_cls, *reversed(c.hidden_dims), c.input_dim],
-                           c.activation, init_rng, xp, c.dtype)
+                           c.activation, init_rng, xp, c.dtype, init=c.init)
         self.params, self.grads = {}, {}
         for prefix, part in (("encoder", self.encoder), ("mu", self.mu_head),
                              ("logvar", self.logvar_head), ("decoder", self.decoder)):
@@ -89,6 +93,7 @@ class VAE:
             self.grads["decoder.logvar"] = xp.zeros(c.input_dim, dtype=self.dtype)
         self.beta = c.beta   # the KL weight now; a warm-up schedule changes it during training
         self._cache = None
+        self._init_fast_path()
 
     # ----------------------------------------------------------------- inputs
     def _as_x(self, x, check=True):
@@ -127,6 +132,11 @@ class VAE:
             return a
         onehot = self.xp.broadcast_to(onehot, a.shape[:-1] + onehot.shape[-1:])
         return self.xp.concatenate([a, onehot], axis=-1)
+
+    def decoder_input(self, z, y=None):
+        """What the decoder reads: z, or [z, onehot(y)] for a conditional VAE (N, latent_dim + C)."""
+        z = self.backend.asarray(z, dtype=self.dtype)
+        return self._cat(z, self._onehot(y, z.shape[0]))
 
     def _as_eps(self, eps, n):
         c = self.config
@@ -178,6 +188,8 @@ class VAE:
             raise ShapeError("x has no examples (shape (0, D)); expected at least one row")
         onehot = self._onehot(y, n)
         eps = self._as_eps(eps, n)
+        if self._fast_ok(onehot):
+            return self._fast_loss(x, target, eps)
 
         h = self.encoder.forward(self._cat(x, onehot))
         mu = self.mu_head.forward(h)
@@ -204,6 +216,8 @@ class VAE:
         """Fill ``self.grads`` with dL/dparam for the last ``loss`` call (same eps)."""
         if self._cache is None:
             raise MiniVAEError("backward() needs a forward pass first: call vae.loss(x) before vae.backward()")
+        if "fast" in self._cache:
+            return self._fast_backward()
         c, k = self.config, self._cache
         mu, logvar, eps, z = k["mu"], k["logvar"], k["eps"], k["z"]
         n = mu.shape[0]
@@ -235,6 +249,116 @@ class VAE:
         """``loss`` then ``backward``: (the loss dict, the grads dict)."""
         out = self.loss(x, y=y, eps=eps, target=target)
         return out, self.backward()
+
+    # -------------------------------------------------------------- fast path
+    #: Take the fused path (``_fast_loss``/``_fast_backward``) where it applies:
+    #: Bernoulli decoder, one sample (iwae_k = 1), no free bits, unconditional.
+    #: It computes the same numbers as the readable composition above (to
+    #: float rounding; tests/test_fastpath.py); set ``vae.fused = False`` to
+    #: run the readable one.
+    fused = True
+    _MAX_WORKSPACES = 4
+
+    def _init_fast_path(self):
+        """Pack parameters and gradients into two flat buffers; empty the workspaces.
+
+        Every ``params[name]`` (and ``grads[name]``) becomes a view of one
+        contiguous buffer, in the dict's order, and the layers hold the same
+        views; names, shapes, dtypes and values do not change. An optimizer
+        can then update all parameters in a few passes over one array
+        (:class:`minivae.optim.Adam`).
+        """
+        xp = self.xp
+        for store, owner_key in ((self.params, "params"), (self.grads, "grads")):
+            flat = xp.empty(sum(int(a.size) for a in store.values()), dtype=self.dtype)
+            off = 0
+            for name, a in list(store.items()):
+                store[name] = flat[off:off + a.size].reshape(a.shape)
+                store[name][...] = a
+                off += a.size
+            for name, layer, key in self._layer_slots():
+                getattr(layer, owner_key)[key] = store[name]
+        self._enc_pairs = dense_acts(self.encoder)
+        self._dec_pairs = dense_acts(self.decoder)
+        self._workspaces = {}
+        self._split = TwoWaySplit()      # the Bernoulli pass over (N, D) logits, two row blocks at once
+
+    def _layer_slots(self):
+        """(flat name, Dense layer, "W" or "b") for every layer parameter."""
+        for prefix, part in (("encoder", self.encoder), ("mu", self.mu_head),
+                             ("logvar", self.logvar_head), ("decoder", self.decoder)):
+            dense = [(f"{prefix}.{i}.", d) for i, d in enumerate(part.dense)] if isinstance(part, MLP) \
+                else [(f"{prefix}.", part)]
+            for pre, d in dense:
+                for key in d.params:
+                    yield pre + key, d, key
+
+    def _fast_ok(self, onehot):
+        c = self.config
+        return (self.fused and onehot is None and c.iwae_k == 1 and c.likelihood == "bernoulli"
+                and c.free_bits == 0)
+
+    def _workspace(self, n):
+        """The buffers of one batch size n, made on first use (the last few sizes are kept)."""
+        ws = self._workspaces.pop(n, None)
+        if ws is None:
+            ws = self._make_workspace(n)
+            if len(self._workspaces) >= self._MAX_WORKSPACES:
+                self._workspaces.pop(next(iter(self._workspaces)))
+        self._workspaces[n] = ws      # most recently used last
+        return ws
+
+    def _make_workspace(self, n):
+        c, xp, dt = self.config, self.xp, self.dtype
+        e = lambda *shape: xp.empty(shape, dtype=dt)  # noqa: E731
+        h_dim = self.mu_head.d_in
+        return dict(
+            enc=[e(n, d.d_out) for d, _ in self._enc_pairs],            # encoder layer outputs
+            dec=[e(n, d.d_out) for d, _ in self._dec_pairs],            # decoder layer outputs, logits last
+            enc_dx=[None] + [e(n, d.d_in) for d, _ in self._enc_pairs[1:]],
+            dec_dx=[e(n, d.d_in) for d, _ in self._dec_pairs],          # dec_dx[0] = dz
+            mu=e(n, c.latent_dim), logvar=e(n, c.latent_dim), z=e(n, c.latent_dim),
+            dmu=e(n, c.latent_dim), dlogvar=e(n, c.latent_dim),
+            dh=e(n, h_dim), dh_logvar=e(n, h_dim),
+            kl=e(n), nll=e(n), dlogits=e(n, c.input_dim))
+
+    def _fast_loss(self, x, target, eps):
+        """``loss`` for the common case with fused ops and preallocated buffers.
+
+        The same graph as the readable path: h = enc(x); mu, logvar = heads(h);
+        z = mu + exp(logvar / 2) eps; logits = dec(z). The Bernoulli pass also
+        writes dL/dlogits = (sigmoid(logits) - target) / N for ``backward``.
+        """
+        xp, ops, n = self.xp, self.backend.ops, x.shape[0]
+        w = self._workspace(n)
+        h = mlp_forward_into(self._enc_pairs, x, w["enc"], xp, ops) if self._enc_pairs else x
+        for head, out in ((self.mu_head, w["mu"]), (self.logvar_head, w["logvar"])):
+            dense_act_forward_into(h, head.params["W"], head.params["b"], "identity", out, xp, ops)
+        ops.reparam_kl_forward(w["mu"], w["logvar"], eps, z=w["z"], kl=w["kl"])
+        logits = mlp_forward_into(self._dec_pairs, w["z"], w["dec"], xp, ops)
+        target, scale, dlogits, nll = xp.ascontiguousarray(target), self.dtype.type(1 / n), w["dlogits"], w["nll"]
+        self._split(n, lambda lo, hi: ops.bernoulli_nll_grad(target[lo:hi], logits[lo:hi], scale,
+                                                             dlogits=dlogits[lo:hi], nll=nll[lo:hi]),
+                    size=logits.size, xp=xp)
+        self._cache = dict(fast=True, x=x, h=h, eps=eps, ws=w)
+        loss = (w["nll"] + self.beta * w["kl"]).mean()
+        return {"loss": loss, "recon": w["nll"].mean(), "kl": w["kl"].mean()}
+
+    def _fast_backward(self):
+        """``backward`` for :meth:`_fast_loss`: every gradient written in place into ``grads``."""
+        xp, ops, k = self.xp, self.backend.ops, self._cache
+        w, h, n = k["ws"], k["h"], k["x"].shape[0]
+        dz = mlp_backward_into(self._dec_pairs, w["z"], w["dec"], w["dlogits"], w["dec_dx"], xp, ops)
+        ops.reparam_kl_backward(dz, w["mu"], w["logvar"], k["eps"], self.dtype.type(self.beta / n),
+                                dmu=w["dmu"], dlogvar=w["dlogvar"])
+        need_dh = bool(self._enc_pairs)
+        for head, dy, dh in ((self.mu_head, w["dmu"], w["dh"]), (self.logvar_head, w["dlogvar"], w["dh_logvar"])):
+            dense_act_backward_into(dy, h, None, head.params["W"], "identity", head.grads["W"],
+                                    head.grads["b"], dh if need_dh else None, xp, ops)
+        if need_dh:
+            w["dh"] += w["dh_logvar"]                               # h feeds both heads
+            mlp_backward_into(self._enc_pairs, k["x"], w["enc"], w["dh"], w["enc_dx"], xp, ops)
+        return self.grads
 
     # -------------------------------------------------------------- inference
     def encode(self, x, y=None):

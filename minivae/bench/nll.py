@@ -39,7 +39,8 @@ from ..vae import VAE
 
 TRAINING = ("time_budget", "budget_clock", "batch_size", "lr", "lr_schedule", "lr_min", "lr_decay", "val_size",
             "train_size", "seed")
-ARCH = dict(input_dim=784, hidden_dims=(200, 200), latent_dim=50, likelihood="bernoulli", activation="tanh")
+ARCH = dict(input_dim=784, hidden_dims=(200, 200), latent_dim=50, likelihood="bernoulli", activation="tanh",
+            init="auto")   # Xavier for the tanh layers
 
 
 def build_parser():

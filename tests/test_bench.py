@@ -1,0 +1,74 @@
+"""``python -m minivae bench``: a tiny smoke run on a small subset, the FLOP count, clear errors."""
+import json
+import sys
+
+import pytest
+
+from minivae import VAE
+from minivae.bench import main
+from minivae.bench.flops import epoch_flops, step_flops
+
+TINY = ["--limit", "300", "--test-limit", "100", "--epochs", "2", "--warmup", "0", "--peak-sizes", "64",
+        "--batch-size", "128"]
+
+
+def last_json(capsys):
+    out = capsys.readouterr().out
+    return out, json.loads(out.strip().splitlines()[-1])
+
+
+def test_smoke_run_prints_a_table_and_a_json_line(capsys):
+    assert main(TINY) == 0
+    out, res = last_json(capsys)
+    assert "float32 matmul peak" in out and "epoch time median" in out and "share of matmul peak" in out
+    for key in ("epoch_time_s", "peak_gflops", "gflops", "share_of_peak", "peak_rss_mb", "examples_per_s",
+                "epoch_time_min_s", "epoch_time_max_s", "test_loss"):
+        assert key in res, key
+    assert res["steps_per_epoch"] == 3 and res["flops_per_epoch"] == 2 * step_flops(VAE(), 128) + step_flops(VAE(), 44)
+    assert res["epoch_time_min_s"] <= res["epoch_time_s"] <= res["epoch_time_max_s"]
+    assert res["gflops"] == pytest.approx(res["flops_per_epoch"] / res["epoch_time_s"] / 1e9)
+    assert res["share_of_peak"] == pytest.approx(res["gflops"] / res["peak_gflops"])
+    assert 0 < res["test_loss"] < 1000 and "torch_epoch_time_s" not in res
+
+
+def test_iwae_config_runs_every_batch_size(capsys):
+    argv = [a for a in TINY if a not in ("--batch-size", "128")] + ["--config", "iwae", "--epochs", "1"]
+    assert main(argv) == 0
+    _, res = last_json(capsys)
+    assert [r["batch_size"] for r in res["runs"]] == [20, 100] and res["batch_size"] == 20
+
+
+def test_vs_torch_reports_both_frameworks(capsys):
+    pytest.importorskip("torch")
+    assert main(TINY + ["--vs", "torch", "--torch-adam", "fused"]) == 0
+    out, res = last_json(capsys)
+    assert "torch (fused Adam)" in out and "ratio minivae / torch" in out
+    assert res["ratio"] == pytest.approx(res["epoch_time_s"] / res["torch_epoch_time_s"])
+    assert abs(res["test_loss"] - res["torch_test_loss"]) < 20        # same model, same data, same init
+
+
+def test_vs_torch_without_torch_says_how_to_get_it(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)                  # import torch -> ImportError
+    assert main(TINY + ["--vs", "torch"]) == 2
+    assert "pip install torch" in capsys.readouterr().err
+
+
+def test_cupy_backend_without_the_gpu_module_fails_clearly(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "minivae.bench.gpu", None)
+    assert main(["--backend", "cupy"]) == 2
+    assert "CuPy" in capsys.readouterr().err
+
+
+def test_cupy_backend_without_cupy_fails_clearly(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    assert main(["--backend", "cupy"]) == 2
+    assert "CuPy" in capsys.readouterr().err
+
+
+def test_flop_count_of_the_examples_vae():
+    # forward + dW for all five products; dx for all but the first (784x400) layer
+    n = 128
+    fwd = 2 * n * (784 * 400 + 2 * 400 * 20 + 20 * 400 + 400 * 784)
+    dx = 2 * n * (2 * 400 * 20 + 20 * 400 + 400 * 784)
+    assert step_flops(VAE(), n) == 2 * fwd + dx == 419_840_000
+    assert epoch_flops(VAE(), 60000, 128) == 468 * 419_840_000 + step_flops(VAE(), 96)

@@ -1,0 +1,171 @@
+"""minivae.checks: each check accepts the reference and rejects plausible wrong answers."""
+import math
+
+import numpy as np
+import pytest
+
+from minivae import checks, iwae
+from minivae.kl import free_bits_kl, kl_backward, kl_divergence
+from minivae.layers import dense_backward, dense_forward
+from minivae.likelihoods import (bernoulli_log_likelihood, bernoulli_log_likelihood_backward,
+                                 gaussian_log_likelihood, softplus)
+from minivae.reparam import reparameterize, reparameterize_backward
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _log_w(ll, z, logvar, eps, sq_z_in_q=False, half_logvar=False):
+    lv = logvar / 2 if half_logvar else logvar
+    sq = z * z if sq_z_in_q else eps * eps
+    return ll - 0.5 * (z * z + LOG_2PI).sum(-1) + 0.5 * (sq + lv + LOG_2PI).sum(-1)
+
+
+def _onehot(y, c):
+    return np.eye(c)[y]
+
+
+# name -> (reference implementation, {mistake: wrong implementation})
+CASES = {
+    "check_kl_divergence": (
+        kl_divergence,
+        {"missing 1/2": lambda mu, lv: (mu**2 + np.exp(lv) - lv - 1).sum(-1),
+         "sigma for sigma^2": lambda mu, lv: 0.5 * (mu**2 + np.exp(lv / 2) - lv - 1).sum(-1),
+         "sign error": lambda mu, lv: 0.5 * (mu**2 + np.exp(lv) + lv - 1).sum(-1),
+         "no sum": lambda mu, lv: 0.5 * (mu**2 + np.exp(lv) - lv - 1)}),
+    "check_kl_backward": (
+        lambda d, mu, lv: kl_backward(d[:, None], mu, lv),
+        {"missing 1/2": lambda d, mu, lv: (d[:, None] * mu, d[:, None] * (np.exp(lv) - 1)),
+         "sigma for sigma^2": lambda d, mu, lv: (d[:, None] * mu, d[:, None] * 0.5 * (np.exp(lv / 2) - 1)),
+         "sign error": lambda d, mu, lv: (d[:, None] * mu, d[:, None] * 0.5 * (1 - np.exp(lv))),
+         "one output": lambda d, mu, lv: d[:, None] * mu}),
+    "check_reparameterize": (
+        lambda mu, lv, eps: reparameterize(mu, lv, eps)[0],
+        {"sigma^2 for sigma": lambda mu, lv, eps: mu + np.exp(lv) * eps,
+         "sign error": lambda mu, lv, eps: mu - np.exp(lv / 2) * eps}),
+    "check_reparameterize_backward": (
+        lambda dz, mu, lv, eps: reparameterize_backward(dz, reparameterize(mu, lv, eps)[1]),
+        {"missing 1/2": lambda dz, mu, lv, eps: (dz, dz * eps * np.exp(lv / 2)),
+         "sigma^2 for sigma": lambda dz, mu, lv, eps: (dz, 0.5 * dz * eps * np.exp(lv)),
+         "sign error": lambda dz, mu, lv, eps: (dz, -0.5 * dz * eps * np.exp(lv / 2))}),
+    "check_dense_backward": (
+        lambda dy, x, W, b: dense_backward(dy, dense_forward(x, W, b)[1]),
+        {"sign error": lambda dy, x, W, b: (-(dy @ W.T), x.T @ dy, dy.sum(0)),
+         "db mean": lambda dy, x, W, b: (dy @ W.T, x.T @ dy, dy.mean(0)),
+         "dW transposed": lambda dy, x, W, b: (dy @ W.T, dy.T @ x, dy.sum(0))}),
+    "check_bernoulli_log_likelihood": (
+        bernoulli_log_likelihood,
+        {"sign error": lambda x, l: -bernoulli_log_likelihood(x, l),
+         "naive log sigmoid": lambda x, l: (x * np.log(1 / (1 + np.exp(-l)))
+                                            + (1 - x) * np.log(1 - 1 / (1 + np.exp(-l)))).sum(-1),
+         "mean not sum": lambda x, l: (x * l - softplus(l)).mean(-1)}),
+    "check_bernoulli_backward": (
+        bernoulli_log_likelihood_backward,
+        {"sign error": lambda d, x, l: -bernoulli_log_likelihood_backward(d, x, l),
+         "dll ignored": lambda d, x, l: x - 1 / (1 + np.exp(-l))}),
+    "check_gaussian_log_likelihood": (
+        gaussian_log_likelihood,
+        {"missing 1/2": lambda x, m, lv: -((x - m) ** 2 / np.exp(lv) + lv + LOG_2PI).sum(-1),
+         "sigma for sigma^2": lambda x, m, lv: -0.5 * ((x - m) ** 2 / np.exp(lv / 2) + lv + LOG_2PI).sum(-1),
+         "sign error": lambda x, m, lv: 0.5 * ((x - m) ** 2 / np.exp(lv) + lv + LOG_2PI).sum(-1)}),
+    "check_log_weights": (
+        lambda ll, z, lv, eps: iwae.log_weights(ll[None], z[None], lv, eps[None])[0],
+        {"log sigma for log sigma^2": lambda ll, z, lv, eps: _log_w(ll, z, lv, eps, half_logvar=True),
+         "z^2 in log q": lambda ll, z, lv, eps: _log_w(ll, z, lv, eps, sq_z_in_q=True),
+         "sign error": lambda ll, z, lv, eps: 2 * ll - _log_w(ll, z, lv, eps)}),
+    "check_iwae_bound": (
+        iwae.bound,
+        {"no -log K": lambda lw: iwae.bound(lw) + math.log(lw.shape[0]),
+         "naive exp underflows": lambda lw: np.log(np.exp(lw).mean(0)),
+         "sign error": lambda lw: -iwae.bound(lw)}),
+    "check_condition_input": (
+        lambda z, y, c: np.concatenate([z, _onehot(y, c)], 1),
+        {"onehot first": lambda z, y, c: np.concatenate([_onehot(y, c), z], 1),
+         "raw label": lambda z, y, c: np.concatenate([z, y[:, None].astype(float)], 1),
+         "negated label block": lambda z, y, c: np.concatenate([z, -_onehot(y, c)], 1)}),
+    "check_free_bits_kl": (
+        lambda mu, lv, lam: free_bits_kl(mu, lv, lam)[0],
+        {"per example floor": lambda mu, lv, lam: np.maximum(0.5 * (mu**2 + np.exp(lv) - lv - 1), lam).mean(0).sum(),
+         "missing 1/2": lambda mu, lv, lam: np.maximum((mu**2 + np.exp(lv) - lv - 1).mean(0), lam).sum(),
+         "min for max": lambda mu, lv, lam: np.minimum(0.5 * (mu**2 + np.exp(lv) - lv - 1).mean(0), lam).sum()}),
+    "check_active_units": (
+        lambda mu, t: int((mu.var(0) > t).sum()),
+        {"std for var": lambda mu, t: int((mu.std(0) > t).sum()),
+         "sign error": lambda mu, t: int((mu.var(0) < t).sum()),
+         "wrong axis": lambda mu, t: int((mu.var(1) > t).sum())}),
+}
+
+
+def test_every_check_is_covered():
+    names = {n for n in checks.__all__ if n.startswith("check_")}
+    assert names == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_reference_passes(name, capsys):
+    ref, _ = CASES[name]
+    assert getattr(checks, name)(ref) is True
+    assert "all" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name,mistake", [(n, m) for n in sorted(CASES) for m in CASES[n][1]])
+def test_plausible_mistake_is_rejected(name, mistake, capsys):
+    wrong = CASES[name][1][mistake]
+    with np.errstate(all="ignore"):
+        assert getattr(checks, name)(wrong) is False
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_feedback_names_output_error_input_and_mistake(capsys):
+    def kl_without_half(mu, logvar):
+        return (mu**2 + np.exp(logvar) - logvar - 1).sum(-1)
+
+    assert checks.check_kl_divergence(kl_without_half) is False
+    out = capsys.readouterr().out
+    assert "FAIL kl" in out                          # which output
+    assert "max relative error" in out               # by how much
+    assert "mu(4, 3)" in out and "worst at index" in out   # on what input
+    assert "missing factor 1/2" in out               # the diagnosis
+
+
+def test_feedback_for_sigma_in_place_of_sigma_squared(capsys):
+    def dlogvar_with_sigma(dkl, mu, logvar):
+        return dkl[:, None] * mu, dkl[:, None] * 0.5 * (np.exp(logvar / 2) - 1)
+
+    assert checks.check_kl_backward(dlogvar_with_sigma) is False
+    out = capsys.readouterr().out
+    assert "FAIL dlogvar" in out and "FAIL dmu" not in out
+    assert "sigma = exp(logvar / 2) used where sigma^2 belongs" in out
+
+
+def test_wrong_shape_is_reported(capsys):
+    assert checks.check_kl_divergence(lambda mu, lv: 0.5 * (mu**2 + np.exp(lv) - lv - 1)) is False
+    assert "expected (4,)" in capsys.readouterr().out
+
+
+def test_student_exceptions_propagate_with_a_note():
+    def todo(mu, logvar):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError) as info:
+        checks.check_kl_divergence(todo)
+    assert any("check_kl_divergence" in note for note in info.value.__notes__)
+
+
+def test_inputs_are_not_shared_with_the_reference():
+    def mutating(mu, logvar):
+        out = kl_divergence(mu, logvar)
+        mu[...] = 0.0
+        logvar[...] = 0.0
+        return out
+
+    assert checks.check_kl_divergence(mutating) is True
+
+
+def test_quick_mode_and_figure_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("MINIVAE_QUICK", "1")
+    assert checks.quick_mode()
+    assert "minivae-lesson-figures" in str(checks.figure_path("a.png"))
+    monkeypatch.setenv("MINIVAE_QUICK", "0")
+    monkeypatch.chdir(tmp_path)
+    assert not checks.quick_mode()
+    assert checks.figure_path("a.png") == tmp_path / "figures" / "lessons" / "a.png"
