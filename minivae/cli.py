@@ -26,6 +26,7 @@ from .datasets import DATASETS, binarize, load_dataset, train_val_split
 from .errors import ConfigError, MiniVAEError
 from .diagnostics import latent_diagnostics
 from .train import LR_SCHEDULES, TrainConfig, corrupt, evaluate, fit
+from .layers import INIT_SCHEMES
 from .vae import VAE
 
 
@@ -58,6 +59,9 @@ def add_train_args(p):
     model.add_argument("--num-classes", type=int, default=None, help="conditional VAE on the labels")
     model.add_argument("--free-bits", type=float, default=0.0, metavar="LAMBDA", help="KL floor per latent dim (nats)")
     model.add_argument("--iwae-k", type=int, default=1, metavar="K", help="train on the K-sample IWAE bound")
+    model.add_argument("--init", choices=INIT_SCHEMES, default="uniform",
+                       help="weight initialisation: uniform (U(+-1/sqrt(fan_in)), PyTorch's default), he, xavier, "
+                            "auto (he for ReLU-like activations, else xavier)")
     model.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     model.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
     model.add_argument("--seed", type=int, default=0)
@@ -92,7 +96,7 @@ def _model_kwargs(a):
     return dict(input_dim=784, hidden_dims=tuple(a.hidden_dims), latent_dim=a.latent_dim,
                 likelihood=a.likelihood, activation=a.activation, beta=a.beta, seed=a.seed, dtype=a.dtype,
                 num_classes=a.num_classes, free_bits=a.free_bits, iwae_k=a.iwae_k,
-                learn_variance=a.learn_variance, obs_logvar=a.obs_logvar, backend=a.backend)
+                learn_variance=a.learn_variance, obs_logvar=a.obs_logvar, init=a.init, backend=a.backend)
 
 
 def load_data(dataset, data_dir=None, binarized=False, train_size=None, val_size=0, seed=0):

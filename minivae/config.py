@@ -7,6 +7,7 @@ import numbers
 from .activations import ACTIVATIONS
 from .backend import check_dtype
 from .errors import ConfigError
+from .layers import INIT_SCHEMES
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -38,6 +39,7 @@ class VAEConfig:
     iwae_k: int = 1
     learn_variance: bool = False
     obs_logvar: float = 0.0
+    init: str = "uniform"
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -67,6 +69,8 @@ class VAEConfig:
         if self.learn_variance and self.likelihood != "gaussian":
             raise ConfigError("learn_variance=True needs likelihood='gaussian'")
         set_("obs_logvar", float(self.obs_logvar))
+        if self.init not in INIT_SCHEMES:
+            raise ConfigError(f"init must be one of {INIT_SCHEMES}, got {self.init!r}")
 
     @property
     def conditional(self):

@@ -42,21 +42,32 @@ def dense_backward(dy, cache, need_dx=True):
 def init_weight(rng, d_in, d_out, scheme, dtype):
     """Draw W of shape (d_in, d_out).
 
+    ``uniform``: U(-a, a) with a = 1 / sqrt(d_in), the default of PyTorch's nn.Linear
+    (with it the pytorch/examples VAE reaches its published test loss).
     ``he``: N(0, 2 / d_in), for ReLU-like activations (He et al. 2015).
     ``xavier``: U(-a, a) with a = sqrt(6 / (d_in + d_out)) (Glorot & Bengio 2010).
     """
-    if scheme == "he":
+    if scheme == "uniform":
+        a = 1.0 / math.sqrt(d_in)
+        W = rng.uniform(-a, a, size=(d_in, d_out)).astype(dtype)
+    elif scheme == "he":
         W = rng.standard_normal((d_in, d_out), dtype=dtype) * math.sqrt(2.0 / d_in)
     elif scheme == "xavier":
         a = math.sqrt(6.0 / (d_in + d_out))
         W = rng.uniform(-a, a, size=(d_in, d_out)).astype(dtype)
     else:
-        raise ConfigError(f"unknown init scheme {scheme!r}; expected 'he' or 'xavier'")
+        raise ConfigError(f"unknown init scheme {scheme!r}; expected one of {INIT_SCHEMES}")
     return W.astype(dtype, copy=False)
 
 
-def init_for(activation):
-    """The usual init for a layer followed by ``activation``."""
+INIT_SCHEMES = ("uniform", "he", "xavier", "auto")
+
+
+def init_for(activation, init="auto"):
+    """The scheme for a layer followed by ``activation``: ``init`` itself, or for
+    ``"auto"`` the textbook choice (He for ReLU-like activations, Xavier otherwise)."""
+    if init != "auto":
+        return init
     return "he" if activation in ("relu", "leaky_relu") else "xavier"
 
 
@@ -120,15 +131,14 @@ class MLP:
     not counted), so a model can prefix them (``"encoder.0.W"``).
     """
 
-    def __init__(self, sizes, activation, rng, xp, dtype="float32", final_activation=None):
+    def __init__(self, sizes, activation, rng, xp, dtype="float32", final_activation=None, init="auto"):
         self.sizes = tuple(sizes)
         self.layers = []
         self.dense = []
         for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             last = i == len(sizes) - 2
             act = final_activation if last else activation
-            init = init_for(act or "identity")
-            layer = Dense(d_in, d_out, rng, xp, dtype, init)
+            layer = Dense(d_in, d_out, rng, xp, dtype, init_for(act or "identity", init))
             self.layers.append(layer)
             self.dense.append(layer)
             if act is not None and act != "identity":

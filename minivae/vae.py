@@ -29,7 +29,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import VAEConfig
 from .errors import CheckpointError, ConfigError, DataError, MiniVAEError, ShapeError
 from .kl import free_bits_kl, kl_backward, kl_divergence, kl_per_dim
-from .layers import MLP, Dense, dense_act_backward_into, dense_act_forward_into, dense_acts, mlp_backward_into, mlp_forward_into
+from .layers import MLP, Dense, init_for, dense_act_backward_into, dense_act_forward_into, dense_acts, mlp_backward_into, mlp_forward_into
 from .likelihoods import (
     bernoulli_log_likelihood,
     bernoulli_log_likelihood_backward,
@@ -48,8 +48,10 @@ class VAE:
     Parameters
     ----------
     input_dim, hidden_dims, latent_dim, likelihood, activation, beta, dtype,
-    num_classes, free_bits, iwae_k, learn_variance, obs_logvar
-        See :class:`minivae.config.VAEConfig`.
+    num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init
+        See :class:`minivae.config.VAEConfig`. ``init`` is the weight
+        initialisation: ``"uniform"`` (PyTorch's default), ``"he"``,
+        ``"xavier"`` or ``"auto"`` (He for ReLU-like activations, else Xavier).
     seed : int
         Seeds both the weight initialisation and the model's own generator
         (``self.rng``) for eps, prior samples and binarisation.
@@ -59,9 +61,9 @@ class VAE:
 
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20, likelihood="bernoulli",
                  activation="relu", beta=1.0, seed=0, dtype="float32", num_classes=None,
-                 free_bits=0.0, iwae_k=1, learn_variance=False, obs_logvar=0.0, backend=None):
+                 free_bits=0.0, iwae_k=1, learn_variance=False, obs_logvar=0.0, init="uniform", backend=None):
         self.config = VAEConfig(input_dim, hidden_dims, latent_dim, likelihood, activation, beta,
-                                dtype, num_classes, free_bits, iwae_k, learn_variance, obs_logvar)
+                                dtype, num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init)
         if self.config.free_bits > 0 and self.config.iwae_k > 1:
             raise ConfigError("free_bits (a floor on the ELBO's KL) cannot be combined with iwae_k > 1: the IWAE "
                               "bound has no separate KL term; use one of them")
@@ -75,11 +77,12 @@ class VAE:
         n_cls = c.num_classes or 0
         h_dim = c.hidden_dims[-1] if c.hidden_dims else c.input_dim + n_cls
         self.encoder = MLP([c.input_dim + n_cls, *c.hidden_dims], c.activation, init_rng, xp,
-                           c.dtype, final_activation=c.activation)
-        self.mu_head = Dense(h_dim, c.latent_dim, init_rng, xp, c.dtype)
-        self.logvar_head = Dense(h_dim, c.latent_dim, init_rng, xp, c.dtype)
+                           c.dtype, final_activation=c.activation, init=c.init)
+        head_init = init_for("identity", c.init)
+        self.mu_head = Dense(h_dim, c.latent_dim, init_rng, xp, c.dtype, head_init)
+        self.logvar_head = Dense(h_dim, c.latent_dim, init_rng, xp, c.dtype, head_init)
         self.decoder = MLP([c.latent_dim + n_cls, *reversed(c.hidden_dims), c.input_dim],
-                           c.activation, init_rng, xp, c.dtype)
+                           c.activation, init_rng, xp, c.dtype, init=c.init)
         self.params, self.grads = {}, {}
         for prefix, part in (("encoder", self.encoder), ("mu", self.mu_head),
                              ("logvar", self.logvar_head), ("decoder", self.decoder)):

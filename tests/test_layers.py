@@ -53,6 +53,8 @@ def test_unknown_activation_is_a_clear_error():
 
 
 @pytest.mark.parametrize("scheme, check", [
+    ("uniform", lambda W, d_in, d_out: np.abs(W).max() <= 1 / np.sqrt(d_in)
+     and abs(W.std() - 1 / np.sqrt(3 * d_in)) < 0.05 / np.sqrt(3 * d_in)),
     ("he", lambda W, d_in, d_out: abs(W.std() - np.sqrt(2 / d_in)) < 0.05 * np.sqrt(2 / d_in)),
     ("xavier", lambda W, d_in, d_out: np.abs(W).max() <= np.sqrt(6 / (d_in + d_out))),
 ])

@@ -37,7 +37,8 @@ from ..errors import ConfigError, MiniVAEError
 from ..train import TrainConfig, evaluate, fit
 from ..vae import VAE
 
-ARCH = dict(input_dim=784, hidden_dims=(200, 200), latent_dim=50, likelihood="bernoulli", activation="tanh")
+ARCH = dict(input_dim=784, hidden_dims=(200, 200), latent_dim=50, likelihood="bernoulli", activation="tanh",
+            init="auto")   # Xavier for the tanh layers
 
 
 def build_parser():
