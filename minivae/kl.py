@@ -13,9 +13,13 @@ from .backend import array_module
 
 
 def kl_per_dim(mu, logvar):
-    """1/2 (mu^2 + exp(logvar) - logvar - 1), elementwise: shape of mu."""
+    """1/2 (mu^2 + exp(logvar) - logvar - 1), elementwise: shape of mu.
+
+    Written with expm1(logvar) - logvar, which is >= 0 after rounding too
+    (expm1(t) >= t), so the KL is never a tiny negative number.
+    """
     xp = array_module(mu, logvar)
-    return 0.5 * (mu * mu + xp.exp(logvar) - logvar - 1)
+    return 0.5 * (mu * mu + (xp.expm1(logvar) - logvar))
 
 
 def kl_divergence(mu, logvar):

@@ -41,11 +41,17 @@ class TwoWaySplit:
     element is computed by the same code as in one call, so the results are
     bit-identical. Worth it only for large NumPy arrays (the hand-off costs
     ~20 us); a CuPy array, a small range or a one-CPU machine runs in one call.
+
+    Off by default: on the 2-core development machine it made a training step
+    ~10% slower, because OpenBLAS's worker thread spin-waits on the second
+    core after each product (see PERFORMANCE.md). Set ``enabled = True`` where
+    the BLAS threads sleep (or with more cores than BLAS threads).
     """
 
-    def __init__(self, min_size=1 << 16):
+    def __init__(self, min_size=1 << 16, enabled=False):
         self.min_size = min_size
-        self.enabled = len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else os.cpu_count() > 1
+        self.enabled = enabled and (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                    else os.cpu_count()) > 1
         self._pool = None
 
     def __call__(self, n, body, size=None, xp=None):

@@ -281,7 +281,7 @@ class VAE:
         self._enc_pairs = dense_acts(self.encoder)
         self._dec_pairs = dense_acts(self.decoder)
         self._workspaces = {}
-        self._split = TwoWaySplit()      # the Bernoulli pass over (N, D) logits, two row blocks at once
+        self._split = TwoWaySplit()      # the Bernoulli pass in two row blocks on two threads, when enabled
 
     def _layer_slots(self):
         """(flat name, Dense layer, "W" or "b") for every layer parameter."""

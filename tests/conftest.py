@@ -1,6 +1,8 @@
-"""Shared fixtures: float64 random data for gradient checks."""
+"""Shared fixtures and helpers: float64 random data and full-model gradient checks."""
 import numpy as np
 import pytest
+
+from minivae.gradcheck import check_model_gradients
 
 
 @pytest.fixture
@@ -12,3 +14,15 @@ def away_from_zero(rng, shape, margin=0.1):
     """Standard normal values with |v| >= margin (keeps ReLU kinks out of finite differences)."""
     v = rng.standard_normal(shape)
     return np.where(v >= 0, v + margin, v - margin)
+
+
+def data(n=7, d=6, seed=1):
+    """n uniform [0, 1) rows of d pixels, float64."""
+    return np.random.default_rng(seed).random((n, d))
+
+
+def grad_errors(vae, x, eps, **kw):
+    """{param: rel error} of backward() against central differences of the full loss."""
+    vae.loss(x, eps=eps, **kw)
+    grads = {k: v.copy() for k, v in vae.backward().items()}
+    return check_model_gradients(lambda: vae.loss(x, eps=eps, **kw)["loss"], vae.params, grads)

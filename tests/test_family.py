@@ -10,22 +10,12 @@ from hypothesis.extra.numpy import arrays
 
 from minivae import VAE, iwae
 from minivae.errors import CheckpointError, ConfigError, DataError
-from minivae.gradcheck import check_model_gradients, rel_error
+from minivae.gradcheck import rel_error
 from minivae.kl import kl_divergence, kl_per_dim
+from tests.conftest import data, grad_errors
 
 LOG_2PI = math.log(2 * math.pi)
 SMALL = dict(input_dim=6, hidden_dims=(5,), latent_dim=3, activation="tanh", dtype="float64")
-
-
-def data(n=7, d=6, seed=1):
-    return np.random.default_rng(seed).random((n, d))
-
-
-def grad_errors(vae, x, eps, **kw):
-    """{param: rel error} of backward() against central differences of the full loss."""
-    vae.loss(x, eps=eps, **kw)
-    grads = {k: v.copy() for k, v in vae.backward().items()}
-    return check_model_gradients(lambda: vae.loss(x, eps=eps, **kw)["loss"], vae.params, grads)
 
 
 def eps_for(vae, n, seed=2):

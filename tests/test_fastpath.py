@@ -186,3 +186,17 @@ def test_reference_bernoulli_pass_matches_the_readable_likelihood(dtype):
     assert nll.dtype == dlogits.dtype == np.dtype(dtype)
     tol = 1e-6 if dtype == "float32" else 1e-14
     assert rel(nll, -ll) < tol and rel(dlogits, g) < tol
+
+
+def test_two_thread_split_is_bit_identical():
+    one, two = VAE(seed=2), VAE(seed=2)
+    o1, o2 = Adam(one.params), Adam(two.params)
+    two._split.enabled = o2._split.enabled = True
+    for step in range(2):
+        x, eps = batch(n=128, seed=step), np.random.default_rng(step).standard_normal((128, 20)).astype("float32")
+        assert one.loss(x, eps=eps)["loss"] == two.loss(x, eps=eps)["loss"]
+        o1.step(one.backward())
+        o2.step(two.backward())
+    if two._split.enabled:                       # (False on a one-CPU machine)
+        assert two._split._pool is not None
+    assert all(np.array_equal(one.params[k], two.params[k]) for k in one.params)

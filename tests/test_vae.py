@@ -4,20 +4,10 @@ import pytest
 
 from minivae import VAE
 from minivae.errors import ConfigError, DataError, MiniVAEError, ShapeError
-from minivae.gradcheck import check_model_gradients
 from minivae.layers import Dense
+from tests.conftest import data, grad_errors
 
 SMALL = dict(input_dim=6, hidden_dims=(5, 4), latent_dim=3, dtype="float64")
-
-
-def data(n=7, d=6, seed=1):
-    return np.random.default_rng(seed).random((n, d))
-
-
-def grad_errors(vae, x, eps, **kw):
-    vae.loss(x, eps=eps, **kw)
-    grads = {k: v.copy() for k, v in vae.backward().items()}
-    return check_model_gradients(lambda: vae.loss(x, eps=eps, **kw)["loss"], vae.params, grads)
 
 
 def test_param_names_follow_the_documented_layout():
