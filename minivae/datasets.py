@@ -19,6 +19,7 @@ import numpy as np
 
 from minivae.errors import (ConfigError, DataError, DatasetNotFoundError, IDXFormatError,
                             ShapeError)
+from minivae.backend import array_module
 from minivae.idx import read_idx
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -182,16 +183,6 @@ def train_val_split(ds: Dataset, n_val: int = 10000) -> tuple[Dataset, Dataset]:
             Dataset(ds.x[cut:], ds.y[cut:], ds.name, "val"))
 
 
-def _array_module(x, xp=None):
-    """NumPy, or CuPy when ``x`` is a CuPy array (without importing CuPy otherwise)."""
-    if xp is not None:
-        return xp
-    if type(x).__module__.startswith("cupy"):
-        import cupy
-        return cupy.get_array_module(x)
-    return np
-
-
 def binarize(x, rng, out=None, xp=None):
     """Dynamic binarization: each pixel x_ij in [0, 1] becomes b_ij ~ Bernoulli(x_ij).
 
@@ -199,7 +190,7 @@ def binarize(x, rng, out=None, xp=None):
     ``Generator`` matching the array's module), so P(b_ij = 1) = x_ij.
     Returns an array of x's dtype (written into ``out`` if given); x is not modified.
     """
-    xp = _array_module(x, xp)
+    xp = xp or array_module(x)
     if x.dtype.kind != "f":
         raise DataError(f"binarize: x has dtype {x.dtype}, expected float32 or float64 in [0, 1]")
     u = rng.random(x.shape, dtype=x.dtype)
@@ -229,7 +220,7 @@ def validate_images(x, input_dim: int = INPUT_DIM, likelihood: str = "bernoulli"
         raise ShapeError(f"images: got shape {shape}, expected (N, {input_dim}) with N >= 1")
     if x.dtype.kind != "f":
         raise DataError(f"images: dtype {x.dtype}, expected float32 or float64 (uint8 pixels: divide by 255)")
-    xp = _array_module(x)
+    xp = array_module(x)
     if not bool(xp.isfinite(x).all()):
         bad = ~xp.isfinite(x)
         first = tuple(int(i) for i in xp.argwhere(bad)[0])

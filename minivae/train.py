@@ -230,6 +230,7 @@ def fit(vae, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_y=
     history, good = [], _snapshot(vae)
     best = (math.inf, None, 0)                             # (val loss, weights, epoch)
     sync_every = 1 if backend.name == "numpy" else 50
+    batch_buf = {}
     clock = time.process_time if cfg.budget_clock == "cpu" else time.perf_counter
     step, start = 0, clock()
     for epoch in range(1, cfg.epochs + 1):
@@ -239,7 +240,10 @@ def fit(vae, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_y=
         perm_dev = backend.asarray(perm)                  # one host-to-device copy per epoch
         for i, s in enumerate(range(0, n, cfg.batch_size), start=1):
             idx = perm[s:s + cfg.batch_size]
-            xb = xp.take(train_x, perm_dev[s:s + cfg.batch_size], axis=0)
+            nb = len(idx)
+            if nb not in batch_buf:                       # one buffer per batch size, reused every step
+                batch_buf[nb] = xp.empty((nb, d), dtype=vae.dtype)
+            xb = xp.take(train_x, perm_dev[s:s + cfg.batch_size], axis=0, out=batch_buf[nb])
             if cfg.binarize:
                 xb = binarize(xb, noise_rng, out=xb)
             xin = corrupt(xb, noise_rng, cfg.denoise, cfg.mask_noise) if (cfg.denoise or cfg.mask_noise) else xb
