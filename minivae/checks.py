@@ -542,7 +542,6 @@ def check_active_units(student_fn):
         vae.params["mu.W"][...] *= scale
         x = rng.uniform(0, 1, (n, 10))
         mu = vae.encode(x)[0]
-        inputs = {"mu": mu, "threshold": threshold}
         got = _call(check, student_fn, {"mu": mu.copy(), "threshold": threshold})
         want = vae.active_units(x, threshold=threshold)
         var = mu.var(0)

@@ -62,6 +62,9 @@ def add_train_args(p):
     model.add_argument("--init", choices=INIT_SCHEMES, default="uniform",
                        help="weight initialisation: uniform (U(+-1/sqrt(fan_in)), PyTorch's default), he, xavier, "
                             "auto (he for ReLU-like activations, else xavier)")
+    model.add_argument("--output-bias", choices=("zero", "data"), default="zero",
+                       help="decoder output bias at the start: zero, or the data's per-pixel mean (its logit for "
+                            "Bernoulli; VAE.init_output_bias)")
     model.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     model.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
     model.add_argument("--seed", type=int, default=0)
@@ -163,6 +166,8 @@ def cmd_train(a):
     train, val, test = load_data(a.dataset, a.data_dir, a.binarize, a.train_size, a.val_size, a.seed)
     if a.test_size is not None:
         test = type(test)(test.x[:a.test_size], test.y[:a.test_size], test.name, test.split)
+    if a.output_bias == "data":
+        vae.init_output_bias(train.x)
     cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer,
                       momentum=a.momentum, clip_norm=a.clip_norm, binarize=a.binarize,
                       warmup_epochs=a.warmup_epochs, denoise=a.denoise, mask_noise=a.mask_noise,

@@ -286,8 +286,8 @@ def fit(vae, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_y=
                     entry[f"{name}_{k}"] = v
         history.append(entry)
         good = _snapshot(vae)
-        bar.end_epoch(" ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                               for k, v in entry.items() if k != "beta"))
+        bar.end_epoch(" ".join(f"{k} {v:.3g}" if k == "lr" else f"{k} {v:.3f}" if isinstance(v, float)
+                               else f"{k} {v}" for k, v in entry.items() if k != "beta"))
         if on_epoch_end is not None:
             on_epoch_end(entry, vae)
         if "val_loss" in entry and entry["val_loss"] < best[0]:

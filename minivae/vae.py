@@ -95,6 +95,24 @@ class VAE:
         self._cache = None
         self._init_fast_path()
 
+    def init_output_bias(self, x, floor=1e-4):
+        """Start the decoder at the data's per-pixel marginal: set its output bias from training images x.
+
+        Bernoulli: b_j = logit(clip(mean_n x_nj, floor, 1 - floor)), so that
+        sigmoid(b_j) is pixel j's mean intensity; Gaussian: b_j = mean_n x_nj.
+        With the small initial weights of the last layer, the first
+        reconstructions are then the mean image rather than grey, which
+        shortens the start of training (a common trick, e.g. in Burda et
+        al.'s code). Returns self.
+        """
+        x = self._as_x(x)
+        mean = self.xp.asarray(x.mean(axis=0, dtype="float64"))
+        if self.config.likelihood == "bernoulli":
+            p = self.xp.clip(mean, floor, 1 - floor)
+            mean = self.xp.log(p) - self.xp.log1p(-p)
+        self.decoder.dense[-1].params["b"][...] = mean
+        return self
+
     # ----------------------------------------------------------------- inputs
     def _as_x(self, x, check=True):
         x = self.backend.asarray(x, dtype=self.dtype)
@@ -219,7 +237,7 @@ class VAE:
         if "fast" in self._cache:
             return self._fast_backward()
         c, k = self.config, self._cache
-        mu, logvar, eps, z = k["mu"], k["logvar"], k["eps"], k["z"]
+        mu, logvar, z = k["mu"], k["logvar"], k["z"]
         n = mu.shape[0]
         if c.iwae_k > 1:
             dlog_w = -iwae.normalized_weights(k["log_w"]) / n        # (K, N)

@@ -45,12 +45,29 @@ def test_vs_torch_reports_both_frameworks(capsys):
     assert "torch (fused Adam)" in out and "ratio minivae / torch" in out
     assert res["ratio"] == pytest.approx(res["epoch_time_s"] / res["torch_epoch_time_s"])
     assert abs(res["test_loss"] - res["torch_test_loss"]) < 20        # same model, same data, same init
+    assert res["torch_peak_rss_mb"] > 0 and "the PyTorch process" in out   # torch ran in a process of its own
+
+
+def test_a_failure_in_the_torch_process_is_reported_not_hung():
+    pytest.importorskip("torch")
+    from minivae.bench.torch_vae import TorchProcess
+    from minivae.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="PyTorch process failed.*activations"):
+        TorchProcess(dict(input_dim=784, hidden_dims=(8,), latent_dim=2, activation="identity"), seed=0, limit=10,
+                     test_limit=10)
 
 
 def test_vs_torch_without_torch_says_how_to_get_it(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)                  # import torch -> ImportError
     assert main(TINY + ["--vs", "torch"]) == 2
     assert "pip install torch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value", [("--threads", "0"), ("--pause", "-1")])
+def test_bad_bench_options_are_refused(capsys, flag, value):
+    assert main(TINY + [flag, value]) == 2
+    assert flag in capsys.readouterr().err
 
 
 def test_cupy_backend_without_the_gpu_module_fails_clearly(capsys, monkeypatch):

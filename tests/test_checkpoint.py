@@ -1,6 +1,5 @@
 """Saving and loading: round trip, atomic writes, and clear errors for bad files."""
 import os
-import zipfile
 
 import numpy as np
 import pytest

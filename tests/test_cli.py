@@ -117,3 +117,13 @@ def test_bench_nll_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     assert again["test_nll"] == pytest.approx(res["test_nll"], rel=1e-12)
     assert again["epochs"] == 1 and again["workers"] == 1
     assert again["train_size"] == 300 and again["time_budget"] == 0      # the training settings, from the checkpoint
+
+
+def test_output_bias_data_starts_the_decoder_at_the_mean_image(tmp_path):
+    from minivae.datasets import load_dataset
+
+    assert main(["train", *TINY, "--epochs", "1", "--lr", "1e-9", "--output-bias", "data", "--out", str(tmp_path),
+                 "--no-figures"]) == 0
+    b = VAE.load(tmp_path / "model.npz").params["decoder.1.b"].astype(np.float64)
+    mean = load_dataset("mnist", "train").x[:300].mean(axis=0)
+    assert np.allclose(1 / (1 + np.exp(-b)), np.clip(mean, 1e-4, 1 - 1e-4), atol=1e-4)   # lr 1e-9: still the start

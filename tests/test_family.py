@@ -10,7 +10,6 @@ from hypothesis.extra.numpy import arrays
 
 from minivae import VAE, iwae
 from minivae.errors import CheckpointError, ConfigError, DataError
-from minivae.gradcheck import rel_error
 from minivae.kl import kl_divergence, kl_per_dim
 from tests.conftest import data, grad_errors
 

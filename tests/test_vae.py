@@ -167,3 +167,18 @@ def test_bad_data_raises_clear_errors():
 def test_gaussian_accepts_values_outside_unit_interval():
     vae = VAE(**SMALL, likelihood="gaussian")
     assert np.isfinite(float(vae.loss(data() * 10 - 3)["loss"]))
+
+
+def test_init_output_bias_starts_the_decoder_at_the_pixel_means():
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 784)).astype("float32") * np.linspace(0, 1, 784, dtype="float32")
+    x[:, :10] = 0.0                                    # a border of pixels that are never on
+    vae = VAE().init_output_bias(x)
+    b = vae.params["decoder.1.b"]
+    p = 1 / (1 + np.exp(-b.astype(np.float64)))
+    assert np.allclose(p[10:], x[:, 10:].mean(axis=0), atol=1e-4)
+    assert np.isfinite(b).all() and np.allclose(p[:10], 1e-4)      # clipped, not -inf
+    gauss = VAE(likelihood="gaussian").init_output_bias(4 * x - 1)
+    assert np.allclose(gauss.params["decoder.1.b"], (4 * x - 1).mean(axis=0), atol=1e-5)
+    with pytest.raises(ShapeError):
+        VAE().init_output_bias(x[:, :100])

@@ -5,22 +5,23 @@ configuration for a few epochs after a warm-up, and reports per-epoch wall
 time (median, min, max), examples per second, peak resident memory, and the
 achieved GFLOP/s of the matrix products (exact count, :mod:`.flops`) as a
 share of the peak. ``--vs torch`` trains the same model in PyTorch eager in
-the same run, epochs alternating, and prints the time ratio and both test
-losses. The last line of output is one JSON object with every figure.
+the same run (in a child process), epochs alternating, and prints the time
+ratio and both test losses. The last line of output is one JSON object with
+every figure.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
+import time
 
 import numpy
 
 from ..errors import MiniVAEError
 from . import flops as _flops
-from .cpu import MiniVAETrainer, peak_rss_mb, set_blas_threads
+from ..threads import blas_limit, cpu_count
+from .cpu import MiniVAETrainer, peak_rss_mb
 from .peak import matmul_peak
 
 CONFIGS = {
@@ -48,10 +49,12 @@ def build_parser():
     p.add_argument("--vs", choices=["torch"], help="also train the same model in PyTorch eager, epochs alternating")
     p.add_argument("--torch-adam", choices=["default", "foreach", "fused"], default="default",
                    help="PyTorch's Adam implementation")
-    p.add_argument("--threads", type=int,
-                   help="threads for both frameworks: PyTorch's intra-op threads and NumPy's BLAS (default: "
-                        "the CPUs available to PyTorch, BLAS as configured); 1 on a machine shared with "
-                        "other jobs, where 2-thread BLAS and OpenMP spin-waits collapse")
+    p.add_argument("--threads", type=int, default=cpu_count(),
+                   help="threads for both frameworks: NumPy's BLAS threads and PyTorch's intra-op threads "
+                        "(default: the CPUs this process may use); 1 on a machine shared with other jobs")
+    p.add_argument("--pause", type=float, default=0.3, metavar="SECONDS",
+                   help="idle time before each timed epoch, so that the other framework's spin-waiting "
+                        "threads have gone to sleep")
     p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy",
                    help="cupy: the GPU benchmark of minivae.bench.gpu")
     p.add_argument("--peak-sizes", type=int, nargs="+", default=[512, 1024, 2048],
@@ -85,13 +88,14 @@ def _run_gpu(args):
     return 0
 
 
-def load_data(args):
+def load_data(limit=None, test_limit=None):
+    """(train images, test images, MiB of the full float32 arrays): MNIST in [0, 1], the first LIMIT of each."""
     from ..datasets import load_dataset
 
     train = load_dataset("mnist", "train").x
     test = load_dataset("mnist", "test").x
     dataset_mb = (train.nbytes + test.nbytes) / 2**20      # the float32 arrays, whatever --limit says
-    return train[:args.limit] if args.limit else train, test[:args.test_limit] if args.test_limit else test, dataset_mb
+    return train[:limit] if limit else train, test[:test_limit] if test_limit else test, dataset_mb
 
 
 def run(args):
@@ -99,12 +103,17 @@ def run(args):
     from .report import print_header, print_run, summary
 
     cfg = CONFIGS[args.config]
-    if args.threads is not None and not set_blas_threads(args.threads):
-        raise MiniVAEError("--threads: could not set the BLAS thread count (install threadpoolctl)")
-    peak, rates = matmul_peak(tuple(args.peak_sizes))
-    x, x_test, dataset_mb = load_data(args)
-    print_header(args, cfg, peak, rates, x, x_test)
-    runs = [run_one(args, cfg["arch"], bs, x, x_test, peak) for bs in (args.batch_size or cfg["batch_sizes"])]
+    if args.threads < 1:
+        raise MiniVAEError(f"--threads must be >= 1, got {args.threads}")
+    if args.pause < 0:
+        raise MiniVAEError(f"--pause must be >= 0 seconds, got {args.pause}")
+    x, x_test, dataset_mb = load_data(args.limit, args.test_limit)
+    with blas_limit(args.threads) as ok:
+        if not ok:
+            print("note: NumPy's BLAS thread count could not be set (install threadpoolctl); it runs as configured")
+        peak, rates = matmul_peak(tuple(args.peak_sizes))
+        print_header(args, cfg, peak, rates, x, x_test)
+        runs = [run_one(args, cfg["arch"], bs, x, x_test, peak) for bs in (args.batch_size or cfg["batch_sizes"])]
     for r in runs:
         r["dataset_mb"] = dataset_mb
     for r in runs:
@@ -116,33 +125,34 @@ def run_one(args, arch, batch_size, x, x_test, peak):
     """Train minivae (and torch) at one batch size; returns the figures of that run."""
     n = x.shape[0]
     orders = numpy.random.default_rng(args.seed)
-    mini = MiniVAETrainer(arch, lr=args.lr, seed=args.seed, fused=args.fused, threads=args.threads)
     warm = [orders.permutation(n) for _ in range(args.warmup)]
     timed = [orders.permutation(n) for _ in range(args.epochs)]
-    for order in warm:
-        mini.epoch(x, order, batch_size)
-    rss = peak_rss_mb()                     # before PyTorch is imported: minivae's own footprint
-    trainers, data = [mini], {mini.name: x}
+    trainers = [MiniVAETrainer(arch, x, x_test, lr=args.lr, seed=args.seed, fused=args.fused)]
     if args.vs == "torch":
-        from ..vae import VAE
-        from .torch_vae import TorchTrainer
+        from .torch_vae import TorchProcess
 
-        tt = TorchTrainer(VAE(**arch, seed=args.seed), lr=args.lr, adam=args.torch_adam,
-                          threads=args.threads or len(os.sched_getaffinity(0)))
-        data[tt.name] = tt.tensor(x)
-        for order in warm:
-            tt.epoch(data[tt.name], order, batch_size)
-        trainers.append(tt)
-    times = {t.name: [] for t in trainers}
-    losses = {}
-    for order in timed:                     # alternate: minivae epoch, torch epoch, ...
+        trainers.append(TorchProcess(arch, args.seed, lr=args.lr, adam=args.torch_adam, threads=args.threads,
+                                     limit=args.limit, test_limit=args.test_limit))
+    try:
         for t in trainers:
-            sec, losses[t.name] = t.epoch(data[t.name], order, batch_size)
-            times[t.name].append(sec)
-    eps = numpy.random.default_rng(args.seed + 1).standard_normal((x_test.shape[0], arch["latent_dim"]),
-                                                                  dtype=numpy.float32)
-    test = {t.name: t.test_loss(x_test if t is mini else t.tensor(x_test), eps) for t in trainers}
+            for order in warm:
+                t.epoch(order, batch_size)
+        times = {t.name: [] for t in trainers}
+        losses = {}
+        for order in timed:                     # alternate: minivae epoch, torch epoch, ...
+            for t in trainers:
+                time.sleep(args.pause if len(trainers) > 1 else 0)
+                sec, losses[t.name] = t.epoch(order, batch_size)
+                times[t.name].append(sec)
+        eps = numpy.random.default_rng(args.seed + 1).standard_normal((x_test.shape[0], arch["latent_dim"]),
+                                                                      dtype=numpy.float32)
+        test = {t.name: t.test_loss(eps) for t in trainers}
+    finally:
+        for t in trainers[1:]:
+            t.close()
+    mini = trainers[0]
     return dict(batch_size=batch_size, n_train=n, steps=_flops.steps_per_epoch(n, batch_size),
                 flops_epoch=_flops.epoch_flops(mini.vae, n, batch_size),
                 flops_step=_flops.step_flops(mini.vae, batch_size), peak=peak, times=times,
-                train_loss=losses, test_loss=test, rss=rss, process_rss=peak_rss_mb(), torch_adam=args.torch_adam)
+                train_loss=losses, test_loss=test, rss=peak_rss_mb(), torch_adam=args.torch_adam,
+                torch_rss=trainers[1].peak_rss_mb if len(trainers) > 1 else None)

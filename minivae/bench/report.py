@@ -1,11 +1,12 @@
 """The benchmark's table and its JSON summary."""
 from __future__ import annotations
 
-import os
 import platform
 import statistics
 
 import numpy
+
+from ..threads import cpu_count
 
 RSS_ALLOWANCE_MB = 200      # target: peak memory <= dataset + 200 MB
 
@@ -21,14 +22,14 @@ def _blas():
 def print_header(args, cfg, peak, rates, x, x_test):
     print(f"minivae bench: {cfg['title']}, Bernoulli, Adam lr {args.lr:g}"
           f"{'' if args.fused else ' (readable path: --no-fused)'}")
-    print(f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} CPUs, python {platform.python_version()}, "
+    print(f"machine: {platform.machine()}, {cpu_count()} CPUs, python {platform.python_version()}, "
           f"numpy {numpy.__version__} ({_blas()})")
     sizes = ", ".join(f"{s}: {r:.1f}" for s, r in rates.items())
     print(f"float32 matmul peak: {peak:.1f} GFLOP/s (best of n x n products, n = {sizes})")
-    if args.threads:
-        print(f"threads: {args.threads} (NumPy's BLAS and PyTorch)")
+    print(f"threads: {args.threads} (NumPy's BLAS; PyTorch's intra-op threads, in a process of its own)")
     print(f"data: MNIST, {x.shape[0]} train / {x_test.shape[0]} test images; "
-          f"{args.warmup} warm-up + {args.epochs} timed epochs per framework, alternating")
+          f"{args.warmup} warm-up + {args.epochs} timed epochs per framework, alternating, "
+          f"{args.pause:g} s pause before each")
 
 
 def stats(run, name):
@@ -60,23 +61,23 @@ def print_run(run):
     limit = run["dataset_mb"] + RSS_ALLOWANCE_MB
     print(f"  peak RSS of the minivae run: {run['rss']:.0f} MiB (dataset {run['dataset_mb']:.0f} MiB + "
           f"{RSS_ALLOWANCE_MB} = {limit:.0f} MiB allowed: {'ok' if run['rss'] <= limit else 'OVER'})"
-          + (f"; whole process with torch: {run['process_rss']:.0f} MiB" if "torch" in cols else ""))
+          + (f"; the PyTorch process: {run['torch_rss']:.0f} MiB" if "torch" in cols else ""))
 
 
 def run_summary(run):
     """The JSON figures of one run (minivae's, plus torch_* and ratio when torch ran)."""
     out = dict(batch_size=run["batch_size"], steps_per_epoch=run["steps"], flops_per_step=run["flops_step"],
                flops_per_epoch=run["flops_epoch"], **stats(run, "minivae"), peak_rss_mb=run["rss"],
-               dataset_mb=run["dataset_mb"], process_peak_rss_mb=run["process_rss"])
+               dataset_mb=run["dataset_mb"])
     if "torch" in run["times"]:
         t = stats(run, "torch")
         out.update({f"torch_{k}": v for k, v in t.items()}, torch_adam=run["torch_adam"],
-                   ratio=out["epoch_time_s"] / t["epoch_time_s"])
+                   torch_peak_rss_mb=run["torch_rss"], ratio=out["epoch_time_s"] / t["epoch_time_s"])
     return out
 
 
 def summary(args, peak, rates, runs):
     """Everything in one dict: the first run's figures at top level, every run under ``runs``."""
     per_run = [run_summary(r) for r in runs]
-    return dict(config=args.config, fused=args.fused, peak_gflops=peak,
+    return dict(config=args.config, fused=args.fused, threads=args.threads, peak_gflops=peak,
                 matmul_gflops={str(k): v for k, v in rates.items()}, **per_run[0], runs=per_run)
