@@ -53,7 +53,10 @@ def add_train_args(p):
     model.add_argument("--latent-dim", type=int, default=20)
     model.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli")
     model.add_argument("--learn-variance", action="store_true", help="Gaussian decoder with a learned per-pixel variance")
-    model.add_argument("--obs-logvar", type=float, default=0.0, help="fixed Gaussian log-variance (log sigma^2)")
+    model.add_argument("--obs-logvar", type=float, default=0.0,
+                       help="Gaussian log-variance (log sigma^2): fixed, or the start of a learned one")
+    model.add_argument("--min-logvar", type=float, default=None, metavar="FLOOR",
+                       help="floor of the learned log-variance (--learn-variance), e.g. -6")
     model.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
     model.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE)")
     model.add_argument("--num-classes", type=int, default=None, help="conditional VAE on the labels")
@@ -99,7 +102,8 @@ def _model_kwargs(a):
     return dict(input_dim=784, hidden_dims=tuple(a.hidden_dims), latent_dim=a.latent_dim,
                 likelihood=a.likelihood, activation=a.activation, beta=a.beta, seed=a.seed, dtype=a.dtype,
                 num_classes=a.num_classes, free_bits=a.free_bits, iwae_k=a.iwae_k,
-                learn_variance=a.learn_variance, obs_logvar=a.obs_logvar, init=a.init, backend=a.backend)
+                learn_variance=a.learn_variance, obs_logvar=a.obs_logvar, init=a.init,
+                min_obs_logvar=a.min_logvar, backend=a.backend)
 
 
 def load_data(dataset, data_dir=None, binarized=False, train_size=None, val_size=0, seed=0):

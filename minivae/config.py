@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 
 from .activations import ACTIVATIONS
@@ -25,6 +26,11 @@ class VAEConfig:
     hidden_dims are the encoder's hidden sizes; the decoder mirrors them in
     reverse. ``()`` gives a linear-Gaussian VAE (heads straight on x, a single
     dense decoder layer), the 1-1-1 linear VAE of COMP 432.
+
+    Gaussian decoder: ``obs_logvar`` is log sigma^2, fixed, or the start of
+    a learned per-pixel log-variance (``learn_variance``) that
+    ``min_obs_logvar`` (None: no floor) keeps from falling below a floor
+    (:meth:`minivae.VAE.apply_constraints`).
     """
 
     input_dim: int = 784
@@ -40,6 +46,7 @@ class VAEConfig:
     learn_variance: bool = False
     obs_logvar: float = 0.0
     init: str = "uniform"
+    min_obs_logvar: float | None = None
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -69,6 +76,13 @@ class VAEConfig:
         if self.learn_variance and self.likelihood != "gaussian":
             raise ConfigError("learn_variance=True needs likelihood='gaussian'")
         set_("obs_logvar", float(self.obs_logvar))
+        if self.min_obs_logvar is not None:
+            if not self.learn_variance:
+                raise ConfigError("min_obs_logvar is a floor on the learned variance: it needs learn_variance=True")
+            if not (isinstance(self.min_obs_logvar, numbers.Real) and math.isfinite(self.min_obs_logvar)):
+                raise ConfigError(f"min_obs_logvar must be a finite number (log sigma^2) or None, "
+                                  f"got {self.min_obs_logvar!r}")
+            set_("min_obs_logvar", float(self.min_obs_logvar))
         if self.init not in INIT_SCHEMES:
             raise ConfigError(f"init must be one of {INIT_SCHEMES}, got {self.init!r}")
 

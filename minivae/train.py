@@ -270,6 +270,7 @@ def fit(vae, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_y=
                 bar.update(epoch, cfg.epochs, i, loss)
             vae.backward()
             opt.step(vae.grads)
+            vae.apply_constraints()
             step += 1
         backend.synchronize()
         train = backend.to_numpy(sums) / n

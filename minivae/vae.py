@@ -48,7 +48,7 @@ class VAE:
     Parameters
     ----------
     input_dim, hidden_dims, latent_dim, likelihood, activation, beta, dtype,
-    num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init
+    num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init, min_obs_logvar
         See :class:`minivae.config.VAEConfig`. ``init`` is the weight
         initialisation: ``"uniform"`` (PyTorch's default), ``"he"``,
         ``"xavier"`` or ``"auto"`` (He for ReLU-like activations, else Xavier).
@@ -61,9 +61,11 @@ class VAE:
 
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20, likelihood="bernoulli",
                  activation="relu", beta=1.0, seed=0, dtype="float32", num_classes=None,
-                 free_bits=0.0, iwae_k=1, learn_variance=False, obs_logvar=0.0, init="uniform", backend=None):
+                 free_bits=0.0, iwae_k=1, learn_variance=False, obs_logvar=0.0, init="uniform",
+                 min_obs_logvar=None, backend=None):
         self.config = VAEConfig(input_dim, hidden_dims, latent_dim, likelihood, activation, beta,
-                                dtype, num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init)
+                                dtype, num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init,
+                                min_obs_logvar)
         if self.config.free_bits > 0 and self.config.iwae_k > 1:
             raise ConfigError("free_bits (a floor on the ELBO's KL) cannot be combined with iwae_k > 1: the IWAE "
                               "bound has no separate KL term; use one of them")
@@ -89,11 +91,28 @@ class VAE:
             self.params.update({f"{prefix}.{k}": v for k, v in part.params.items()})
             self.grads.update({f"{prefix}.{k}": v for k, v in part.grads.items()})
         if c.learn_variance:
-            self.params["decoder.logvar"] = xp.full(c.input_dim, c.obs_logvar, dtype=self.dtype)
+            start = c.obs_logvar if c.min_obs_logvar is None else max(c.obs_logvar, c.min_obs_logvar)
+            self.params["decoder.logvar"] = xp.full(c.input_dim, start, dtype=self.dtype)
             self.grads["decoder.logvar"] = xp.zeros(c.input_dim, dtype=self.dtype)
         self.beta = c.beta   # the KL weight now; a warm-up schedule changes it during training
         self._cache = None
         self._init_fast_path()
+
+    def apply_constraints(self):
+        """Project the parameters back onto their allowed set after an optimizer step; ``fit`` calls it.
+
+        The one constraint: a learned log-variance stays >= ``min_obs_logvar``
+        (when set). Without a floor, the variance of pixels that are always 0
+        (MNIST's border) keeps shrinking, by about lr per Adam step, and the
+        likelihood of those pixels grows without bound. The loss and its
+        gradient are those of the unconstrained model; this is projected
+        gradient descent.
+        """
+        floor = self.config.min_obs_logvar
+        if floor is not None:
+            logvar = self.params["decoder.logvar"]
+            self.xp.maximum(logvar, self.dtype.type(floor), out=logvar)
+        return self
 
     def init_output_bias(self, x, floor=1e-4):
         """Start the decoder at the data's per-pixel marginal: set its output bias from training images x.

@@ -200,3 +200,21 @@ def test_fit_does_not_touch_global_numpy_state():
     fit(VAE(**TINY), tiny_data(20), epochs=1, batch_size=10, progress=False, binarize=True, denoise=0.1)
     np.testing.assert_array_equal(np.random.get_state()[1], state)
     assert isinstance(train_mod.time, types.ModuleType)
+
+
+def test_learned_variance_floor_holds_during_training_and_survives_a_checkpoint(tmp_path):
+    """Constant pixels pull their variance towards 0; the floor stops it there, the other pixels are free."""
+    rng = np.random.default_rng(0)
+    x = (2 * rng.standard_normal((256, 12))).astype("float32")      # noisy pixels, variance 4 ...
+    x[:, :4] = 0.0                                                   # ... and a border that is always off
+    kw = dict(input_dim=12, hidden_dims=(8,), latent_dim=2, likelihood="gaussian", learn_variance=True, seed=0)
+    free = VAE(**kw)
+    fit(free, x, epochs=30, batch_size=32, lr=0.05, progress=False)
+    floored = VAE(**kw, min_obs_logvar=-1.5)
+    fit(floored, x, epochs=30, batch_size=32, lr=0.05, progress=False)
+    assert free.params["decoder.logvar"][:4].max() < -1.5                # without the floor it falls through
+    lv = floored.params["decoder.logvar"]
+    assert lv.min() >= -1.5 and np.allclose(lv[:4], -1.5)                # held at the floor
+    assert lv[4:].max() > -1.5                                            # the other pixels still learn
+    floored.save(tmp_path / "m.npz")
+    assert VAE.load(tmp_path / "m.npz").config.min_obs_logvar == -1.5
