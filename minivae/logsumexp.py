@@ -1,6 +1,8 @@
 """A numerically stable log-sum-exp."""
 from __future__ import annotations
 
+import numpy
+
 from .backend import array_module
 
 
@@ -12,7 +14,9 @@ def logsumexp(a, axis=None, keepdims=False):
     xp = array_module(a)
     m = xp.max(a, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)
-    out = xp.log(xp.sum(xp.exp(a - m), axis=axis, keepdims=True)) + m
+    total = xp.sum(xp.exp(a - m), axis=axis, keepdims=True)
+    with numpy.errstate(divide="ignore"):         # an all -inf slice: log 0 = -inf, by design
+        out = xp.log(total) + m
     return out if keepdims else xp.squeeze(out, axis=axis)
 
 
