@@ -19,8 +19,8 @@ import time
 import numpy
 
 from ..errors import MiniVAEError
-from . import flops as _flops
 from ..threads import blas_limit, cpu_count
+from . import flops as _flops
 from .cpu import MiniVAETrainer, peak_rss_mb
 from .peak import matmul_peak
 
