@@ -2,6 +2,7 @@
 import json
 import sys
 
+import numpy as np
 import pytest
 
 from minivae import VAE
@@ -62,6 +63,17 @@ def test_vs_torch_without_torch_says_how_to_get_it(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)                  # import torch -> ImportError
     assert main(TINY + ["--vs", "torch"]) == 2
     assert "pip install torch" in capsys.readouterr().err
+
+
+def test_a_torch_process_that_dies_is_reported():
+    pytest.importorskip("torch")
+    from minivae.bench.torch_vae import TorchProcess
+    from minivae.errors import ConfigError
+
+    tp = TorchProcess(dict(input_dim=784, hidden_dims=(8,), latent_dim=2), seed=0, limit=10, test_limit=10)
+    tp._proc.kill()
+    with pytest.raises(ConfigError, match="ended without an answer"):
+        tp.epoch(np.arange(10), 5)
 
 
 @pytest.mark.parametrize("flag, value", [("--threads", "0"), ("--pause", "-1")])

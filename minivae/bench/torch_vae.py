@@ -165,14 +165,21 @@ class TorchProcess:
         self._answer()
 
     def _answer(self):
-        status, value = self._conn.recv()
+        try:
+            status, value = self._conn.recv()
+        except (EOFError, ConnectionError):
+            self._proc.join(5)
+            status, value = "error", f"it ended without an answer (exit code {self._proc.exitcode})"
         if status != "ok":
             self.close()
             raise ConfigError(f"the PyTorch process failed: {value}")
         return value
 
     def _call(self, method, *args):
-        self._conn.send((method, args))
+        try:
+            self._conn.send((method, args))
+        except OSError:                     # the child is gone: _answer says so
+            pass
         result, self.peak_rss_mb = self._answer()
         return result
 
