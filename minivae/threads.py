@@ -32,12 +32,18 @@ def _openblas():
     return None
 
 
-def blas_threads():
-    """NumPy's BLAS thread count now, or None where it cannot be read."""
+def _threadpoolctl():
+    """The threadpoolctl module where it is installed (it is not a dependency), else None."""
     try:
         import threadpoolctl
     except ImportError:
-        threadpoolctl = None
+        return None
+    return threadpoolctl
+
+
+def blas_threads():
+    """NumPy's BLAS thread count now, or None where it cannot be read."""
+    threadpoolctl = _threadpoolctl()
     if threadpoolctl is not None:
         counts = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
         return counts[0] if counts else None
@@ -53,10 +59,7 @@ def set_blas_threads(n):
     """
     if not (isinstance(n, int) and n >= 1):
         raise ConfigError(f"BLAS threads must be an integer >= 1, got {n!r}")
-    try:
-        import threadpoolctl
-    except ImportError:
-        threadpoolctl = None
+    threadpoolctl = _threadpoolctl()
     if threadpoolctl is not None:
         threadpoolctl.threadpool_limits(n, user_api="blas")
         return True
