@@ -76,10 +76,10 @@ class Backend:
 
     @property
     def ops(self):
-        """The fused training-step operations (:mod:`minivae.kernels.reference` here)."""
-        from .kernels import reference
+        """The fused training-step operations (:mod:`minivae.kernels.cpu` here)."""
+        from .kernels import cpu
 
-        return reference
+        return cpu
 
     def __repr__(self):
         return f"{type(self).__name__}()"

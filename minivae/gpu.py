@@ -3,7 +3,7 @@
 :class:`CupyBackend` sets ``xp = cupy`` and keeps everything else of
 :class:`minivae.backend.Backend` (thinc's ``CupyOps`` pattern): math code asks
 the backend for its array module, and the fused training-step ops come from
-:mod:`minivae.kernels.cuda` instead of :mod:`minivae.kernels.reference`.
+:mod:`minivae.kernels.cuda` instead of :mod:`minivae.kernels.cpu`.
 
 CuPy is optional. Importing this module imports nothing from it; building a
 :class:`CupyBackend` does, and raises :class:`minivae.errors.BackendError`

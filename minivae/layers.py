@@ -174,7 +174,7 @@ class MLP:
 # --------------------------------------------------------------- fast path
 # The same layer maths as above, written into preallocated buffers so that a
 # training step allocates nothing of size (N, D). ``ops`` is the backend's
-# module of fused elementwise operations (minivae.kernels.reference on NumPy).
+# module of fused elementwise operations (minivae.kernels.cpu on NumPy).
 
 def dense_acts(mlp):
     """[(Dense, activation name)] for the Dense layers of ``mlp``, in order."""

@@ -6,9 +6,7 @@ state is keyed by the full parameter name, so two layers never share a slot.
 """
 from __future__ import annotations
 
-import concurrent.futures
-import os
-
+from . import blas
 from .backend import array_module
 from .errors import ConfigError
 from .kernels import ops_for
@@ -32,41 +30,6 @@ def clip_grad_norm(grads, max_norm):
         for g in grads.values():
             g *= g.dtype.type(scale)
     return norm
-
-
-class TwoWaySplit:
-    """Run an elementwise computation on two halves of its range at once: here and on one worker thread.
-
-    NumPy's ufuncs release the GIL, so the halves run on two cores; each
-    element is computed by the same code as in one call, so the results are
-    bit-identical. Worth it only for large NumPy arrays (the hand-off costs
-    ~20 us); a CuPy array, a small range or a one-CPU machine runs in one call.
-
-    Off by default: on the 2-core development machine it made a training step
-    ~10% slower, because OpenBLAS's worker thread spin-waits on the second
-    core after each product (see PERFORMANCE.md). Set ``enabled = True`` where
-    the BLAS threads sleep (or with more cores than BLAS threads).
-    """
-
-    def __init__(self, min_size=1 << 16, enabled=False):
-        self.min_size = min_size
-        self.enabled = enabled and (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                    else os.cpu_count()) > 1
-        self._pool = None
-
-    def __call__(self, n, body, size=None, xp=None):
-        """body(lo, hi) over [0, n): [0, n/2) here and [n/2, n) on the worker. ``size``: elements of work."""
-        if not self.enabled or (size or n) < self.min_size or n < 2 or getattr(xp, "__name__", "numpy") != "numpy":
-            return body(0, n)
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="minivae")
-        mid = n // 2
-        other = self._pool.submit(body, mid, n)
-        body(0, mid)
-        other.result()
-
-    def __getstate__(self):                    # an executor cannot be pickled or deep-copied
-        return {**self.__dict__, "_pool": None}
 
 
 def _address(a):
@@ -187,10 +150,8 @@ class SGD(Optimizer):
     def _sgd(self, p, g, b):
         """b <- momentum b + g (when momentum > 0), p <- p - lr b, in place."""
         if self.momentum:
-            b *= p.dtype.type(self.momentum)
-            b += g
-            g = b
-        p -= p.dtype.type(self.lr) * g
+            g = blas.axpby(1, g, self.momentum, b)
+        blas.axpy(-self.lr, g, p)
 
     def state_dict(self):
         return {"t": self.t, **{f"buf.{k}": v for k, v in self.buf.items()}}
@@ -220,18 +181,15 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self._flat_state, self.m = zeros_like_all(params)
         self._v_flat, self.v = zeros_like_all(params)
-        self._split = TwoWaySplit()
 
     def update(self, name, p, g):
         ops_for(p).adam_update(p, g, self.m[name], self.v[name], self.lr,
                                self.beta1, self.beta2, self.eps, self.t)
 
     def update_flat(self, p, g):
-        """All parameters in one fused update (~12 passes over one flat buffer), its two halves in parallel."""
-        ops, m, v = ops_for(p), self._flat_state, self._v_flat
-        hyper = (self.lr, self.beta1, self.beta2, self.eps, self.t)
-        self._split(p.size, lambda lo, hi: ops.adam_update(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], *hyper),
-                    xp=array_module(p))
+        """All parameters in one fused update (7 passes over one flat buffer on NumPy, 3 of them on BLAS)."""
+        ops_for(p).adam_update(p, g, self._flat_state, self._v_flat, self.lr,
+                               self.beta1, self.beta2, self.eps, self.t)
 
     def state_dict(self):
         return {

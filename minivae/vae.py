@@ -37,8 +37,8 @@ from .likelihoods import (
     gaussian_log_likelihood_backward,
 )
 from .logsumexp import logsumexp
-from .optim import TwoWaySplit
 from .reparam import reparameterize, reparameterize_backward
+from .threads import TwoWaySplit
 from .datasets import validate_images
 
 

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from minivae.activations import get_activation
 from minivae.errors import ConfigError, DataError, ShapeError
 from minivae.gpu import gpu_unavailable_reason
-from minivae.kernels import cuda, reference
+from minivae.kernels import cpu, cuda, reference
 from minivae.kl import kl_backward, kl_divergence
 from minivae.layers import dense_forward
 from minivae.likelihoods import bernoulli_log_likelihood, bernoulli_log_likelihood_backward
@@ -176,6 +176,17 @@ def test_bernoulli_nll_grad_matches_lecture(dtype, shape, seed):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@hyp
+@given(shape=st.tuples(st.integers(1, 8), st.integers(1, 800)), halvings=st.integers(0, 6), seed=seeds)
+def test_sum_log_rows_is_the_sum_of_the_logs(dtype, shape, halvings, seed):
+    r = (1 + np.random.default_rng(seed).random(shape)).astype(dtype)     # 1 + e, e in [0, 1)
+    want = np.log(r.astype(np.float64)).sum(axis=1)
+    got = reference.sum_log_rows(r.copy(), halvings=halvings)
+    assert got.dtype == np.dtype(dtype) and got.shape == shape[:1]
+    assert max_rel(got, want, np.abs(want) + 1) <= TOL_LECTURE[dtype]     # every column counted once
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", reference.ACTS)
 @hyp
 @given(shape=shapes, seed=seeds)
@@ -223,6 +234,29 @@ def test_adam_update_matches_textbook(dtype, shape, seed, t):
     for got, exp in zip((p, m, v), want):
         assert got.dtype == np.dtype(dtype)
         assert max_rel(got, exp) <= tol
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@hyp
+@given(shape=shapes, seed=seeds, t=st.integers(1, 1000))
+def test_cpu_adam_update_matches_the_reference(dtype, shape, seed, t):
+    p, g, m, v = adam_inputs(np.random.default_rng(seed), shape, dtype)
+    hyper = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, t=t)
+    want = [a.copy() for a in (p, g, m, v)]
+    reference.adam_update(*want, **hyper)
+    g_before = g.copy()
+    cpu.adam_update(p, g, m, v, **hyper)
+    np.testing.assert_array_equal(g, g_before)                              # g is read only
+    for got, exp in zip((p, m, v), (want[0], want[2], want[3])):
+        assert got.dtype == np.dtype(dtype)
+        assert max_rel(got, exp) <= TOL_KERNEL[dtype]
+
+
+def test_cpu_module_has_the_reference_signatures():
+    import inspect
+
+    for name in cpu.__all__:
+        assert inspect.signature(getattr(cpu, name)) == inspect.signature(getattr(reference, name)), name
 
 
 def test_bernoulli_reference_is_finite_for_extreme_logits():

@@ -1,19 +1,21 @@
 """Fused elementwise operations of a training step.
 
-``reference`` holds their NumPy semantics (what the NumPy backend runs);
-``cuda`` holds the CUDA kernels with the same signatures, used by the CuPy
-backend. Every CUDA kernel is tested against its reference.
+``reference`` holds their semantics, in NumPy/CuPy array code; ``cpu``
+is what the NumPy backend runs (the references, with Adam's update on
+BLAS's threads); ``cuda`` holds the CUDA kernels with the same signatures,
+used by the CuPy backend. Every ``cpu`` and CUDA function is tested against
+its reference.
 """
 from ..backend import array_module
-from . import reference
+from . import cpu, reference
 
-__all__ = ["reference", "ops_for"]
+__all__ = ["reference", "cpu", "ops_for"]
 
 
 def ops_for(*arrays):
-    """The module of fused ops for these arrays: ``reference`` for NumPy, ``cuda`` for CuPy."""
+    """The module of fused ops for these arrays: ``cpu`` for NumPy, ``cuda`` for CuPy."""
     if array_module(*arrays).__name__ == "numpy":
-        return reference
+        return cpu
     from . import cuda
 
     return cuda
