@@ -52,13 +52,13 @@ class OpenBLAS:
 
 @functools.cache
 def openblas():
-    """The OpenBLAS this process loaded (NumPy's), or None: found through /proc/self/maps (Linux)."""
+    """The OpenBLAS this process loaded (NumPy's first), or None: found through /proc/self/maps (Linux)."""
     try:
         with open("/proc/self/maps") as f:
             paths = {line.split()[-1] for line in f if "openblas" in line.split()[-1] and ".so" in line}
     except OSError:
         return None
-    for path in sorted(paths):
+    for path in sorted(paths, key=lambda p: ("numpy" not in p, p)):     # NumPy's wheel ships it in numpy.libs
         try:
             lib = ctypes.CDLL(path)
         except OSError:

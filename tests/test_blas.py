@@ -64,3 +64,19 @@ def test_openblas_is_found_with_both_routines():
     assert "openblas" in LIB.path
     assert set(LIB.axpy) == set(LIB.axpby) == {np.dtype("float32"), np.dtype("float64")}
     assert int(LIB.get_threads()) >= 1
+
+
+def test_without_openblas_the_array_code_gives_the_same_update(monkeypatch):
+    from minivae.kernels import cpu, reference
+
+    monkeypatch.setattr(blas, "openblas", lambda: None)                # e.g. a NumPy built against MKL
+    x, y = operands(1000, "float32")
+    close(blas.axpby(0.1, x, 0.9, y.copy()), 0.1 * x.astype(np.float64) + 0.9 * y, "float32")
+    rng = np.random.default_rng(1)
+    p, g, m = (rng.standard_normal(5000) for _ in range(3))
+    v = rng.uniform(0.1, 1, 5000)
+    ours, ref = [a.copy() for a in (p, g, m, v)], [a.copy() for a in (p, g, m, v)]
+    cpu.adam_update(*ours, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, t=3)
+    reference.adam_update(*ref, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, t=3)
+    for a, b in zip(ours, ref):
+        close(a, b, "float64")
