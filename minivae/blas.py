@@ -3,10 +3,11 @@
     axpy:   y <- a x + y
     axpby:  y <- a x + b y
 
-NumPy runs an elementwise pass on one core; OpenBLAS runs these two on all
-its threads, which right after a training step's matrix products are still
-awake (they spin for a while after each call). Over Adam's ~650,000
-parameters that makes a pass 1.5-2.5x cheaper on two cores (PERFORMANCE.md).
+Each is one pass over memory where NumPy needs two or three (``t = a * x``,
+then ``y += t``), and OpenBLAS runs ``axpy`` on all its threads, which right
+after a training step's matrix products are still awake (they spin for a
+while after each call); ``axpby`` runs on one. Adam's update uses both
+(:mod:`minivae.kernels.cpu`; measured in PERFORMANCE.md).
 
 Where the library or its symbols cannot be found (a NumPy built against
 another BLAS), or for arrays BLAS cannot take (CuPy, non-contiguous, not
