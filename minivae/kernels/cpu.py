@@ -2,8 +2,8 @@
 
 Each function has the signature and the semantics of its reference (tested
 against it, as the CUDA kernels are). Only ``adam_update`` differs in how it
-runs: three of its passes are :mod:`minivae.blas` calls, which OpenBLAS
-spreads over all its threads, and it makes 7 passes over memory instead of 12.
+runs: 7 passes over memory instead of 12, three of them :mod:`minivae.blas`
+calls (OpenBLAS runs the ``axpy`` on all its threads; ``axpby`` on one).
 """
 from __future__ import annotations
 

@@ -78,9 +78,10 @@ def sum_log_rows(r, out=None, halvings=4):
     ``log`` is the costliest pass of the Bernoulli loss (without AVX-512,
     NumPy's float32 log is scalar, ~2 ns per element); multiplying each
     row's column halves together first (``halvings`` times, an odd column
-    carried over) cuts the logs up to 16-fold. With r in [1, 2] a product of
-    16 factors is at most 65536: no overflow, and a few more roundings per
-    row sum than summing the logs. ``r``: (N, D), overwritten -> out: (N,).
+    carried over) cuts the logs up to 2^halvings-fold (16 by default). With
+    r in [1, 2] a product of 16 factors is at most 65536: no overflow, and a
+    few more roundings per row sum than summing the logs.
+    ``r``: (N, D), overwritten -> out: (N,).
     """
     xp = array_module(r)
     w = r.shape[1]
