@@ -1,4 +1,5 @@
 """minivae: variational autoencoders in NumPy, every backward pass by hand."""
+from . import cpu, gpu  # noqa: F401  (register the "numpy" and "cupy" backends)
 from .backend import Backend, get_backend, use_backend
 from .config import VAEConfig
 from .gradcheck import numerical_gradient, numerical_gradient_array, rel_error

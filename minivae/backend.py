@@ -4,7 +4,13 @@ Math code never imports NumPy directly; it asks for the array module of its
 inputs with :func:`array_module`, or a model asks its :class:`Backend` for
 ``backend.xp``. One code path therefore runs on both devices.
 
-A backend is an object you pass around (``VAE(..., backend="numpy")``).
+A backend is an object you pass around (``VAE(..., backend="numpy")``):
+its array module ``xp`` and its fused ops ``ops``. This module holds what
+every backend shares and the registry of backends by name; the backends
+themselves are :mod:`minivae.cpu` (NumPy) and :mod:`minivae.gpu` (CuPy),
+which register themselves, so this module imports neither them nor the
+kernels.
+
 :func:`use_backend` sets the default for models created inside a ``with``
 block; the default lives in a :class:`contextvars.ContextVar`, so nothing
 global outlives the block.
@@ -13,10 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import types
 
 import numpy
 
-from .errors import BackendError, ConfigError
+from .errors import ConfigError
 
 DTYPES = ("float32", "float64")
 
@@ -44,20 +51,29 @@ def check_dtype(dtype):
 
 
 class Backend:
-    """The NumPy backend; the base every backend extends.
+    """What every backend is: an array module and a module of fused ops.
 
     Attributes
     ----------
     name : str
-        ``"numpy"`` or ``"cupy"``.
+        ``"numpy"`` or ``"cupy"`` (the key it is registered under).
     xp : module
-        The array module math code uses (``numpy`` here).
+        The array module math code uses (``numpy``, ``cupy``).
+    ops : module
+        The fused training-step operations, with the signatures and semantics
+        of :mod:`minivae.kernels.reference` (``kernels.cpu`` on NumPy,
+        ``kernels.cuda`` on CuPy). Layers and models reach them only here.
+
+    This base class knows no concrete backend: :mod:`minivae.cpu` and
+    :mod:`minivae.gpu` define them and register them by name
+    (:func:`register_backend`), the way thinc's ``CupyOps`` overrides the
+    generic ``Ops``.
     """
 
-    name = "numpy"
+    name = "base"
 
-    def __init__(self):
-        self.xp = numpy
+    def __init__(self, xp, ops):
+        self.xp, self.ops = xp, ops
 
     def asarray(self, x, dtype=None):
         """Move ``x`` to this backend (no copy when it is already there)."""
@@ -67,6 +83,10 @@ class Backend:
         """Bring ``x`` back to the host as a NumPy array."""
         return numpy.asarray(x)
 
+    def take_rows(self, x, idx, out):
+        """out[i] = x[idx[i]]: gather rows of x (a batch) into ``out`` without allocating."""
+        return self.xp.take(x, idx, axis=0, out=out)
+
     def default_rng(self, seed):
         """A seeded random generator of this backend, owned by its caller."""
         return self.xp.random.default_rng(seed)
@@ -74,48 +94,36 @@ class Backend:
     def synchronize(self):
         """Wait for queued device work (nothing to wait for on the CPU)."""
 
-    @property
-    def ops(self):
-        """The fused training-step operations (:mod:`minivae.kernels.cpu` here)."""
-        from .kernels import cpu
-
-        return cpu
-
     def __repr__(self):
         return f"{type(self).__name__}()"
 
 
-_BACKENDS = {"numpy": Backend}
+_BACKENDS = {}
 
 
-def register_backend(name, factory):
-    """Make ``get_backend(name)`` build backends with ``factory()``."""
+def register_backend(name, factory, modules=()):
+    """Make ``get_backend(name)`` build backends with ``factory()``.
+
+    ``modules``: names of array modules (``"numpy"``) that mean this backend
+    where one is passed instead of a name (``Dense(..., numpy, ...)``).
+    """
     _BACKENDS[name] = factory
+    for module in modules:
+        _MODULES[module] = name
 
 
-def _load_cupy_backend():
-    try:
-        from .gpu import CupyBackend
-    except ImportError as exc:
-        raise BackendError(
-            "backend 'cupy' needs CuPy and an NVIDIA GPU: install it with "
-            "`pip install -e \".[gpu]\"` (or the cupy-cudaXXx wheel for your CUDA), "
-            f"or use backend='numpy' ({exc})"
-        ) from exc
-    return CupyBackend()
-
-
-_BACKENDS.setdefault("cupy", _load_cupy_backend)
-
+_MODULES = {}
 _default = contextvars.ContextVar("minivae_backend", default=None)
 
 
 def get_backend(backend=None):
-    """Resolve ``backend`` (a Backend, a name, or None for the current default)."""
+    """Resolve ``backend``: a Backend, a registered name, an array module, or None for the current default."""
     if backend is None:
         backend = _default.get() or "numpy"
     if isinstance(backend, Backend):
         return backend
+    if isinstance(backend, types.ModuleType):
+        backend = _MODULES.get(backend.__name__, backend.__name__)
     if backend not in _BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; expected one of {sorted(_BACKENDS)}")
     return _BACKENDS[backend]()

@@ -13,7 +13,7 @@ import zipfile
 
 import numpy
 
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 
 FORMAT = "minivae-checkpoint-1"
 
@@ -61,3 +61,55 @@ def load_checkpoint(path):
     if not isinstance(meta.get("config"), dict):
         raise CheckpointError(f"{path!r}: its architecture record is missing")
     return meta["config"], arrays, meta.get("extra", {})
+
+
+def save_model(model, config, path, extra=None):
+    """Write a model's architecture record ``config`` and its parameters (as host arrays) to ``path``."""
+    return save_checkpoint(path, config, model.state_arrays(), extra)
+
+
+def load_state(model, arrays, source="arrays", hint=None):
+    """Copy ``arrays`` (name -> host array) into ``model.params``; CheckpointError unless they fit exactly.
+
+    Every name must be there and no other, each with the parameter's shape and
+    only finite values. ``hint(name, saved_shape, expected_shape)`` may add a
+    sentence to a shape error (why such a checkpoint could exist).
+    """
+    missing = sorted(set(model.params) - set(arrays))
+    unexpected = sorted(set(arrays) - set(model.params))
+    if missing or unexpected:
+        raise CheckpointError(f"{source} is of another architecture: missing {missing}, unexpected {unexpected}")
+    for name, p in model.params.items():
+        a = arrays[name]
+        if a.shape != p.shape:
+            more = hint(name, a.shape, p.shape) if hint else ""
+            raise CheckpointError(f"{source}: {name} has shape {a.shape}, this model expects {p.shape}{more}")
+        if not numpy.isfinite(a).all():
+            raise CheckpointError(f"{source}: {name} contains non-finite values")
+        p[...] = model.backend.asarray(a, dtype=p.dtype)
+
+
+def load_model(cls, path, backend=None, expected=None, tuples=()):
+    """Build ``cls(**config, seed=..., backend=backend)`` from the checkpoint at ``path`` and load its weights.
+
+    ``expected`` options must match the checkpoint's record, else
+    CheckpointError (a conditional model is not silently loaded as an
+    unconditional one); ``tuples`` names the options stored as JSON lists.
+    """
+    config, arrays, _ = load_checkpoint(path)
+    seed = config.pop("seed", 0)
+    for key in tuples:
+        config[key] = tuple(config.get(key, ()))
+    for key, want in (expected or {}).items():
+        if key in tuples:
+            want = tuple(want)
+        if key not in config:
+            raise ConfigError(f"unknown option {key!r} to check against the checkpoint")
+        if config[key] != want:
+            raise CheckpointError(f"{path}: checkpoint has {key}={config[key]!r}, expected {want!r}")
+    try:
+        model = cls(**config, seed=seed, backend=backend)
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(f"{path}: its architecture record is invalid: {exc}") from exc
+    model.load_state(arrays, source=str(path))
+    return model

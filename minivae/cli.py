@@ -22,7 +22,7 @@ from . import figures
 from .checkpoint import load_checkpoint
 from .config import LIKELIHOODS
 from .activations import ACTIVATIONS
-from .datasets import DATASETS, binarize, load_dataset, train_val_split
+from .datasets import DATASETS, load_data
 from .errors import ConfigError, MiniVAEError
 from .diagnostics import latent_diagnostics
 from .train import LR_SCHEDULES, TrainConfig, corrupt, evaluate, fit
@@ -106,22 +106,6 @@ def _model_kwargs(a):
                 min_obs_logvar=a.min_logvar, backend=a.backend)
 
 
-def load_data(dataset, data_dir=None, binarized=False, train_size=None, val_size=0, seed=0):
-    """(train, val or None, test) Datasets; a binarized test set is sampled once with a fixed seed."""
-    train = load_dataset(dataset, "train", data_dir)
-    test = load_dataset(dataset, "test", data_dir)
-    val = None
-    if val_size:
-        train, val = train_val_split(train, val_size)
-    if train_size is not None:
-        train = type(train)(train.x[:train_size], train.y[:train_size], train.name, train.split)
-    if binarized:   # fixed binarizations of the held-out data, so figures are comparable across runs
-        fix = lambda ds, s: type(ds)(binarize(ds.x, numpy.random.default_rng(s)), ds.y, ds.name, ds.split)  # noqa: E731
-        test = fix(test, 10_000 + seed)
-        val = None if val is None else fix(val, 20_000 + seed)
-    return train, val, test
-
-
 def write_figures(vae, test, out_dir, history, noise=None):
     """All figures of a finished run into ``out_dir``; returns their paths.
 
@@ -177,8 +161,6 @@ def cmd_train(a):
                       warmup_epochs=a.warmup_epochs, denoise=a.denoise, mask_noise=a.mask_noise,
                       time_budget=a.time_budget, patience=a.patience, seed=a.seed, lr_schedule=a.lr_schedule,
                       lr_min=a.lr_min, lr_decay=a.lr_decay, keep_best=a.keep_best, budget_clock=a.budget_clock)
-    os.makedirs(a.out, exist_ok=True)
-    ckpt = os.path.join(a.out, "model.npz")
     extra = {"dataset": a.dataset, "binarize": a.binarize, "seed": a.seed}
     cond = vae.config.conditional
     if not a.quiet:
@@ -186,9 +168,7 @@ def cmd_train(a):
               file=sys.stderr)
     history = fit(vae, train.x, test.x, train.y if cond else None, test.y if cond else None,
                   val_x=None if val is None else val.x, val_y=None if val is None or not cond else val.y,
-                  config=cfg, progress=not a.quiet,
-                  on_epoch_end=lambda entry, m: m.save(ckpt, extra))
-    vae.save(ckpt, extra)      # after model selection, the checkpoint holds the chosen weights
+                  config=cfg, progress=not a.quiet, out_dir=a.out, extra=extra)
     final = evaluate(vae, vae.backend.asarray(test.x, dtype=vae.dtype), test.y if cond else None)
     diag = latent_diagnostics(vae, test.x, test.y if cond else None)
     metrics = {"config": {**vae.config.to_dict(), **vars(cfg), "dataset": a.dataset, "seed": a.seed,

@@ -183,22 +183,22 @@ def train_val_split(ds: Dataset, n_val: int = 10000) -> tuple[Dataset, Dataset]:
             Dataset(ds.x[cut:], ds.y[cut:], ds.name, "val"))
 
 
-def binarize(x, rng, out=None, xp=None):
+def binarize(x, rng, out=None, xp=None, work=None):
     """Dynamic binarization: each pixel x_ij in [0, 1] becomes b_ij ~ Bernoulli(x_ij).
 
     b_ij = 1[u_ij < x_ij] with u_ij ~ U[0, 1) drawn from ``rng`` (a NumPy or CuPy
     ``Generator`` matching the array's module), so P(b_ij = 1) = x_ij.
-    Returns an array of x's dtype (written into ``out`` if given); x is not modified.
+    Returns an array of x's dtype (written into ``out`` if given); x is not
+    modified unless it is ``out``. ``work``: where u is drawn (allocated when None).
     """
     xp = xp or array_module(x)
     if x.dtype.kind != "f":
         raise DataError(f"binarize: x has dtype {x.dtype}, expected float32 or float64 in [0, 1]")
-    u = rng.random(x.shape, dtype=x.dtype)
-    if out is None:
-        out = u
-    elif out.shape != x.shape:
-        raise ShapeError(f"binarize: out has shape {out.shape}, expected {x.shape} (the shape of x)")
-    return xp.less(u, x, out=out)
+    for name, a in (("out", out), ("work", work)):
+        if a is not None and a.shape != x.shape:
+            raise ShapeError(f"binarize: {name} has shape {a.shape}, expected {x.shape} (the shape of x)")
+    u = rng.random(x.shape, dtype=x.dtype, out=work)
+    return xp.less(u, x, out=u if out is None else out)
 
 
 def binarize_threshold(x, threshold: float = 0.5):
@@ -248,3 +248,26 @@ def batches(n: int, batch_size: int, rng=None, shuffle: bool = True, drop_last: 
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         yield order[start:start + batch_size]
+
+
+def load_data(dataset, data_dir=None, binarized=False, train_size=None, val_size=0, seed=0):
+    """(train, val or None, test) Datasets of ``dataset``, as ``python -m minivae train`` uses them.
+
+    ``val_size``: the last images of the training set held out for validation;
+    ``train_size``: then only the first images for training. With ``binarized``
+    the test and validation sets are binarized once, with fixed seeds, so
+    figures are comparable across runs (training batches are binarized anew
+    at every step by the training loop).
+    """
+    train = load_dataset(dataset, "train", data_dir)
+    test = load_dataset(dataset, "test", data_dir)
+    val = None
+    if val_size:
+        train, val = train_val_split(train, val_size)
+    if train_size is not None:
+        train = type(train)(train.x[:train_size], train.y[:train_size], train.name, train.split)
+    if binarized:   # fixed binarizations of the held-out data, so figures are comparable across runs
+        fix = lambda ds, s: type(ds)(binarize(ds.x, np.random.default_rng(s)), ds.y, ds.name, ds.split)  # noqa: E731
+        test = fix(test, 10_000 + seed)
+        val = None if val is None else fix(val, 20_000 + seed)
+    return train, val, test

@@ -10,10 +10,20 @@ q(z_u|x) = p(z_u) for every x: its mean is constant (A_u = 0) and its KL,
     KL_u = E_x[ 1/2 (mu_u^2 + sigma_u^2 - log sigma_u^2 - 1) ],
 
 is 0. Both are read from the encoder alone (no sampling).
+
+Also the importance-sampled estimate of log p(x) (:func:`log_likelihood`),
+the yardstick of a trained VAE's density.
 """
 from __future__ import annotations
 
-from .kl import kl_per_dim
+import math
+
+from . import iwae
+from .inputs import as_images, onehot_labels, positive_int
+from .kl import kl_per_dim as _kl_per_dim
+from .likelihoods import gaussian_log_likelihood
+from .logsumexp import logsumexp
+from .reparam import reparameterize
 
 
 def latent_diagnostics(vae, x, y=None, threshold=0.01, batch_size=1000):
@@ -25,14 +35,73 @@ def latent_diagnostics(vae, x, y=None, threshold=0.01, batch_size=1000):
     Agrees with ``vae.kl_per_dim`` and ``vae.active_units``.
     """
     xp, to_np = vae.xp, vae.backend.to_numpy
-    x = vae._as_x(x)
+    x = as_images(vae, x)
     mus, kl_sum = [], 0
     for s in range(0, x.shape[0], batch_size):
         mu, logvar = vae.encode(x[s:s + batch_size], None if y is None else y[s:s + batch_size])
         mus.append(mu)
-        kl_sum = kl_sum + kl_per_dim(mu, logvar).astype("float64").sum(axis=0)
+        kl_sum = kl_sum + _kl_per_dim(mu, logvar).astype("float64").sum(axis=0)
     activity = to_np(xp.concatenate(mus).astype("float64").var(axis=0))
     kl = to_np(kl_sum) / x.shape[0]
     active = activity > threshold
     return {"kl_per_dim": kl, "activity": activity, "active": active, "active_units": int(active.sum()),
             "kl": float(kl.sum()), "threshold": threshold}
+
+
+def _batched(x, y, batch_size):
+    for s in range(0, x.shape[0], batch_size):
+        yield x[s:s + batch_size], None if y is None else y[s:s + batch_size]
+
+
+def kl_per_dim(vae, x, y=None, batch_size=1000):
+    """The data-averaged KL of each latent dimension of ``vae`` on x: (latent_dim,), in nats."""
+    x = as_images(vae, x)
+    total = vae.xp.zeros(vae.config.latent_dim, dtype="float64")
+    for xb, yb in _batched(x, y, batch_size):
+        total += _kl_per_dim(*vae.encode(xb, yb)).sum(axis=0)
+    return total / x.shape[0]
+
+
+def active_units(vae, x, y=None, threshold=0.01, batch_size=1000):
+    """Number of active latent units (Burda et al. 2015): Cov_x(E_q[z_u]) > threshold."""
+    x = as_images(vae, x)
+    mu = vae.xp.concatenate([vae.encode(xb, yb)[0] for xb, yb in _batched(x, y, batch_size)])
+    return int((mu.astype("float64").var(axis=0) > threshold).sum())
+
+
+def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elems=2**22):
+    """Importance-sampled estimate of log p(x) per example, (N,) in nats.
+
+        log p(x) ~ log 1/k sum_i p(x, z_i) / q(z_i|x),   z_i ~ q(z|x)
+
+    (the k-sample IWAE bound, tight as k grows). Computed ``batch_size``
+    examples and a chunk of samples at a time, so memory stays bounded
+    (about ``chunk_elems`` floats per chunk), and merged through a
+    running log-sum-exp. ``seed`` (None: ``vae.rng``) seeds the samples.
+    """
+    k = positive_int("k (number of importance samples)", k)
+    batch_size = positive_int("batch_size", batch_size)
+    xp, c = vae.xp, vae.config
+    rng = vae.rng if seed is None else vae.backend.default_rng(seed)
+    x = as_images(vae, x)
+    out = []
+    for xb, yb in _batched(x, y, batch_size):
+        nb = xb.shape[0]
+        onehot = onehot_labels(vae, yb, nb)
+        mu, logvar = vae.encode(xb, yb)
+        kc = max(1, min(k, chunk_elems // (nb * c.input_dim)))
+        running = xp.full(nb, -xp.inf, dtype="float64")
+        for s in range(0, k, kc):
+            eps = rng.standard_normal((min(kc, k - s), nb, c.latent_dim), dtype=vae.dtype)
+            z = reparameterize(mu, logvar, eps)[0]                           # (kc, nb, M)
+            dec = vae.decoder.predict(vae._with_labels(z.reshape(-1, c.latent_dim), onehot))
+            dec = dec.reshape(*z.shape[:-1], c.input_dim)                    # (kc, nb, D)
+            if c.likelihood == "bernoulli":
+                ll = iwae.bernoulli_log_likelihood_eval(xb, dec)
+            else:
+                ll = gaussian_log_likelihood(xb, dec, vae._obs_logvar())
+            log_w = iwae.log_weights(ll, z, logvar, eps, beta=1.0).astype("float64")
+            running = xp.logaddexp(running, logsumexp(log_w, axis=0))
+        out.append(running - math.log(k))
+    return xp.concatenate(out)
+

@@ -3,7 +3,9 @@
 :class:`CupyBackend` sets ``xp = cupy`` and keeps everything else of
 :class:`minivae.backend.Backend` (thinc's ``CupyOps`` pattern): math code asks
 the backend for its array module, and the fused training-step ops come from
-:mod:`minivae.kernels.cuda` instead of :mod:`minivae.kernels.cpu`.
+:mod:`minivae.kernels.cuda` instead of :mod:`minivae.kernels.cpu`. Importing
+this module registers it as ``"cupy"`` (``minivae`` imports it; the import
+needs no CuPy).
 
 CuPy is optional. Importing this module imports nothing from it; building a
 :class:`CupyBackend` does, and raises :class:`minivae.errors.BackendError`
@@ -15,8 +17,9 @@ from __future__ import annotations
 
 import numpy
 
-from .backend import Backend
+from .backend import Backend, register_backend
 from .errors import BackendError
+from .kernels import cuda
 
 INSTALL_HINT = ("install CuPy for your CUDA version (`pip install cupy-cuda12x`, or "
                 "`pip install -e \".[gpu]\"`), or use backend='numpy'")
@@ -77,7 +80,7 @@ class CupyBackend(Backend):
     def __init__(self):
         cupy = _import_cupy()
         _check_device(cupy)
-        self.xp = cupy
+        super().__init__(cupy, cuda)
 
     def asarray(self, x, dtype=None):
         """Move ``x`` to the GPU (no copy when it is already there in ``dtype``)."""
@@ -97,12 +100,9 @@ class CupyBackend(Backend):
         """Wait until the work queued on the current device has finished."""
         self.xp.cuda.Device().synchronize()
 
-    @property
-    def ops(self):
-        """The fused training-step operations: :mod:`minivae.kernels.cuda`."""
-        from .kernels import cuda
 
-        return cuda
+
+register_backend("cupy", CupyBackend, modules=("cupy",))
 
 
 class GraphedLossBackward:

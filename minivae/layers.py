@@ -4,16 +4,24 @@ Weight layout, stated once: ``y = x @ W + b`` with ``x`` of shape (N, D_in),
 ``W`` of shape (D_in, D_out) and ``b`` of shape (D_out,).
 
 The functional core is ``dense_forward``/``dense_backward`` (cs231n's
-``affine_forward``/``affine_backward``); :class:`Dense`, :class:`Activation`
-and :class:`MLP` are thin objects that hold ``params`` and ``grads`` dicts
-under the same keys and cache what their backward needs.
+``affine_forward``/``affine_backward``) and the activations of
+:mod:`minivae.activations`: the lessons teach with them and the tests check
+the layers against them. :class:`Dense` (a dense layer with its activation
+fused, ``y = act(x @ W + b)``) and :class:`MLP` are the same maths as
+objects that hold ``params`` and ``grads`` dicts under the same keys, cache
+what their backward needs, and are fast as written: each product writes
+into a buffer kept for its batch size (:class:`minivae.buffers.Buffers`),
+and the bias, the activation and its derivative are one fused pass each
+(the backend's ``ops.bias_act_forward`` and ``ops.act_backward``).
 """
 from __future__ import annotations
 
 import math
 
 from .activations import get_activation
-from .errors import ConfigError, ShapeError
+from .backend import get_backend
+from .buffers import Buffers
+from .errors import ConfigError, MiniVAEError, ShapeError
 
 
 def dense_forward(x, W, b):
@@ -72,85 +80,101 @@ def init_for(activation, init="auto"):
 
 
 class Dense:
-    """A fully connected layer ``y = x @ W + b`` with ``params = {"W", "b"}``."""
+    """A fully connected layer with its activation: ``y = act(x @ W + b)``.
 
-    def __init__(self, d_in, d_out, rng, xp, dtype="float32", init="xavier"):
-        self.d_in, self.d_out = d_in, d_out
+    ``params = {"W": (D_in, D_out), "b": (D_out,)}`` and ``grads`` under the
+    same keys. ``forward`` caches (x, y), which is all the backward needs:
+    every activation's derivative is written through its output y
+    (:mod:`minivae.activations`).
+
+    The arrays ``forward`` and ``backward`` return are this layer's buffers,
+    reused at the next call with the same batch size: copy one to keep it.
+    ``predict`` returns a new array and leaves the cache alone.
+    """
+
+    def __init__(self, d_in, d_out, rng, backend=None, dtype="float32", init="xavier", activation="identity"):
+        get_activation(activation)                      # ConfigError for an unknown name
+        self.backend = get_backend(backend)
+        xp = self.backend.xp
+        self.d_in, self.d_out, self.activation = d_in, d_out, activation
         self.params = {
             "W": xp.asarray(init_weight(rng, d_in, d_out, init, dtype)),
             "b": xp.zeros(d_out, dtype=dtype),
         }
         self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+        self.buffers = Buffers(xp, dtype)
         self.cache = None
 
-    def forward(self, x):
+    def _check(self, x):
         if x.ndim != 2 or x.shape[1] != self.d_in:
             raise ShapeError(f"Dense expects input of shape (N, {self.d_in}), got {tuple(x.shape)}")
-        y, self.cache = dense_forward(x, self.params["W"], self.params["b"])
-        return y
-
-    def predict(self, x):
-        """Forward without caching (inference leaves the training cache intact)."""
-        return dense_forward(x, self.params["W"], self.params["b"])[0]
-
-    def backward(self, dy, need_dx=True):
-        """Store dW, db in ``grads`` (overwriting) and return dx."""
-        dx, dW, db = dense_backward(dy, self.cache, need_dx)
-        self.grads["W"][...] = dW
-        self.grads["b"][...] = db
-        return dx
-
-
-class Activation:
-    """An elementwise activation layer (no parameters)."""
-
-    params: dict = {}
-    grads: dict = {}
-
-    def __init__(self, name):
-        self.name = name
-        self._forward, self._backward = get_activation(name)
-        self.cache = None
 
     def forward(self, x):
-        y, self.cache = self._forward(x)
+        """y = act(x @ W + b): one matrix product and one fused pass.  x: (N, D_in) -> y: (N, D_out)."""
+        self._check(x)
+        y = self.buffers("y", (x.shape[0], self.d_out))
+        self.backend.xp.matmul(x, self.params["W"], out=y)
+        self.backend.ops.bias_act_forward(y, self.params["b"], self.activation, out=y)
+        self.cache = (x, y)
         return y
 
     def predict(self, x):
-        return self._forward(x)[0]
+        """act(x @ W + b) in a new array, without caching (inference leaves training alone)."""
+        self._check(x)
+        y = x @ self.params["W"]
+        return self.backend.ops.bias_act_forward(y, self.params["b"], self.activation, out=y)
 
     def backward(self, dy, need_dx=True):
-        return self._backward(dy, self.cache)
+        """Backward of y = act(a), a = x @ W + b; fills ``grads`` (overwriting) and returns dx.
+
+            da = dy * act'(y),   dW = x^T da,   db = sum_n da_n,   dx = da W^T
+
+        dy: (N, D_out) -> dx: (N, D_in), or None when ``need_dx`` is False
+        (the first layer: x is data). dy is not modified.
+        """
+        if self.cache is None:
+            raise MiniVAEError("Dense.backward() needs a forward pass first: call forward(x) before backward(dy)")
+        x, y = self.cache
+        xp, ops = self.backend.xp, self.backend.ops
+        da = dy
+        if self.activation != "identity":
+            da = ops.act_backward(dy, y, self.activation, out=self.buffers("da", dy.shape))
+        xp.matmul(x.T, da, out=self.grads["W"])
+        xp.sum(da, axis=0, out=self.grads["b"])
+        if not need_dx:
+            return None
+        return xp.matmul(da, self.params["W"].T, out=self.buffers("dx", x.shape))
 
 
 class MLP:
     """Dense layers with an activation after each, except (optionally) the last.
 
-    ``sizes = [D_0, D_1, ..., D_L]`` builds L Dense layers. Parameters are
-    named ``"{i}.W"``, ``"{i}.b"`` for the i-th Dense layer (activations are
-    not counted), so a model can prefix them (``"encoder.0.W"``).
+    ``sizes = [D_0, D_1, ..., D_L]`` builds L :class:`Dense` layers
+    (``layers``, also ``dense``); ``[D_0]`` alone is the identity. Parameters
+    are named ``"{i}.W"``, ``"{i}.b"`` for the i-th layer, so a model can
+    prefix them (``"encoder.0.W"``).
     """
 
-    def __init__(self, sizes, activation, rng, xp, dtype="float32", final_activation=None, init="auto"):
+    def __init__(self, sizes, activation, rng, backend=None, dtype="float32", final_activation=None, init="auto"):
         self.sizes = tuple(sizes)
+        backend = get_backend(backend)
         self.layers = []
-        self.dense = []
         for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            last = i == len(sizes) - 2
-            act = final_activation if last else activation
-            layer = Dense(d_in, d_out, rng, xp, dtype, init_for(act or "identity", init))
-            self.layers.append(layer)
-            self.dense.append(layer)
-            if act is not None and act != "identity":
-                self.layers.append(Activation(act))
+            act = (final_activation or "identity") if i == len(sizes) - 2 else activation
+            self.layers.append(Dense(d_in, d_out, rng, backend, dtype, init_for(act, init), act))
+
+    @property
+    def dense(self):
+        """The Dense layers, in order (the same list as ``layers``)."""
+        return self.layers
 
     @property
     def params(self):
-        return {f"{i}.{k}": v for i, d in enumerate(self.dense) for k, v in d.params.items()}
+        return {f"{i}.{k}": v for i, d in enumerate(self.layers) for k, v in d.params.items()}
 
     @property
     def grads(self):
-        return {f"{i}.{k}": v for i, d in enumerate(self.dense) for k, v in d.grads.items()}
+        return {f"{i}.{k}": v for i, d in enumerate(self.layers) for k, v in d.grads.items()}
 
     def forward(self, x):
         for layer in self.layers:
@@ -164,73 +188,38 @@ class MLP:
         return x
 
     def backward(self, dy, need_dx=True):
-        """Backward through every layer; the first layer's dx only if asked."""
-        for j, layer in enumerate(reversed(self.layers)):
-            first = j == len(self.layers) - 1
-            dy = layer.backward(dy, need_dx=need_dx or not first)
+        """Backward through every layer, last first; the first layer's dx only if asked."""
+        for i in reversed(range(len(self.layers))):
+            dy = self.layers[i].backward(dy, need_dx=need_dx or i > 0)
         return dy
 
 
-# --------------------------------------------------------------- fast path
-# The same layer maths as above, written into preallocated buffers so that a
-# training step allocates nothing of size (N, D). ``ops`` is the backend's
-# module of fused elementwise operations (minivae.kernels.cpu on NumPy).
+def pack_parameters(parts, extra=(), backend=None, dtype="float32"):
+    """One flat buffer for all the parameters of ``parts``, one for their gradients.
 
-def dense_acts(mlp):
-    """[(Dense, activation name)] for the Dense layers of ``mlp``, in order."""
-    pairs = []
-    for j, layer in enumerate(mlp.layers):
-        if isinstance(layer, Dense):
-            nxt = mlp.layers[j + 1] if j + 1 < len(mlp.layers) else None
-            pairs.append((layer, nxt.name if isinstance(nxt, Activation) else "identity"))
-    return pairs
-
-
-def dense_act_forward_into(x, W, b, act, out, xp, ops):
-    """y = act(x @ W + b), written into ``out``: one matmul and one fused pass.
-
-    x: (N, D_in), W: (D_in, D_out), b: (D_out,), out: (N, D_out) -> out.
+    parts: [(prefix, Dense or MLP)]; extra: [(name, array)] parameters that
+    belong to no layer (e.g. ``decoder.logvar``). Returns ``(params, grads)``,
+    dicts of dotted names (``"encoder.0.W"``, ``"mu.b"``) in that order, each
+    array a view of one contiguous buffer; the layers hold the same views, so
+    writing through either reaches both, and an optimizer updates every
+    parameter in a few passes over one array (:class:`minivae.optim.Adam`).
     """
-    xp.matmul(x, W, out=out)
-    return ops.bias_act_forward(out, b, act, out=out)
-
-
-def dense_act_backward_into(dy, x, y, W, act, dW, db, dx, xp, ops):
-    """Backward of y = act(x @ W + b), every result written in place.
-
-        da = dy * act'(y)  (into dy, which the caller owns),
-        dW = x^T da,   db = sum_n da_n,   dx = da W^T (skipped when dx is None).
-
-    dy, y: (N, D_out), x: (N, D_in), dW: (D_in, D_out), db: (D_out,), dx: (N, D_in).
-    """
-    if act != "identity":
-        ops.act_backward(dy, y, act, out=dy)
-    xp.matmul(x.T, dy, out=dW)
-    xp.sum(dy, axis=0, out=db)
-    if dx is not None:
-        xp.matmul(dy, W.T, out=dx)
-    return dx
-
-
-def mlp_forward_into(pairs, x, outs, xp, ops):
-    """Forward through [(Dense, act)] into ``outs`` (one (N, D_i) buffer per layer); returns the last."""
-    for (layer, act), out in zip(pairs, outs):
-        x = dense_act_forward_into(x, layer.params["W"], layer.params["b"], act, out, xp, ops)
-    return x
-
-
-def mlp_backward_into(pairs, x, outs, dy, dxs, xp, ops):
-    """Backward of :func:`mlp_forward_into`; fills each layer's ``grads``.
-
-    x: the MLP input; outs: the forward buffers; dy: dL/d(last output), a
-    buffer the caller lets us overwrite; dxs[i]: where layer i writes dL/d(its
-    input), or None to skip it (dxs[0] None: the input's gradient is not
-    needed). Returns dxs[0].
-    """
-    for i in reversed(range(len(pairs))):
-        layer, act = pairs[i]
-        x_i = outs[i - 1] if i else x
-        dense_act_backward_into(dy, x_i, outs[i], layer.params["W"], act, layer.grads["W"],
-                                layer.grads["b"], dxs[i], xp, ops)
-        dy = dxs[i]
-    return dxs[0]
+    xp = get_backend(backend).xp
+    slots = []                                           # (name, Dense or None, key, initial value)
+    for prefix, part in parts:
+        layers = [(f"{prefix}.{i}.", d) for i, d in enumerate(part.layers)] if isinstance(part, MLP) \
+            else [(f"{prefix}.", part)]
+        slots += [(pre + key, d, key, v) for pre, d in layers for key, v in d.params.items()]
+    slots += [(name, None, None, v) for name, v in extra]
+    params, grads = {}, {}
+    for store, attr in ((params, "params"), (grads, "grads")):
+        flat = xp.zeros(sum(int(v.size) for *_, v in slots), dtype=dtype)
+        off = 0
+        for name, layer, key, value in slots:
+            view = store[name] = flat[off:off + value.size].reshape(value.shape)
+            if attr == "params":
+                view[...] = value
+            if layer is not None:
+                getattr(layer, attr)[key] = view
+            off += value.size
+    return params, grads

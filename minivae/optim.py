@@ -181,6 +181,7 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self._flat_state, self.m = zeros_like_all(params)
         self._v_flat, self.v = zeros_like_all(params)
+        self._work = None if self._flat_state is None else self._flat_state.copy()   # the update's scratch
 
     def update(self, name, p, g):
         ops_for(p).adam_update(p, g, self.m[name], self.v[name], self.lr,
@@ -189,7 +190,7 @@ class Adam(Optimizer):
     def update_flat(self, p, g):
         """All parameters in one fused update (7 passes over one flat buffer on NumPy, 3 of them on BLAS)."""
         ops_for(p).adam_update(p, g, self._flat_state, self._v_flat, self.lr,
-                               self.beta1, self.beta2, self.eps, self.t)
+                               self.beta1, self.beta2, self.eps, self.t, work=self._work)
 
     def state_dict(self):
         return {

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from minivae import VAE, get_backend, use_backend
-from minivae.backend import Backend, array_module, get_backend as resolve
+from minivae.backend import array_module, get_backend as resolve
+from minivae.cpu import NumpyBackend
 from minivae.errors import BackendError, ConfigError
 
 
@@ -17,11 +18,16 @@ def test_numpy_backend_is_the_default():
 
 
 def test_use_backend_sets_and_resets_the_default():
-    custom = Backend()
+    custom = NumpyBackend()
     with use_backend(custom):
         assert resolve() is custom
         assert VAE(input_dim=4, hidden_dims=(3,), latent_dim=2).backend is custom
     assert resolve() is not custom
+
+
+def test_array_modules_name_their_backend():
+    b = get_backend(np)
+    assert isinstance(b, NumpyBackend) and b.ops.__name__ == "minivae.kernels.cpu"
 
 
 def test_unknown_backend_is_a_clear_error():

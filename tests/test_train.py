@@ -6,7 +6,7 @@ import types
 import numpy as np
 import pytest
 
-import minivae.train as train_mod
+import minivae.train.loop as train_mod
 from minivae import VAE
 from minivae.datasets import load_dataset
 from minivae.errors import ConfigError, TrainingDivergedError
@@ -20,14 +20,15 @@ def tiny_data(n=40, seed=0):
 
 
 def record_calls(vae, on_call=None):
-    """Wrap vae.loss to record (beta, x, target) of every training batch; on_call(i) may act first."""
+    """Wrap vae.loss to record (KL weight, x, target) of every training batch; on_call(i) may act first."""
     calls, orig = [], vae.loss
 
-    def loss(x, y=None, eps=None, target=None, check=True):
+    def loss(x, y=None, eps=None, target=None, check=True, beta=None):
         if on_call is not None:
             on_call(len(calls))
-        calls.append({"beta": vae.beta, "x": np.array(x), "target": None if target is None else np.array(target)})
-        return orig(x, y=y, eps=eps, target=target, check=check)
+        calls.append({"beta": vae.beta if beta is None else beta, "x": np.array(x),
+                      "target": None if target is None else np.array(target)})
+        return orig(x, y=y, eps=eps, target=target, check=check, beta=beta)
     vae.loss = loss
     return calls
 
@@ -43,8 +44,8 @@ def test_kl_warmup_schedule_values():
     steps = len(calls)                                       # 4 steps per epoch, 12 in all
     assert steps == 12
     np.testing.assert_allclose([c["beta"] for c in calls], [2.0 * min(1, s / 8) for s in range(steps)])
-    assert [h["beta"] for h in history] == pytest.approx([2.0 * 3 / 8, 2.0 * 7 / 8, 2.0])
-    assert vae.beta == 2.0                                   # the model's KL weight is put back
+    assert [h["beta"] for h in history] == pytest.approx([2.0 * 3 / 8, 2.0 * 7 / 8, 2.0])   # at each epoch's end
+    assert vae.beta == 2.0                                   # the model's KL weight is never changed
 
 
 def test_learning_rate_schedules():

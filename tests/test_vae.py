@@ -4,7 +4,8 @@ import pytest
 
 from minivae import VAE
 from minivae.errors import ConfigError, DataError, MiniVAEError, ShapeError
-from minivae.layers import Dense
+from minivae.activations import get_activation
+from minivae.layers import dense_forward
 from tests.conftest import data, grad_errors
 
 SMALL = dict(input_dim=6, hidden_dims=(5, 4), latent_dim=3, dtype="float64")
@@ -24,17 +25,17 @@ def test_param_names_follow_the_documented_layout():
 
 
 def smallest_pre_activation(vae, x, eps):
-    """min |a| over the inputs of every hidden activation (distance to a ReLU kink)."""
+    """min |a| over the inputs of every hidden activation (distance to a ReLU kink), by the functional core."""
+    P, act, depth = vae.params, get_activation(vae.config.activation)[0], len(vae.config.hidden_dims)
     pre, h = [], x
-    for layer in vae.encoder.layers:
-        h = layer.predict(h)
-        if isinstance(layer, Dense):
-            pre.append(h)
-    h = vae.mu_head.predict(h) + np.exp(vae.logvar_head.predict(h) / 2) * eps
-    for layer in vae.decoder.layers[:-1]:
-        h = layer.predict(h)
-        if isinstance(layer, Dense):
-            pre.append(h)
+    for part, first in (("encoder", None), ("decoder", "z")):
+        if first == "z":
+            mu, logvar = (dense_forward(h, P[f"{k}.W"], P[f"{k}.b"])[0] for k in ("mu", "logvar"))
+            h = mu + np.exp(logvar / 2) * eps
+        for i in range(depth):                       # the hidden layers (not the decoder's output layer)
+            a = dense_forward(h, P[f"{part}.{i}.W"], P[f"{part}.{i}.b"])[0]
+            pre.append(a)
+            h = act(a)[0]
     return min(np.abs(a).min() for a in pre)
 
 

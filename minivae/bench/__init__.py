@@ -44,8 +44,6 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="train on the first LIMIT MNIST images only (smoke tests)")
     p.add_argument("--test-limit", type=int, help="evaluate on the first TEST_LIMIT test images only")
-    p.add_argument("--no-fused", dest="fused", action="store_false",
-                   help="run minivae's readable (unfused) loss/backward instead of the fast path")
     p.add_argument("--vs", choices=["torch"], help="also train the same model in PyTorch eager, epochs alternating")
     p.add_argument("--torch-adam", choices=["default", "foreach", "fused"], default="default",
                    help="PyTorch's Adam implementation")
@@ -127,7 +125,7 @@ def run_one(args, arch, batch_size, x, x_test, peak):
     orders = numpy.random.default_rng(args.seed)
     warm = [orders.permutation(n) for _ in range(args.warmup)]
     timed = [orders.permutation(n) for _ in range(args.epochs)]
-    trainers = [MiniVAETrainer(arch, x, x_test, lr=args.lr, seed=args.seed, fused=args.fused)]
+    trainers = [MiniVAETrainer(arch, x, x_test, lr=args.lr, seed=args.seed)]
     if args.vs == "torch":
         from .torch_vae import TorchProcess
 

@@ -7,6 +7,7 @@ import time
 import numpy
 
 from ..optim import Adam
+from ..train import Batch
 from ..vae import VAE
 
 
@@ -19,16 +20,15 @@ class MiniVAETrainer:
     """A VAE, its Adam, its data, and the gather buffers of a benchmark run.
 
     Each step: gather the batch into a preallocated buffer (``numpy.take``
-    with ``out=``, no copy of the dataset), ``loss``, ``backward``, Adam.
-    The caller sets BLAS's threads.
+    with ``out=``, no copy of the dataset), then ``vae.train_step`` (loss,
+    backward, Adam), as ``fit`` runs it. The caller sets BLAS's threads.
     """
 
     name = "minivae"
 
-    def __init__(self, arch, x, x_test, lr=1e-3, seed=0, fused=True):
+    def __init__(self, arch, x, x_test, lr=1e-3, seed=0):
         self.vae = VAE(**arch, seed=seed)
-        self.vae.fused = fused
-        self.opt = Adam(self.vae.params, lr=lr)
+        self.opt = {"vae": Adam(self.vae.params, lr=lr)}
         self.x, self.x_test = x, x_test
         self._bufs = {}
 
@@ -44,9 +44,7 @@ class MiniVAETrainer:
         for s in range(0, len(order), batch_size):
             idx = order[s:s + batch_size]
             xb = numpy.take(x, idx, axis=0, out=self._buffer(len(idx), x.shape[1]))
-            total += float(vae.loss(xb, check=False)["loss"]) * len(idx)
-            vae.backward()
-            opt.step(vae.grads)
+            total += float(vae.train_step(Batch(x=xb, target=xb), opt)["loss"]) * len(idx)
         return time.perf_counter() - t0, total / len(order)
 
     def test_loss(self, eps, batch_size=500):

@@ -34,7 +34,7 @@ import time
 import numpy
 
 from ..checkpoint import load_checkpoint
-from ..cli import load_data
+from ..datasets import load_data
 from ..errors import ConfigError, MiniVAEError
 from ..train import TrainConfig, evaluate, fit
 from ..vae import VAE

@@ -20,8 +20,7 @@ def _blas():
 
 
 def print_header(args, cfg, peak, rates, x, x_test):
-    print(f"minivae bench: {cfg['title']}, Bernoulli, Adam lr {args.lr:g}"
-          f"{'' if args.fused else ' (readable path: --no-fused)'}")
+    print(f"minivae bench: {cfg['title']}, Bernoulli, Adam lr {args.lr:g}")
     print(f"machine: {platform.machine()}, {cpu_count()} CPUs, python {platform.python_version()}, "
           f"numpy {numpy.__version__} ({_blas()})")
     sizes = ", ".join(f"{s}: {r:.1f}" for s, r in rates.items())
@@ -79,5 +78,5 @@ def run_summary(run):
 def summary(args, peak, rates, runs):
     """Everything in one dict: the first run's figures at top level, every run under ``runs``."""
     per_run = [run_summary(r) for r in runs]
-    return dict(config=args.config, fused=args.fused, threads=args.threads, peak_gflops=peak,
+    return dict(config=args.config, threads=args.threads, peak_gflops=peak,
                 matmul_gflops={str(k): v for k, v in rates.items()}, **per_run[0], runs=per_run)

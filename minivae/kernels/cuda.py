@@ -35,7 +35,7 @@ import numpy
 from ..errors import ConfigError, DataError, ShapeError
 from .reference import ACTS
 
-__all__ = ["reparam_kl_forward", "reparam_kl_backward", "bernoulli_nll_grad", "bias_act_forward",
+__all__ = ["reparam_kl_forward", "reparam_kl_backward", "bernoulli_nll_grad", "gaussian_nll_grad", "bias_act_forward",
            "act_backward", "adam_update", "adam_update_multi", "SOURCES", "KERNELS", "NVRTC_OPTIONS",
            "cuda_source"]
 
@@ -45,7 +45,7 @@ NVRTC_OPTIONS = ("--fmad=false",)
 #: each .cu file and the kernels it defines (each as ``name_f32`` and ``name_f64``)
 SOURCES = {
     "reparam_kl.cu": ("reparam_kl_forward", "reparam_kl_backward"),
-    "bernoulli.cu": ("bernoulli_nll_grad",),
+    "likelihoods.cu": ("bernoulli_nll_grad", "gaussian_nll_grad", "gaussian_dlogvar"),
     "bias_act.cu": ("bias_act_forward", "act_backward"),
     "adam.cu": ("adam_update", "adam_update_multi"),
 }
@@ -212,11 +212,12 @@ def reparam_kl_backward(dz, mu, logvar, eps, kl_weight, dmu=None, dlogvar=None):
     return dmu, dlogvar
 
 
-def bernoulli_nll_grad(x, logits, scale, dlogits=None, nll=None):
+def bernoulli_nll_grad(x, logits, scale, dlogits=None, nll=None, work=None):
     """nll_n = sum_d [softplus(l) - x l] and dlogits = scale (sigmoid(l) - x), finite for any logit.
 
     x, logits: (N, D) -> nll: (N,), dlogits: (N, D). One block per row
-    (``bernoulli.cu``). See :func:`minivae.kernels.reference.bernoulli_nll_grad`.
+    (``likelihoods.cu``); ``work`` (the NumPy versions' scratch) is not
+    needed and not touched. See :func:`minivae.kernels.reference.bernoulli_nll_grad`.
     """
     import cupy
 
@@ -228,9 +229,54 @@ def bernoulli_nll_grad(x, logits, scale, dlogits=None, nll=None):
     nll = _out(cupy, op, "nll", nll, (n,), dt)
     if n == 0:
         return nll, dlogits
-    block = min(BLOCK, -(-d // WARP) * WARP)          # a multiple of 32, at most 256
-    _kernel(op, dt)((n,), (block,), (x, logits, _scalar(op, "scale", scale, dt), dlogits, nll, numpy.int32(d)))
+    _kernel(op, dt)((n,), (_row_block(d),), (x, logits, _scalar(op, "scale", scale, dt), dlogits, nll,
+                                              numpy.int32(d)))
     return nll, dlogits
+
+
+def gaussian_nll_grad(x, mean, logvar, scale, dmean=None, nll=None, work=None):
+    """nll_n = 1/2 sum_d [(x - mean)^2 / sigma^2 + logvar + log 2 pi], dmean = scale (mean - x) / sigma^2,
+    and for a per-pixel logvar dlogvar_d = scale sum_n 1/2 (1 - (x - mean)^2 / sigma_d^2).
+
+    x, mean: (N, D); logvar: a host number or a (D,) CuPy array -> nll (N,),
+    dmean (N, D), dlogvar (D,) or None. One block per row, then (learned
+    variance) one thread per pixel (``likelihoods.cu``); ``work`` is not
+    needed. See :func:`minivae.kernels.reference.gaussian_nll_grad`.
+    """
+    import cupy
+
+    op = "gaussian_nll_grad"
+    dt = _check(op, x=x, mean=mean)
+    n, d = _rows(op, "mean", mean)
+    _check_shape(op, "x", x, mean.shape)
+    dmean = _out(cupy, op, "dmean", dmean, (n, d), dt)
+    nll = _out(cupy, op, "nll", nll, (n,), dt)
+    learned = isinstance(logvar, cupy.ndarray)
+    if learned:
+        _check(op, dt, logvar=logvar)
+        _check_shape(op, "logvar", logvar, (d,))
+        lv, lv_step, lv_scalar = logvar, numpy.int32(1), dt.type(0)
+    elif numpy.ndim(logvar) > 0:
+        raise DataError(f"{op}: logvar is a {type(logvar).__name__} of shape {numpy.shape(logvar)}, expected a "
+                        f"host number (fixed variance) or a ({d},) CuPy array (learned)")
+    else:
+        lv, lv_step, lv_scalar = mean, numpy.int32(0), _scalar(op, "logvar", logvar, dt)   # lv is not read
+    scale = _scalar(op, "scale", scale, dt)
+    dlogvar = cupy.empty(d, dtype=dt) if learned else None
+    if n == 0:
+        if learned:
+            dlogvar.fill(0)
+        return nll, dmean, dlogvar
+    _kernel(op, dt)((n,), (_row_block(d),), (x, mean, lv, lv_step, lv_scalar, scale, dmean, nll, numpy.int32(d)))
+    if learned:
+        _kernel("gaussian_dlogvar", dt)(_grid(d), (BLOCK,), (x, mean, logvar, scale, dlogvar, numpy.int32(n),
+                                                              numpy.int32(d)))
+    return nll, dmean, dlogvar
+
+
+def _row_block(d):
+    """Threads per block of a one-block-per-row kernel: a multiple of 32, at most 256."""
+    return min(BLOCK, -(-d // WARP) * WARP)
 
 
 def bias_act_forward(a, b, act, out=None):
@@ -275,11 +321,11 @@ def _adam_scalars(dt, lr, beta1, beta2, eps, t):
     return f(1 - beta1), f(1 - beta2), f(1 / bc2), f(eps), f(lr / bc1)
 
 
-def adam_update(p, g, m, v, lr, beta1, beta2, eps, t):
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, t, work=None):
     """One Adam step in place (Kingma & Ba 2015, Algorithm 1); t >= 1 the step count.
 
     Updates p, m, v; g is read only. All four arrays have one shape and
-    dtype. See :func:`minivae.kernels.reference.adam_update` (``adam.cu``).
+    dtype; ``work`` (the NumPy versions' scratch) is not needed. See :func:`minivae.kernels.reference.adam_update` (``adam.cu``).
     """
     op = "adam_update"
     dt = _check(op, p=p, g=g, m=m, v=v)

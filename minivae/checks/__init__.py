@@ -1,0 +1,59 @@
+"""Checks for the lesson exercises: your function against the library's reference.
+
+Every ``check_*`` function takes the function you wrote, calls it on random
+float64 inputs of several shapes (and on a few special inputs), and compares
+each output with the reference implementation in minivae. The convention,
+the same for every check:
+
+* it prints one line per case; for a wrong output it says which output is
+  wrong, by how much (max absolute and relative error), where (the index of
+  the worst element, with the input values there), and, when your output
+  matches a common mistake (a missing factor 1/2, sigma where sigma^2
+  belongs, a flipped sign...), which one;
+* it returns ``True`` when every case passes and ``False`` otherwise. It
+  never raises because an answer is wrong, so in a notebook write
+  ``assert check_kl_divergence(kl_divergence)``;
+* an exception raised by your function propagates unchanged, with a note
+  naming the check and the input shapes (``NotImplementedError`` tells you an
+  exercise is still open).
+
+Outputs are compared with :func:`minivae.gradcheck.rel_error`; a correct
+float64 implementation is within about 1e-12 of the reference, so the
+tolerance ``RTOL = 1e-7`` flags every real mistake.
+
+The package also holds two small helpers the lessons use: :func:`quick_mode`
+(``MINIVAE_QUICK=1`` shortens training for CI) and :func:`figure_path`.
+
+Layout: :mod:`.compare` holds the machinery every check shares (calling,
+comparing, spotting common mistakes, reporting); the checks themselves are
+grouped by topic in :mod:`.gaussian` (KL, reparameterization), :mod:`.decoder`
+(dense backward, likelihoods), :mod:`.bounds` (log weights, IWAE),
+:mod:`.conditional` (CVAE) and :mod:`.collapse` (free bits, active units);
+:mod:`.lessons` holds the two helpers. Import them all from here.
+"""
+from .bounds import check_iwae_bound, check_log_weights
+from .collapse import check_active_units, check_free_bits_kl
+from .compare import RTOL, SHAPES  # SHAPES: not in __all__, importable as before
+from .conditional import check_condition_input
+from .decoder import (
+    check_bernoulli_backward,
+    check_bernoulli_log_likelihood,
+    check_dense_backward,
+    check_gaussian_log_likelihood,
+)
+from .gaussian import (
+    check_kl_backward,
+    check_kl_divergence,
+    check_reparameterize,
+    check_reparameterize_backward,
+)
+from .lessons import figure_path, quick_mode
+
+__all__ = [
+    "RTOL", "quick_mode", "figure_path",
+    "check_kl_divergence", "check_kl_backward",
+    "check_reparameterize", "check_reparameterize_backward",
+    "check_dense_backward", "check_bernoulli_log_likelihood", "check_bernoulli_backward",
+    "check_gaussian_log_likelihood", "check_log_weights", "check_iwae_bound",
+    "check_condition_input", "check_free_bits_kl", "check_active_units",
+]

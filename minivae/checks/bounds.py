@@ -1,0 +1,68 @@
+"""Checks of the bounds on log p(x): the one-sample log weights (lesson 6) and the
+importance-weighted bound L_K (lesson 10)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import iwae
+from .compare import SHAPES, _call, _case, _compare, _gauss_inputs, _report, _rng
+
+
+# ------------------------------------------------ lesson 6: the log weights
+def check_log_weights(student_fn):
+    """``student_fn(ll, z, logvar, eps) -> log_w (N,)``: the one-sample Monte Carlo ELBO
+
+        log w = log p(x|z) + log p(z) - log q(z|x)
+        log p(z)   = -1/2 sum_j (z_j^2 + log 2 pi)
+        log q(z|x) = -1/2 sum_j (eps_j^2 + log sigma_j^2 + log 2 pi)
+
+    with ll = log p(x|z) (N,), z, logvar, eps (N, D). Reference
+    :func:`minivae.iwae.log_weights` with K = 1 and beta = 1.
+    """
+    check = "check_log_weights"
+    rng, results = _rng(8), []
+    for shape in SHAPES:
+        mu, logvar = _gauss_inputs(rng, shape)
+        eps = rng.standard_normal(shape)
+        z = mu + np.exp(logvar / 2) * eps
+        ll = rng.uniform(-200, -50, shape[0])
+        inputs = {"ll": ll, "z": z, "logvar": logvar, "eps": eps}
+        got = _call(check, student_fn, {k: v.copy() for k, v in inputs.items()})
+        want = iwae.log_weights(ll[None], z[None], logvar, eps[None])[0]
+        l2p = math.log(2 * math.pi)
+        log_pz = -0.5 * (z**2 + l2p).sum(-1)
+        mistakes = {
+            "log sigma written where log sigma^2 belongs in log q(z|x)":
+                ll + log_pz + 0.5 * (eps**2 + logvar / 2 + l2p).sum(-1),
+            "z^2 used in log q(z|x), where ((z - mu) / sigma)^2 = eps^2 belongs":
+                ll + log_pz + 0.5 * (z**2 + logvar + l2p).sum(-1),
+            "log q(z|x) added instead of subtracted": ll + log_pz - 0.5 * (eps**2 + logvar + l2p).sum(-1),
+            "log p(z) left out": ll + 0.5 * (eps**2 + logvar + l2p).sum(-1),
+        }
+        results.append(_case(check, f"z of shape {shape}", [lambda: _compare(check, "log_w", got, want, inputs, mistakes)]))
+    return _report(check, results)
+
+
+# ---------------------------------------------------------- lesson 10: IWAE
+def check_iwae_bound(student_fn):
+    """``student_fn(log_w) -> L_K (N,)`` from log weights (K, N): log (1/K) sum_k exp(log w_k).
+
+    Reference :func:`minivae.iwae.bound`. One case has log weights near -1000,
+    where exp underflows to 0: subtract the max first (log-sum-exp).
+    """
+    check = "check_iwae_bound"
+    rng, results = _rng(9), []
+    for (k, n), offset in (((1, 3), -100.0), ((5, 4), -100.0), ((50, 7), -100.0), ((10, 3), -1000.0)):
+        log_w = offset + 5 * rng.standard_normal((k, n))
+        inputs = {"log_w": log_w}
+        got = _call(check, student_fn, {"log_w": log_w.copy()})
+        want = iwae.bound(log_w)
+        mistakes = {"the -log K left out (a sum instead of a mean of the weights)": want + math.log(k),
+                    "the mean of the log weights (that is the ELBO, not L_K)": log_w.mean(0),
+                    "the max of the log weights": log_w.max(0)}
+        title = f"log_w of shape {(k, n)} around {offset:g}" + (" (exp underflows: use log-sum-exp)" if offset < -500 else "")
+        results.append(_case(check, title, [lambda: _compare(check, "L_K", got, want, inputs, mistakes)]))
+    return _report(check, results)
+

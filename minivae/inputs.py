@@ -1,0 +1,81 @@
+"""What a model accepts: images, labels, noise and codes checked at its boundary, with clear errors.
+
+Each function takes the model (for its backend, dtype and config) and the
+user's value, and returns the value as an array of the model's backend and
+dtype, or raises :class:`ShapeError`, :class:`DataError` or
+:class:`ConfigError` saying what was wrong and what was expected.
+"""
+from __future__ import annotations
+
+import numpy
+
+from .datasets import validate_images
+from .errors import ConfigError, DataError, ShapeError
+
+
+def positive_int(name, value):
+    """value as an int, or ConfigError unless it is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
+        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def as_images(model, x, check=True, like=None, name="x"):
+    """x as (N, input_dim) images on the model's backend; with ``check``, validated (finite, range).
+
+    ``like``: an array whose shape x must have (a denoising target has its input's shape).
+    """
+    x = model.backend.asarray(x, dtype=model.dtype)
+    if check:
+        validate_images(x, model.config.input_dim, model.config.likelihood)
+    if like is not None and x.shape != like.shape:
+        raise ShapeError(f"{name} must have x's shape {tuple(like.shape)}, got {tuple(x.shape)}")
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ShapeError(f"{name} has shape {tuple(x.shape)}; expected (N, {model.config.input_dim}) with N >= 1")
+    return x
+
+
+def as_eps(model, eps, n):
+    """eps ~ N(0, I) for n examples: (n, latent_dim), or (iwae_k, n, latent_dim); drawn from model.rng when None."""
+    c = model.config
+    shape = (n, c.latent_dim) if c.iwae_k == 1 else (c.iwae_k, n, c.latent_dim)
+    if eps is None:
+        return model.rng.standard_normal(shape, dtype=model.dtype)
+    eps = model.backend.asarray(eps, dtype=model.dtype)
+    if eps.shape != shape:
+        what = "(N, latent_dim)" if c.iwae_k == 1 else "(iwae_k, N, latent_dim)"
+        raise ShapeError(f"eps must have shape {what} = {shape}, got {tuple(eps.shape)}")
+    return eps
+
+
+def as_latents(model, z):
+    """z as (N, latent_dim) codes on the model's backend."""
+    z = model.backend.asarray(z, dtype=model.dtype)
+    if z.ndim != 2 or z.shape[1] != model.config.latent_dim:
+        raise ShapeError(f"z must have shape (N, {model.config.latent_dim}), got {tuple(z.shape)}")
+    return z
+
+
+def onehot_labels(model, y, n):
+    """One-hot labels (n, C) for a conditional model; None for an unconditional one (which takes no y)."""
+    c = model.config
+    if not c.conditional:
+        if y is not None:
+            raise ConfigError("labels y were given, but this VAE is unconditional "
+                              "(num_classes=None); build it with num_classes=C to condition on labels")
+        return None
+    if y is None:
+        raise DataError(f"this VAE is conditional (num_classes={c.num_classes}): pass the labels y, "
+                        "integers in [0, num_classes)")
+    y = numpy.asarray(model.backend.to_numpy(y))
+    if y.ndim == 0:
+        y = numpy.full(n, int(y))
+    if y.shape != (n,):
+        raise ShapeError(f"labels y must have shape ({n},), got {y.shape}")
+    if not numpy.issubdtype(y.dtype, numpy.integer):
+        raise DataError(f"labels y must be integers, got dtype {y.dtype}")
+    if n and (y.min() < 0 or y.max() >= c.num_classes):
+        raise DataError(f"labels must be in [0, {c.num_classes}), got values in [{y.min()}, {y.max()}]")
+    onehot = numpy.zeros((n, c.num_classes), dtype=model.dtype)
+    onehot[numpy.arange(n), y] = 1
+    return model.backend.asarray(onehot)

@@ -1,0 +1,25 @@
+"""Training: one loop (``fit``) for every model, with a history per epoch.
+
+``fit`` owns its random generators (seeded; nothing global): it shuffles the
+data, resamples dynamically binarized pixels and corrupts inputs for a
+denoising VAE; the model's own generator draws eps. A NaN or inf loss stops
+training with the epoch and batch named, and the model is put back to its
+last good weights (the last checkpoint on disk is never overwritten by a
+diverged model).
+
+    loop.py       fit and evaluate: the loop itself
+    state.py      TrainState: everything of a run but the weights
+    batches.py    Batch, BatchMaker, corrupt: from an epoch's order to batches
+    schedules.py  the learning rate and the warm-up
+    config.py     TrainConfig: the options, validated
+    progress.py   the progress bar
+"""
+from .batches import Batch, BatchMaker, corrupt
+from .config import TrainConfig
+from .loop import evaluate, fit
+from .progress import Progress
+from .schedules import LR_SCHEDULES, kl_weight, learning_rate, warmup_fraction
+from .state import TrainState
+
+__all__ = ["fit", "evaluate", "TrainConfig", "TrainState", "Batch", "BatchMaker", "corrupt", "Progress",
+           "LR_SCHEDULES", "learning_rate", "kl_weight", "warmup_fraction"]

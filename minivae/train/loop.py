@@ -1,0 +1,181 @@
+"""The training loop, written once for every model.
+
+``fit`` knows nothing of what it trains. It owns the data order, the
+batches (gathered into reused buffers, dynamically binarized, corrupted for
+a denoising model), the learning-rate schedule and the warm-up, the progress
+bar, the time budget, the NaN guard, evaluation, early stopping and model
+selection, checkpoints and the history; a model owns its training step.
+What ``fit`` asks of a model (:class:`minivae.VAE` has it all):
+
+    model.backend, model.params                  where arrays live; the weights to snapshot
+    model.check_data(x, y=None, name)            validate a dataset, move it to the backend
+    model.configure_optimizers(config)           {name: optimizer}, one or several
+    model.train_step(batch, optimizers)          forward, backward, every update: {metric: value}
+    model.eval_step(batch)                       {metric: value} on held-out data ("loss" first)
+    model.save(path, extra)                      when ``out_dir`` is given
+    model.step_values                            (optional) metrics kept as their last value, not a mean
+
+A GAN's ``train_step`` (k discriminator steps, then a generator step, two
+optimizers) or a VAE-GAN's (three losses, three parameter groups) fits the
+same seam. The run's state (epoch, step, generators, optimizers, best
+weights, history) is one :class:`minivae.train.TrainState`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import numpy
+
+from ..errors import ConfigError, TrainingDivergedError
+from .batches import Batch, BatchMaker
+from .config import TrainConfig
+from .progress import Progress
+from .schedules import learning_rate, warmup_fraction
+from .state import TrainState, restore, snapshot
+
+
+def evaluate(model, x, y=None, batch_size=1000, seed=1234):
+    """Mean test figures of ``model.eval_step`` over x (nats per example for a VAE), eps from a fixed seed.
+
+    Uses its own generator, so evaluating never changes the training stream.
+    """
+    totals, n = {}, x.shape[0]
+    saved, model.rng = model.rng, model.backend.default_rng(seed)
+    try:
+        for s in range(0, n, batch_size):
+            xb = x[s:s + batch_size]
+            out = model.eval_step(Batch(x=xb, target=xb, y=None if y is None else y[s:s + batch_size]))
+            for k, v in out.items():
+                totals[k] = totals.get(k, 0.0) + float(v) * xb.shape[0]
+    finally:
+        model.rng = saved
+    return {k: v / n for k, v in totals.items()}
+
+
+def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_y=None,
+        config=None, progress=True, on_epoch_end=None, out_dir=None, extra=None, **options):
+    """Train ``model`` on ``train_x`` (N, D); return the history (one dict per epoch).
+
+    Each history entry has ``epoch``, ``train_<metric>`` for each metric of
+    ``train_step`` (running means over the epoch; for a VAE ``train_loss``,
+    ``train_recon``, ``train_kl``: the training objective per example and
+    its plain terms), the value at the epoch's end of each of the model's
+    ``step_values`` (a VAE's KL weight ``beta``), ``lr`` (the learning rate
+    of its last step), ``epoch_time_s`` (training only), and
+    ``val_<metric>`` / ``test_<metric>`` figures when that data is given.
+    ``on_epoch_end(entry, model)`` is called after each epoch. With
+    ``out_dir``, ``model.npz`` (with ``extra`` stored in it) and
+    ``metrics.json`` (the history so far) are rewritten there after every
+    epoch, and once more at the end (after model selection).
+    ``options`` are :class:`TrainConfig` fields (or pass ``config``).
+    """
+    if config is not None and options:
+        raise ConfigError("pass either config or keyword options to fit, not both")
+    cfg = config or TrainConfig(**options)
+    if (cfg.patience is not None or cfg.keep_best) and val_x is None:
+        raise ConfigError("patience (early stopping) and keep_best need validation data: pass val_x")
+    n = getattr(train_x, "shape", (0,))[0]
+    if train_y is not None:
+        train_y = numpy.asarray(train_y)
+        if train_y.shape != (n,):
+            raise ConfigError(f"train_y must have shape ({n},) (one label per training image), got {train_y.shape}")
+    train_x = model.check_data(train_x, train_y, "train_x")     # validated, and moved to the device once
+    evals = {name: (model.check_data(x, y, f"{name}_x"), y)
+             for name, x, y in (("val", val_x, val_y), ("test", test_x, test_y)) if x is not None}
+    state = TrainState.start(model, cfg)
+    batches = BatchMaker(train_x, train_y, cfg, state.noise_rng, model.backend)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    bar = Progress(steps_per_epoch, progress)
+    clock = time.process_time if cfg.budget_clock == "cpu" else time.perf_counter
+    start = clock()
+    for epoch in range(state.epoch + 1, cfg.epochs + 1):
+        t0, c0 = time.perf_counter(), clock()
+        entry = {"epoch": epoch, **_train_epoch(model, state, batches, cfg, bar, lambda: clock() - start)}
+        entry["lr"] = next(iter(state.optimizers.values())).lr
+        if len(state.optimizers) > 1:
+            entry.update({f"lr_{name}": opt.lr for name, opt in state.optimizers.items()})
+        entry["epoch_time_s"] = time.perf_counter() - t0
+        # stop before an epoch that would end past the budget (predicted from this one's length)
+        now = clock()
+        state.seconds = now - start
+        out_of_time = cfg.time_budget is not None and state.seconds + (now - c0) > cfg.time_budget
+        last = epoch == cfg.epochs or out_of_time
+        if epoch % cfg.eval_every == 0 or last:
+            for name, (x, y) in evals.items():
+                entry.update({f"{name}_{k}": v for k, v in evaluate(model, x, y, cfg.eval_batch_size).items()})
+        state.epoch = epoch
+        state.history.append(entry)
+        state.last_good = snapshot(model)
+        bar.end_epoch(" ".join(f"{k} {v:.3g}" if k.startswith("lr") else f"{k} {v:.3f}" if isinstance(v, float)
+                               else f"{k} {v}" for k, v in entry.items() if k not in _step_values(model)))
+        if on_epoch_end is not None:
+            on_epoch_end(entry, model)
+        if "val_loss" in entry and entry["val_loss"] < state.best_loss:
+            state.best_loss, state.best_params, state.best_epoch = entry["val_loss"], state.last_good, epoch
+        if out_dir is not None:
+            write_run(model, state, cfg, out_dir, extra)
+        if (cfg.patience is not None and epoch - state.best_epoch >= cfg.patience) or out_of_time:
+            break
+    if state.best_params is not None and (cfg.patience is not None or cfg.keep_best):
+        restore(model, state.best_params)              # model selection on the validation set
+        if out_dir is not None:
+            write_run(model, state, cfg, out_dir, extra)
+    return state.history
+
+
+def _step_values(model):
+    return tuple(getattr(model, "step_values", ()))
+
+
+def _train_epoch(model, state, batches, cfg, bar, spent):
+    """One pass over the data in a new order; returns the epoch's train_* means and step values."""
+    backend, xp, n = model.backend, model.backend.xp, batches.x.shape[0]
+    steps = math.ceil(n / cfg.batch_size)
+    warmup_steps = cfg.warmup_epochs * steps
+    keep_last = _step_values(model)
+    sync_every = 1 if backend.name == "numpy" else 50  # one host read per sync_every steps
+    sums, last = {}, {}
+    perm = state.order_rng.permutation(n)
+    perm_dev = backend.asarray(perm)                    # one host-to-device copy per epoch
+    for i, s in enumerate(range(0, n, cfg.batch_size), start=1):
+        if cfg.lr_schedule != "constant":
+            progress = state.step / (cfg.epochs * steps)
+            if cfg.time_budget is not None:
+                progress = max(progress, spent() / cfg.time_budget)
+            state.set_lr_factor(learning_rate(cfg, state.step / steps, progress) / cfg.lr)
+        idx = perm[s:s + cfg.batch_size]
+        batch = batches(idx, perm_dev[s:s + cfg.batch_size], warmup_fraction(state.step, warmup_steps))
+        out = model.train_step(batch, state.optimizers)
+        state.step += 1
+        for k, v in out.items():
+            if k in keep_last:
+                last[k] = v
+            elif k in sums:
+                sums[k] += v * len(idx)
+            else:
+                sums[k] = xp.zeros((), dtype="float64") + v * len(idx)
+        if i % sync_every == 0 or i == steps:
+            if not all(math.isfinite(float(v)) for v in sums.values()):
+                restore(model, state.last_good)
+                where = f"batch {i}" if sync_every == 1 else f"a batch in {max(1, i - sync_every + 1)}..{i}"
+                raise TrainingDivergedError(
+                    f"the loss became NaN or infinite at epoch {state.epoch + 1}, {where} of {steps}; the model "
+                    f"was restored to its weights after epoch {state.epoch} (the last checkpoint on disk is kept). "
+                    "Try a smaller learning rate (--lr) or gradient clipping (--clip-norm).")
+            bar.update(state.epoch + 1, cfg.epochs, i, float(out["loss"]) if "loss" in out else math.nan)
+    backend.synchronize()
+    return {**{f"train_{k}": float(v) / n for k, v in sums.items()}, **{k: float(v) for k, v in last.items()}}
+
+
+def write_run(model, state, cfg, out_dir, extra=None):
+    """``model.npz`` and ``metrics.json`` (options and history so far) into ``out_dir``, each atomically."""
+    os.makedirs(out_dir, exist_ok=True)
+    model.save(os.path.join(out_dir, "model.npz"), extra)
+    path = os.path.join(out_dir, "metrics.json")
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({"config": {**(extra or {}), "train": vars(cfg)}, "history": state.history}, f, indent=2)
+    os.replace(tmp, path)
