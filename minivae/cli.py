@@ -255,6 +255,9 @@ def main(argv=None):
     if argv[:2] == ["bench", "nll"]:
         from .bench.nll import main as nll_main
         return nll_main(argv[2:])
+    if argv[:2] == ["bench", "variants"]:
+        from .bench.variants import main as variants_main
+        return variants_main(argv[2:])
     if argv and argv[0] == "bench":
         from .bench import main as bench_main
         return bench_main(argv[1:])

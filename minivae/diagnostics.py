@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 
-from . import iwae
-from .inputs import as_images, onehot_labels, positive_int
+from . import iwae, observation
+from .inputs import as_images, onehot_labels, positive_int, with_labels
 from .kl import kl_per_dim as _kl_per_dim
 from .likelihoods import gaussian_log_likelihood
 from .logsumexp import logsumexp
@@ -94,12 +94,12 @@ def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elem
         for s in range(0, k, kc):
             eps = rng.standard_normal((min(kc, k - s), nb, c.latent_dim), dtype=vae.dtype)
             z = reparameterize(mu, logvar, eps)[0]                           # (kc, nb, M)
-            dec = vae.decoder.predict(vae._with_labels(z.reshape(-1, c.latent_dim), onehot))
+            dec = vae.decoder.predict(with_labels(vae, z.reshape(-1, c.latent_dim), onehot))
             dec = dec.reshape(*z.shape[:-1], c.input_dim)                    # (kc, nb, D)
             if c.likelihood == "bernoulli":
                 ll = iwae.bernoulli_log_likelihood_eval(xb, dec)
             else:
-                ll = gaussian_log_likelihood(xb, dec, vae._obs_logvar())
+                ll = gaussian_log_likelihood(xb, dec, observation.logvar(vae))
             log_w = iwae.log_weights(ll, z, logvar, eps, beta=1.0).astype("float64")
             running = xp.logaddexp(running, logsumexp(log_w, axis=0))
         out.append(running - math.log(k))

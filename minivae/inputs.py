@@ -79,3 +79,26 @@ def onehot_labels(model, y, n):
     onehot = numpy.zeros((n, c.num_classes), dtype=model.dtype)
     onehot[numpy.arange(n), y] = 1
     return model.backend.asarray(onehot)
+
+
+def with_labels(model, a, onehot, name=None):
+    """What a network reads: a (R, F), or [a, onehot] for a conditional model, the labels (N, C)
+    repeated down the R = K N rows; in the model's kept buffer ``name`` (training), or a new array."""
+    if onehot is None:
+        return a
+    rows, f = a.shape
+    shape = (rows, f + onehot.shape[1])
+    out = model.xp.empty(shape, dtype=model.dtype) if name is None else model.buffers(name, shape)
+    out[:, :f] = a
+    for s in range(0, rows, onehot.shape[0]):
+        out[s:s + onehot.shape[0], f:] = onehot
+    return out
+
+
+def repeat_rows(model, target, k):
+    """The target once per sample, (K N, D), in the model's kept buffer (target itself for K = 1)."""
+    if k == 1:
+        return target
+    out = model.buffers("target_k", (k * target.shape[0], target.shape[1]))
+    out.reshape(k, *target.shape)[...] = target
+    return out

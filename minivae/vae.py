@@ -27,21 +27,20 @@ from __future__ import annotations
 
 import numpy
 
-from . import diagnostics, iwae
-from .activations import sigmoid
+from . import diagnostics, iwae, observation
 from .backend import get_backend
 from .buffers import Buffers
-from .checkpoint import load_model, load_state, save_model
 from .config import VAEConfig
 from .errors import ConfigError, MiniVAEError
-from .inputs import as_eps, as_images, as_latents, onehot_labels, positive_int
+from .inputs import as_eps, as_images, as_latents, onehot_labels, positive_int, repeat_rows, with_labels
 from .kl import free_bits_kl, kl_divergence
 from .layers import MLP, Dense, init_for, pack_parameters
+from .model import Model
 from .optim import make_optimizer
 from .reparam import reparameterize, reparameterize_backward
 
 
-class VAE:
+class VAE(Model):
     """A VAE with MLP encoder and decoder. See the module docstring for the math.
 
     Parameters
@@ -58,8 +57,8 @@ class VAE:
         ``"numpy"`` (default) or ``"cupy"``.
     """
 
-    #: metrics of ``train_step`` that ``fit`` records as their value at the epoch's end, not as a mean
-    step_values = ("beta",)
+    step_values = ("beta",)             # the KL weight of the step, recorded at the epoch's end
+    tuple_options = ("hidden_dims",)
 
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20, likelihood="bernoulli",
                  activation="relu", beta=1.0, seed=0, dtype="float32", num_classes=None,
@@ -113,7 +112,7 @@ class VAE:
         n, k, dim = x.shape[0], c.iwae_k, c.latent_dim
         onehot = onehot_labels(self, y, n)
         eps = as_eps(self, eps, n)
-        h = self.encoder.forward(self._with_labels(x, onehot, "x_in"))              # (N, H)
+        h = self.encoder.forward(with_labels(self, x, onehot, "x_in"))              # (N, H)
         mu = self.mu_head.forward(h)                                                # (N, M)
         logvar = self.logvar_head.forward(h)                                        # (N, M)
         if k == 1:
@@ -121,8 +120,9 @@ class VAE:
         else:
             z, reparam_cache = reparameterize(mu, logvar, eps)                      # (K, N, M)
             kl = kl_divergence(mu, logvar)
-        out = self.decoder.forward(self._with_labels(z.reshape(-1, dim), onehot, "z_in"))     # (K N, D)
-        nll, dout, dobs_logvar = self._nll(self._repeat(target, k), out, 1.0 / n if k == 1 else 1.0)  # (K N,)
+        out = self.decoder.forward(with_labels(self, z.reshape(-1, dim), onehot, "z_in"))     # (K N, D)
+        nll, dout, dobs_logvar = observation.nll_and_grad(self, repeat_rows(self, target, k), out,
+                                                            1.0 / n if k == 1 else 1.0)        # (K N,)
         cache = dict(mu=mu, logvar=logvar, eps=eps, z=z, onehot=onehot, beta=beta, n=n, dout=dout,
                      dobs_logvar=dobs_logvar)
         if k > 1:
@@ -139,19 +139,6 @@ class VAE:
         self._cache = cache
         return {"loss": loss, "recon": nll.mean(), "kl": kl.mean()}
 
-    def _nll(self, target, out, scale):
-        """-log p(x|z) per row of the decoder output (logits or means), by the backend's fused op.
-
-        Returns it with ``scale`` * d(-log p)/d(out), (R, D), and for a learned
-        variance the gradient of its log-variance (D,) (else None), for ``backward``.
-        """
-        ops, buf = self.backend.ops, self.buffers
-        dout, work, nll = buf("dout", out.shape), buf("work", out.shape), buf("nll", out.shape[:1])
-        if self.config.likelihood == "bernoulli":
-            ops.bernoulli_nll_grad(target, out, scale, dlogits=dout, nll=nll, work=work)
-            return nll, dout, None
-        return ops.gaussian_nll_grad(target, out, self._obs_logvar(), scale, dmean=dout, nll=nll, work=work)
-
     def backward(self):
         """Fill ``self.grads`` with dL/dparam for the last ``loss`` call (same eps)."""
         if self._cache is None:
@@ -163,7 +150,8 @@ class VAE:
             dlog_w = -iwae.normalized_weights(k["log_w"]) / n                       # (K, N): dL/dlog w
             s = -dlog_w.reshape(-1, 1)                                              # dL/d(-log p(x|z)) per row
             dout_s = xp.multiply(dout, s, out=buf("dout_w", dout.shape))
-            self._obs_logvar_backward(s, dout)
+            if c.learn_variance:
+                self.grads["decoder.logvar"][...] = observation.weighted_logvar_grad(self, s, dout)
             dout = dout_s
         elif c.learn_variance:
             self.grads["decoder.logvar"][...] = k["dobs_logvar"]
@@ -185,46 +173,10 @@ class VAE:
             self.encoder.backward(dh, need_dx=False)
         return self.grads
 
-    def _obs_logvar_backward(self, s, dmean):
-        """IWAE, learned variance: dL/dlogvar_d = sum_r s_r 1/2 (1 - (x - mean)^2 / sigma_d^2).
-
-        With the rows' weights s (K N, 1) and dmean = (mean - x) / sigma^2 (the
-        unweighted gradient), (x - mean)^2 / sigma^2 = sigma^2 dmean^2.
-        """
-        if self.config.learn_variance:
-            var = self.xp.exp(self.params["decoder.logvar"])
-            self.grads["decoder.logvar"][...] = 0.5 * (s.sum() - var * self.xp.einsum("r,rd,rd->d", s[:, 0],
-                                                                                        dmean, dmean))
-
     def loss_and_grads(self, x, y=None, eps=None, target=None):
         """``loss`` then ``backward``: (the loss dict, the grads dict)."""
         out = self.loss(x, y=y, eps=eps, target=target)
         return out, self.backward()
-
-    def _obs_logvar(self):
-        c = self.config
-        return self.params["decoder.logvar"] if c.learn_variance else c.obs_logvar
-
-    def _with_labels(self, a, onehot, name=None):
-        """What a network reads: a (R, F), or [a, onehot] for a conditional model, the labels
-        (N, C) repeated down the R = K N rows; in the kept buffer ``name``, or a new array."""
-        if onehot is None:
-            return a
-        rows, f = a.shape
-        shape = (rows, f + onehot.shape[1])
-        out = self.xp.empty(shape, dtype=self.dtype) if name is None else self.buffers(name, shape)
-        out[:, :f] = a
-        for s in range(0, rows, onehot.shape[0]):
-            out[s:s + onehot.shape[0], f:] = onehot
-        return out
-
-    def _repeat(self, target, k):
-        """The target once per sample: (K N, D) (target itself for K = 1)."""
-        if k == 1:
-            return target
-        out = self.buffers("target_k", (k * target.shape[0], target.shape[1]))
-        out.reshape(k, *target.shape)[...] = target
-        return out
 
     # ------------------------------------------------------------- training
     def configure_optimizers(self, config):
@@ -256,55 +208,41 @@ class VAE:
         return x
 
     def apply_constraints(self):
-        """Project the parameters back onto their allowed set after an optimizer step; ``train_step`` calls it.
-
-        The one constraint: a learned log-variance stays >= ``min_obs_logvar``
-        (when set). Without a floor, the variance of pixels that are always 0
-        (MNIST's border) keeps shrinking, by about lr per Adam step, and the
-        likelihood of those pixels grows without bound. The loss and its
-        gradient are those of the unconstrained model; this is projected
-        gradient descent.
-        """
-        floor = self.config.min_obs_logvar
-        if floor is not None:
-            logvar = self.params["decoder.logvar"]
-            self.xp.maximum(logvar, self.dtype.type(floor), out=logvar)
+        """After each optimizer step (``train_step`` calls it): a learned log-variance stays >=
+        ``min_obs_logvar``. Without a floor, the variance of pixels that are always 0 (MNIST's
+        border) shrinks by about lr per Adam step and their likelihood grows without bound; the
+        loss and gradient are the unconstrained model's (projected gradient descent)."""
+        observation.apply_floor(self)
         return self
 
     def init_output_bias(self, x, floor=1e-4):
-        """Start the decoder at the data's per-pixel marginal: set its output bias from training images x.
+        """Start the decoder at the data's per-pixel marginal: its output bias from training images x.
 
         Bernoulli: b_j = logit(clip(mean_n x_nj, floor, 1 - floor)), so that
         sigmoid(b_j) is pixel j's mean intensity; Gaussian: b_j = mean_n x_nj.
         With the small initial weights of the last layer, the first
-        reconstructions are then the mean image rather than grey, which
-        shortens the start of training (a common trick, e.g. in Burda et
-        al.'s code). Returns self.
+        reconstructions are then the mean image rather than grey (a common
+        trick, e.g. in Burda et al.'s code). Returns self.
         """
-        x = as_images(self, x)
-        mean = self.xp.asarray(x.mean(axis=0, dtype="float64"))
-        if self.config.likelihood == "bernoulli":
-            p = self.xp.clip(mean, floor, 1 - floor)
-            mean = self.xp.log(p) - self.xp.log1p(-p)
-        self.decoder.layers[-1].params["b"][...] = mean
+        mean_image = self.xp.asarray(as_images(self, x).mean(axis=0, dtype="float64"))
+        self.decoder.layers[-1].params["b"][...] = observation.link(self, mean_image, floor)
         return self
 
     # -------------------------------------------------------------- inference
     def decoder_input(self, z, y=None):
         """What the decoder reads: z, or [z, onehot(y)] for a conditional VAE (N, latent_dim + C)."""
         z = self.backend.asarray(z, dtype=self.dtype)
-        return self._with_labels(z, onehot_labels(self, y, z.shape[0]))
+        return with_labels(self, z, onehot_labels(self, y, z.shape[0]))
 
     def encode(self, x, y=None):
         """(mu, logvar) of q(z|x), each (N, latent_dim)."""
         x = as_images(self, x)
-        h = self.encoder.predict(self._with_labels(x, onehot_labels(self, y, x.shape[0])))
+        h = self.encoder.predict(with_labels(self, x, onehot_labels(self, y, x.shape[0])))
         return self.mu_head.predict(h), self.logvar_head.predict(h)
 
     def decode(self, z, y=None):
         """The decoder's mean: pixel probabilities (Bernoulli) or means (Gaussian), (N, input_dim)."""
-        out = self.decoder.predict(self.decoder_input(as_latents(self, z), y))
-        return sigmoid(out) if self.config.likelihood == "bernoulli" else out
+        return observation.mean(self, self.decoder.predict(self.decoder_input(as_latents(self, z), y)))
 
     def reconstruct(self, x, y=None):
         """decode(mu(x)): the reconstruction at the posterior mean."""
@@ -341,37 +279,15 @@ class VAE:
         return diagnostics.log_likelihood(self, x, k, batch_size, y, seed, chunk_elems)
 
     # ------------------------------------------------------------ checkpoints
-    def state_arrays(self):
-        """Parameters as host NumPy arrays, by name."""
-        return {k: self.backend.to_numpy(v) for k, v in self.params.items()}
+    def architecture(self):
+        """The record a checkpoint rebuilds this VAE from: its config and seed."""
+        return {**self.config.to_dict(), "seed": self.seed}
 
-    def save(self, path, extra=None):
-        """Write architecture + weights to ``path`` (.npz), atomically.
-
-        ``extra`` (a JSON-able dict, e.g. how the data was prepared) is stored
-        beside them and read back with :func:`minivae.checkpoint.load_checkpoint`.
-        """
-        return save_model(self, {**self.config.to_dict(), "seed": self.seed}, path, extra)
-
-    def load_state(self, arrays, source="arrays"):
-        """Copy weights into this model; CheckpointError unless names and shapes match exactly."""
-        load_state(self, arrays, source, hint=self._shape_hint)
-
-    def _shape_hint(self, name, saved, expected):
+    def shape_hint(self, name, saved, expected):
         if name in ("encoder.0.W", "decoder.0.W") and saved[1:] == expected[1:]:
             return (f" (its input has {saved[0] - expected[0]:+d} features: a conditional model takes "
                     f"num_classes one-hot inputs more; this one has num_classes={self.config.num_classes})")
         return ""
-
-    @classmethod
-    def load(cls, path, backend=None, **expected):
-        """Build the saved model from ``path``.
-
-        ``expected`` options (e.g. ``num_classes=None``) must match the
-        checkpoint's, else CheckpointError: a conditional model is not
-        silently loaded as an unconditional one.
-        """
-        return load_model(cls, path, backend, expected, tuples=("hidden_dims",))
 
     def __repr__(self):
         c = self.config

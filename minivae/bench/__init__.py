@@ -21,7 +21,7 @@ import numpy
 from ..errors import MiniVAEError
 from ..threads import blas_limit, cpu_count
 from . import flops as _flops
-from .cpu import MiniVAETrainer, peak_rss_mb
+from .cpu import MiniVAETrainer, load_data, peak_rss_mb
 from .peak import matmul_peak
 
 CONFIGS = {
@@ -84,16 +84,6 @@ def _run_gpu(args):
     args.batch_sizes = args.batch_size          # gpu.run's name for the list of batch sizes
     gpu.run(args)                               # prints its own table and JSON line
     return 0
-
-
-def load_data(limit=None, test_limit=None):
-    """(train images, test images, MiB of the full float32 arrays): MNIST in [0, 1], the first LIMIT of each."""
-    from ..datasets import load_dataset
-
-    train = load_dataset("mnist", "train").x
-    test = load_dataset("mnist", "test").x
-    dataset_mb = (train.nbytes + test.nbytes) / 2**20      # the float32 arrays, whatever --limit says
-    return train[:limit] if limit else train, test[:test_limit] if test_limit else test, dataset_mb
 
 
 def run(args):

@@ -1,4 +1,4 @@
-"""Training epochs of minivae for the benchmark, and the process's memory."""
+"""The benchmark's data, minivae's training epochs for it, and the process's memory."""
 from __future__ import annotations
 
 import resource
@@ -54,3 +54,13 @@ class MiniVAETrainer:
             out = self.vae.loss(x[s:s + batch_size], eps=eps[s:s + batch_size], check=False)
             total += float(out["loss"]) * min(batch_size, x.shape[0] - s)
         return total / x.shape[0]
+
+
+def load_data(limit=None, test_limit=None):
+    """(train images, test images, MiB of the full float32 arrays): MNIST in [0, 1], the first LIMIT of each."""
+    from ..datasets import load_dataset
+
+    train = load_dataset("mnist", "train").x
+    test = load_dataset("mnist", "test").x
+    dataset_mb = (train.nbytes + test.nbytes) / 2**20      # the float32 arrays, whatever --limit says
+    return train[:limit] if limit else train, test[:test_limit] if test_limit else test, dataset_mb

@@ -33,7 +33,7 @@ grouped by topic in :mod:`.gaussian` (KL, reparameterization), :mod:`.decoder`
 """
 from .bounds import check_iwae_bound, check_log_weights
 from .collapse import check_active_units, check_free_bits_kl
-from .compare import RTOL, SHAPES  # SHAPES: not in __all__, importable as before
+from .compare import RTOL, SHAPES  # noqa: F401  (SHAPES: not in __all__, importable as before)
 from .conditional import check_condition_input
 from .decoder import (
     check_bernoulli_backward,
