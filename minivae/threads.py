@@ -1,8 +1,6 @@
-"""CPU threads: how many this process may use, NumPy's BLAS thread count (read, set, limit for a block),
-and elementwise work split over two threads."""
+"""CPU threads: how many this process may use, and NumPy's BLAS thread count (read, set, limit for a block)."""
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import os
 
@@ -69,37 +67,3 @@ def blas_limit(n):
     finally:
         if old is not None:
             set_blas_threads(old)
-
-
-class TwoWaySplit:
-    """Run an elementwise computation on two halves of its range at once: here and on one worker thread.
-
-    NumPy's ufuncs release the GIL, so the halves run on two cores; each
-    element is computed by the same code as in one call, so the results are
-    bit-identical. Worth it only for large NumPy arrays (the hand-off costs
-    ~20 us); a CuPy array, a small range or a one-CPU machine runs in one call.
-
-    Off by default: on the 2-core development machine it made a training step
-    ~10% slower, because OpenBLAS's worker thread spin-waits on the second
-    core after each product (see PERFORMANCE.md). Set ``enabled = True`` where
-    the BLAS threads sleep (or with more cores than BLAS threads).
-    """
-
-    def __init__(self, min_size=1 << 16, enabled=False):
-        self.min_size = min_size
-        self.enabled = enabled and cpu_count() > 1
-        self._pool = None
-
-    def __call__(self, n, body, size=None, xp=None):
-        """body(lo, hi) over [0, n): [0, n/2) here and [n/2, n) on the worker. ``size``: elements of work."""
-        if not self.enabled or (size or n) < self.min_size or n < 2 or getattr(xp, "__name__", "numpy") != "numpy":
-            return body(0, n)
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="minivae")
-        mid = n // 2
-        other = self._pool.submit(body, mid, n)
-        body(0, mid)
-        other.result()
-
-    def __getstate__(self):                    # an executor cannot be pickled or deep-copied
-        return {**self.__dict__, "_pool": None}

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minivae.activations import ACTIVATIONS, get_activation, sigmoid
-from minivae.errors import ConfigError, ShapeError
+from minivae.errors import ConfigError, MiniVAEError, ShapeError
 from minivae.gradcheck import numerical_gradient_array, rel_error
 from minivae.layers import MLP, Dense, dense_backward, dense_forward, init_weight
 from tests.conftest import away_from_zero
@@ -76,6 +76,32 @@ def test_mlp_gradients_and_param_names(rng):
         num = numerical_gradient_array(lambda: mlp.predict(x), p, dy)
         assert rel_error(grads[name], num) < TOL, name
         assert grads[name].shape == p.shape
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dense_with_its_activation_is_the_functional_core_chained(name, dtype, rng):
+    """Dense(activation=a) = a_forward(dense_forward(x)); its backward = dense_backward(a_backward(dy))."""
+    layer = Dense(5, 4, rng, np, dtype, activation=name)
+    x, dy = away_from_zero(rng, (6, 5)).astype(dtype), rng.standard_normal((6, 4)).astype(dtype)
+    forward, backward = get_activation(name)
+    a, dense_cache = dense_forward(x, layer.params["W"], layer.params["b"])
+    y_want, act_cache = forward(a)
+    dx_want, dW_want, db_want = dense_backward(backward(dy, act_cache), dense_cache)
+    dy_before = dy.copy()
+    tol = 1e-5 if dtype == "float32" else 1e-14                   # elementwise: a few float32 roundings
+    assert rel_error(layer.forward(x), y_want) < tol and rel_error(layer.predict(x), y_want) < tol
+    dx = layer.backward(dy)
+    np.testing.assert_array_equal(dy, dy_before)                   # the upstream gradient is not written
+    assert dx.dtype == np.dtype(dtype)
+    for got, want in ((dx, dx_want), (layer.grads["W"], dW_want), (layer.grads["b"], db_want)):
+        assert rel_error(got, want) < tol
+    assert layer.backward(dy, need_dx=False) is None
+
+
+def test_dense_backward_before_forward_is_a_clear_error(rng):
+    with pytest.raises(MiniVAEError, match="forward pass first"):
+        Dense(3, 2, rng, np, "float64").backward(np.zeros((1, 2)))
 
 
 def test_dense_rejects_wrong_feature_count(rng):

@@ -56,7 +56,7 @@ def evaluate(model, x, y=None, batch_size=1000, seed=1234):
 
 
 def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_y=None,
-        config=None, progress=True, on_epoch_end=None, out_dir=None, extra=None, **options):
+        config=None, progress=True, on_epoch_end=None, out_dir=None, extra=None, state=None, **options):
     """Train ``model`` on ``train_x`` (N, D); return the history (one dict per epoch).
 
     Each history entry has ``epoch``, ``train_<metric>`` for each metric of
@@ -70,7 +70,11 @@ def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_
     ``out_dir``, ``model.npz`` (with ``extra`` stored in it) and
     ``metrics.json`` (the history so far) are rewritten there after every
     epoch, and once more at the end (after model selection).
-    ``options`` are :class:`TrainConfig` fields (or pass ``config``).
+    ``state``: a :class:`TrainState` to continue (its epoch, step,
+    generators, optimizers, best weights and history), e.g. one made by
+    ``TrainState.start(model, config)`` and passed to an earlier ``fit``;
+    it is updated in place. ``options`` are :class:`TrainConfig` fields (or
+    pass ``config``).
     """
     if config is not None and options:
         raise ConfigError("pass either config or keyword options to fit, not both")
@@ -85,12 +89,12 @@ def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_
     train_x = model.check_data(train_x, train_y, "train_x")     # validated, and moved to the device once
     evals = {name: (model.check_data(x, y, f"{name}_x"), y)
              for name, x, y in (("val", val_x, val_y), ("test", test_x, test_y)) if x is not None}
-    state = TrainState.start(model, cfg)
+    state = TrainState.start(model, cfg) if state is None else state
     batches = BatchMaker(train_x, train_y, cfg, state.noise_rng, model.backend)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     bar = Progress(steps_per_epoch, progress)
     clock = time.process_time if cfg.budget_clock == "cpu" else time.perf_counter
-    start = clock()
+    start = clock() - state.seconds
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         t0, c0 = time.perf_counter(), clock()
         entry = {"epoch": epoch, **_train_epoch(model, state, batches, cfg, bar, lambda: clock() - start)}
