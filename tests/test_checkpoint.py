@@ -1,5 +1,6 @@
 """Saving and loading: round trip, atomic writes, and clear errors for bad files."""
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,3 +86,17 @@ def test_tampered_weights_are_rejected(tmp_path):
     save_checkpoint(tmp_path / "nan.npz", {**vae.config.to_dict(), "seed": 0}, arrays)
     with pytest.raises(CheckpointError, match="non-finite"):
         VAE.load(tmp_path / "nan.npz")
+
+
+@pytest.mark.parametrize("name", ["bernoulli", "cvae_gaussian_learned"])
+def test_checkpoints_written_before_the_one_step_design_still_load_and_agree(name):
+    """Files written by the previous design (commit f24dcae, its hand-fused default path) load,
+    and give that code's loss and gradients on the same data and eps (float64)."""
+    path = Path(__file__).parent / "data" / f"checkpoint_{name}_f24dcae.npz"
+    vae = VAE.load(path)
+    extra = load_checkpoint(path)[2]
+    x = np.random.default_rng(1).random((8, 6))
+    y = np.arange(8) % 3 if vae.config.conditional else None
+    eps = np.random.default_rng(2).standard_normal((8, vae.config.latent_dim))
+    assert float(vae.loss(x, y=y, eps=eps)["loss"]) == pytest.approx(extra["loss"], rel=1e-12)
+    assert float(vae.backward()["encoder.0.W"].sum()) == pytest.approx(extra["grad_encoder_0_W_sum"], rel=1e-10)
