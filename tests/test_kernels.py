@@ -276,15 +276,28 @@ def test_adam_update_matches_textbook(ops, dtype, shape, seed, t):
     p, g, m, v = adam_inputs(np.random.default_rng(seed), shape, dtype)
     hyper = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, t=t)
     want = adam_textbook(p, g, m, v, **hyper)
-    g_before, p_before = g.copy(), p.copy()
+    scales = adam_error_scales(p, g, m, v, **hyper)
+    g_before = g.copy()
     ops.adam_update(p, g, m, v, **hyper)
     np.testing.assert_array_equal(g, g_before)                              # g is read only
     tol = {"float32": 1e-6, "float64": 1e-12}[dtype]
-    # p - step cancels when p is close to the step (~lr): p's error is measured against |p| + lr
-    p_scale = np.maximum(np.abs(p_before.astype(np.float64)), np.abs(want[0])) + hyper["lr"]
-    for got, exp, scale in zip((p, m, v), want, (p_scale, None, None)):
+    for got, exp, scale in zip((p, m, v), want, scales):
         assert got.dtype == np.dtype(dtype)
         assert max_rel(got, exp, scale) <= tol
+
+
+def adam_error_scales(p, g, m, v, lr, beta1, beta2, eps, t):
+    """The magnitude each of (p, m, v) is rounded at: the sum of its terms' sizes.
+
+    m = b1 m + (1 - b1) g cancels when the two terms are close, so its error
+    is measured against b1 |m| + (1 - b1) |g|, and p - step against |p| plus
+    the step that such an m would make.
+    """
+    p, g, m, v = (host64(a) for a in (p, g, m, v))
+    m_scale = beta1 * np.abs(m) + (1 - beta1) * np.abs(g)
+    v_new = beta2 * v + (1 - beta2) * g * g
+    step = lr * m_scale / (1 - beta1**t) / (np.sqrt(v_new / (1 - beta2**t)) + eps)
+    return np.abs(p) + step, m_scale, v_new
 
 
 def test_cpu_module_has_the_reference_signatures():

@@ -103,9 +103,7 @@ def bernoulli_nll_grad(x, logits, scale, dlogits=None, nll=None, work=None):
     import cupy
 
     op = "bernoulli_nll_grad"
-    dt = _check(op, x=x, logits=logits)
-    n, d = _rows(op, "logits", logits)
-    _check_shape(op, "x", x, logits.shape)
+    dt, n, d = _pixel_pair(op, x, logits, "logits")
     dlogits = _out(cupy, op, "dlogits", dlogits, (n, d), dt)
     nll = _out(cupy, op, "nll", nll, (n,), dt)
     if n == 0:
@@ -127,9 +125,7 @@ def gaussian_nll_grad(x, mean, logvar, scale, dmean=None, nll=None, work=None):
     import cupy
 
     op = "gaussian_nll_grad"
-    dt = _check(op, x=x, mean=mean)
-    n, d = _rows(op, "mean", mean)
-    _check_shape(op, "x", x, mean.shape)
+    dt, n, d = _pixel_pair(op, x, mean, "mean")
     dmean = _out(cupy, op, "dmean", dmean, (n, d), dt)
     nll = _out(cupy, op, "nll", nll, (n,), dt)
     learned = isinstance(logvar, cupy.ndarray)
@@ -240,6 +236,14 @@ def adam_update_multi(ps, gs, ms, vs, lr, beta1, beta2, eps, t):
     _kernel(op, dt)(_grid(total), (BLOCK,),
                     (ptrs, offsets, numpy.int32(len(ps)), numpy.int32(total),
                      *_adam_scalars(dt, lr, beta1, beta2, eps, t)))
+
+
+def _pixel_pair(op, x, a, name):
+    """Check images x and the decoder output a (``name``): (N, D) CuPy arrays of one dtype; (dtype, N, D)."""
+    dt = _check(op, x=x, **{name: a})
+    n, d = _rows(op, name, a)
+    _check_shape(op, "x", x, a.shape)
+    return dt, n, d
 
 
 def _address(a):
