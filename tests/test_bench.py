@@ -1,6 +1,7 @@
 """``python -m minivae bench``: a tiny smoke run on a small subset, the FLOP count, clear errors."""
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from minivae import VAE
 from minivae.bench import main
 from minivae.bench.flops import epoch_flops, step_flops
+from minivae.bench.variants import main as variants_main
 
 TINY = ["--limit", "300", "--test-limit", "100", "--epochs", "2", "--warmup", "0", "--peak-sizes", "64",
         "--batch-size", "128"]
@@ -101,3 +103,25 @@ def test_flop_count_of_the_examples_vae():
     dx = 2 * n * (2 * 400 * 20 + 20 * 400 + 400 * 784)
     assert step_flops(VAE(), n) == 2 * fwd + dx == 419_840_000
     assert epoch_flops(VAE(), 60000, 128) == 468 * 419_840_000 + step_flops(VAE(), 96)
+
+
+def test_variants_bench_times_each_variant_against_the_default_and_a_baseline_checkout(capsys):
+    """`bench variants`: every variant's step next to the default's; --baseline runs a checkout in a child."""
+    root = str(Path(__file__).resolve().parents[1])               # this tree, as its own baseline
+    argv = ["--steps", "2", "--rounds", "2", "--limit", "300", "--variants", "cvae", "denoising", "iwae k = 5",
+            "--baseline", root]
+    assert variants_main(argv) == 0
+    out, res = last_json(capsys)
+    assert list(res["variants"]) == ["default", "cvae", "denoising", "iwae k = 5"]
+    assert res["variants"]["default"]["ratio_to_default"] == 1.0
+    for v in res["variants"].values():
+        assert v["ms"] > 0 and v["baseline_ms"] > 0 and 0 <= v["batch_ms"] < v["ms"]
+        assert v["ratio_to_baseline"] == pytest.approx(v["ms"] / v["baseline_ms"])
+    assert res["variants"]["denoising"]["batch_ms"] > res["variants"]["default"]["batch_ms"]   # noise is drawn
+    assert "worst non-IWAE variant" in out and f"baseline: {root}" in out
+
+
+def test_variants_bench_refuses_a_baseline_that_is_no_checkout(tmp_path):
+    with pytest.raises(SystemExit, match="no minivae/ package"):
+        variants_main(["--steps", "1", "--rounds", "1", "--limit", "200", "--variants", "default",
+                       "--baseline", str(tmp_path)])
