@@ -9,6 +9,9 @@ binarize or corrupt them, ``loss``, ``backward``, the Adam step and the
 constraints. Rounds of ``--steps`` steps of each variant alternate, so a
 slow spell of the machine hits every variant alike; the figure is the
 median over rounds of the time per step, and its ratio to the default's.
+With a baseline, ``paired`` is the median over rounds of each round's
+ratio (this tree / the baseline, rounds run back to back), steadier than
+the ratio of the two medians when the machine drifts.
 
 ``--baseline DIR`` times another checkout of minivae (say, the last release)
 in a child process, alternating rounds with this one, and prints both
@@ -197,7 +200,7 @@ def table(times):
     rows, summary = [], {}
     head = f"{'variant':<28}{'ms/step':>9}{'of it, batch':>14}{'/default':>10}"
     if "baseline" in med:
-        head += f"{'baseline ms':>13}{'/default':>10}{'now/then':>10}"
+        head += f"{'baseline ms':>13}{'/default':>10}{'now/then':>10}{'paired':>9}"
     for n, ms in med["current"].items():
         r = ms / med["current"]["default"]
         row = f"{n:<28}{ms:9.3f}{prep[n]:14.3f}{r:10.3f}"
@@ -205,8 +208,10 @@ def table(times):
         if "baseline" in med:
             b = med["baseline"][n]
             row += f"{b:13.3f}{b / med['baseline']['default']:10.3f}{ms / b:10.3f}"
+            paired = statistics.median(c[0] / o[0] for c, o in zip(times["current"][n], times["baseline"][n]))
+            row += f"{paired:9.3f}"
             summary[n].update(baseline_ms=b, baseline_ratio_to_default=b / med["baseline"]["default"],
-                              ratio_to_baseline=ms / b)
+                              ratio_to_baseline=ms / b, paired_ratio_to_baseline=paired)
         rows.append(row)
     worst = max((v["ratio_to_default"] for n, v in summary.items() if not n.startswith("iwae")), default=1.0)
     model = {n: (med["current"][n] - prep[n]) / (med["current"]["default"] - prep["default"]) for n in summary}
