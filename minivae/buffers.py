@@ -45,6 +45,6 @@ class Buffers:
         """The batch sizes whose arrays are kept, least recently used first."""
         return list(self._by_size)
 
-    def clear(self):
-        """Drop every kept array."""
-        self._by_size.clear()
+    def arrays(self):
+        """Every kept array."""
+        return [a for arrays in self._by_size.values() for a in arrays.values()]

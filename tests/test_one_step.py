@@ -266,6 +266,6 @@ def test_float32_training_never_makes_float64():
     arrays = [*out.values(), *vae.params.values(), *vae.grads.values(), *opt.m.values(), *opt.v.values()]
     arrays += [v for v in vae._cache.values() if isinstance(v, np.ndarray)]
     for layer in (*vae.encoder.layers, vae.mu_head, vae.logvar_head, *vae.decoder.layers):
-        arrays += [a for size in layer.buffers.sizes() for a in layer.buffers._by_size[size].values()]
-    arrays += [a for size in vae.buffers.sizes() for a in vae.buffers._by_size[size].values()]
+        arrays += layer.buffers.arrays()
+    arrays += vae.buffers.arrays()
     assert len(arrays) > 40 and all(a.dtype == np.float32 for a in arrays)
