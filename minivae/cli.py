@@ -161,20 +161,19 @@ def cmd_train(a):
                       warmup_epochs=a.warmup_epochs, denoise=a.denoise, mask_noise=a.mask_noise,
                       time_budget=a.time_budget, patience=a.patience, seed=a.seed, lr_schedule=a.lr_schedule,
                       lr_min=a.lr_min, lr_decay=a.lr_decay, keep_best=a.keep_best, budget_clock=a.budget_clock)
-    extra = {"dataset": a.dataset, "binarize": a.binarize, "seed": a.seed}
+    os.makedirs(a.out, exist_ok=True)              # an unwritable --out fails now, not after an epoch
     cond = vae.config.conditional
+    info = {**vae.config.to_dict(), **vars(cfg), "dataset": a.dataset, "seed": a.seed, "backend": a.backend,
+            "train_size": len(train.y), "val_size": 0 if val is None else len(val.y), "test_size": len(test.y)}
     if not a.quiet:
         print(f"{vae}\ntraining on {len(train.y)} {a.dataset} images, {a.epochs} epochs, writing to {a.out}",
               file=sys.stderr)
     history = fit(vae, train.x, test.x, train.y if cond else None, test.y if cond else None,
                   val_x=None if val is None else val.x, val_y=None if val is None or not cond else val.y,
-                  config=cfg, progress=not a.quiet, out_dir=a.out, extra=extra)
+                  config=cfg, progress=not a.quiet, out_dir=a.out, extra=info)
     final = evaluate(vae, vae.backend.asarray(test.x, dtype=vae.dtype), test.y if cond else None)
     diag = latent_diagnostics(vae, test.x, test.y if cond else None)
-    metrics = {"config": {**vae.config.to_dict(), **vars(cfg), "dataset": a.dataset, "seed": a.seed,
-                          "backend": a.backend, "train_size": len(train.y),
-                          "val_size": 0 if val is None else len(val.y), "test_size": len(test.y)},
-               "history": history,
+    metrics = {"config": info, "history": history,
                "final": {"test_loss": final["loss"], "test_recon": final["recon"], "test_kl": final["kl"],
                          "test_elbo": final["recon"] + final["kl"], "epochs": len(history),
                          "active_units": diag["active_units"],

@@ -37,8 +37,8 @@ def latent_diagnostics(vae, x, y=None, threshold=0.01, batch_size=1000):
     xp, to_np = vae.xp, vae.backend.to_numpy
     x = as_images(vae, x)
     mus, kl_sum = [], 0
-    for s in range(0, x.shape[0], batch_size):
-        mu, logvar = vae.encode(x[s:s + batch_size], None if y is None else y[s:s + batch_size])
+    for xb, yb in _batched(x, y, batch_size):
+        mu, logvar = vae.encode(xb, yb)
         mus.append(mu)
         kl_sum = kl_sum + _kl_per_dim(mu, logvar).astype("float64").sum(axis=0)
     activity = to_np(xp.concatenate(mus).astype("float64").var(axis=0))

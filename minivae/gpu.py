@@ -65,14 +65,10 @@ def gpu_unavailable_reason():
 
 
 class CupyBackend(Backend):
-    """Arrays on the current CUDA device through CuPy.
+    """Arrays on the current CUDA device through CuPy (``xp = cupy``), ops from :mod:`minivae.kernels.cuda`.
 
-    Attributes
-    ----------
-    name : str
-        ``"cupy"``.
-    xp : module
-        ``cupy``.
+    ``asarray`` moves to the GPU and ``default_rng`` draws on it (its draws
+    differ from NumPy's for the same seed); the rest is below.
     """
 
     name = "cupy"
@@ -82,24 +78,15 @@ class CupyBackend(Backend):
         _check_device(cupy)
         super().__init__(cupy, cuda)
 
-    def asarray(self, x, dtype=None):
-        """Move ``x`` to the GPU (no copy when it is already there in ``dtype``)."""
-        return self.xp.asarray(x, dtype=dtype)
-
     def to_numpy(self, x):
         """Bring ``x`` back to the host as a NumPy array (waits for the GPU)."""
         if isinstance(x, self.xp.ndarray):
             return x.get()
         return numpy.asarray(x)
 
-    def default_rng(self, seed):
-        """A seeded ``cupy.random.Generator``; its draws differ from NumPy's for the same seed."""
-        return self.xp.random.default_rng(seed)
-
     def synchronize(self):
         """Wait until the work queued on the current device has finished."""
         self.xp.cuda.Device().synchronize()
-
 
 
 register_backend("cupy", CupyBackend, modules=("cupy",))

@@ -25,7 +25,7 @@ def as_images(model, x, check=True, like=None, name="x"):
 
     ``like``: an array whose shape x must have (a denoising target has its input's shape).
     """
-    x = model.backend.asarray(x, dtype=model.dtype)
+    x = model.backend.xp.ascontiguousarray(model.backend.asarray(x, dtype=model.dtype))   # raw kernels read rows
     if check:
         validate_images(x, model.config.input_dim, model.config.likelihood)
     if like is not None and x.shape != like.shape:

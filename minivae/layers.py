@@ -113,8 +113,9 @@ class Dense:
         """y = act(x @ W + b): one matrix product and one fused pass.  x: (N, D_in) -> y: (N, D_out)."""
         self._check(x)
         y = self.buffers("y", (x.shape[0], self.d_out))
+        work = self.buffers("work", y.shape) if self.activation in self.backend.ops.SCRATCH_ACTS else None
         self.backend.xp.matmul(x, self.params["W"], out=y)
-        self.backend.ops.bias_act_forward(y, self.params["b"], self.activation, out=y)
+        self.backend.ops.bias_act_forward(y, self.params["b"], self.activation, out=y, work=work)
         self.cache = (x, y)
         return y
 

@@ -106,7 +106,7 @@ class VAE(Model):
         Returns ``{"loss", "recon", "kl"}`` as 0-d arrays (``float()`` reads them).
         """
         c, ops, buf = self.config, self.backend.ops, self.buffers
-        beta = self.beta if beta is None else beta
+        beta = float(self.beta if beta is None else beta)     # a Python float keeps float32 float32
         x = as_images(self, x, check)
         target = x if target is None else as_images(self, target, check, like=x, name="target")
         n, k, dim = x.shape[0], c.iwae_k, c.latent_dim
@@ -156,8 +156,10 @@ class VAE(Model):
         elif c.learn_variance:
             self.grads["decoder.logvar"][...] = k["dobs_logvar"]
         dz = self.decoder.backward(dout)                                            # (K N, M [+ C])
-        if k["onehot"] is not None:
-            dz = xp.ascontiguousarray(dz[:, :c.latent_dim])                         # the labels get no gradient
+        if k["onehot"] is not None:                                                 # the labels get no gradient
+            dz_z = buf("dz", (dz.shape[0], c.latent_dim))
+            xp.copyto(dz_z, dz[:, :c.latent_dim])
+            dz = dz_z
         if c.iwae_k == 1:
             dmu, dlogvar = ops.reparam_kl_backward(dz, mu, logvar, eps, k["kl_weight"], dmu=buf("dmu", mu.shape),
                                                    dlogvar=buf("dlogvar", mu.shape))

@@ -212,15 +212,33 @@ def test_gaussian_nll_grad_matches_lecture(dtype, learned, shape, seed):
         assert dlogvar is None
 
 
-@pytest.mark.parametrize("op", ["bernoulli", "gaussian"])
-def test_likelihood_ops_write_into_the_given_buffers(op):
-    x, logits = pixel_inputs(np.random.default_rng(0), 16, 50, "float32")
-    outs = np.empty_like(x), np.empty(16, np.float32), np.empty_like(x)
-    if op == "bernoulli":
-        got = reference.bernoulli_nll_grad(x, logits, 0.5, dlogits=outs[0], nll=outs[1], work=outs[2])
-    else:
-        got = reference.gaussian_nll_grad(x, logits, 0.3, 0.5, dmean=outs[0], nll=outs[1], work=outs[2])
-    assert got[0] is outs[1] and got[1] is outs[0]
+@pytest.mark.parametrize("op", ["bernoulli", "gaussian learned", "sigmoid", "leaky_relu"])
+@pytest.mark.parametrize("ops", [reference, cpu], ids=["reference", "cpu"])
+def test_ops_write_into_the_given_buffers_and_allocate_nothing_of_their_size(op, ops):
+    """With ``out`` and ``work`` given, an op allocates less than a quarter of one (N, D) array."""
+    import tracemalloc
+
+    n, d = 128, 784
+    x, logits = pixel_inputs(np.random.default_rng(0), n, d, "float32")
+    logvar = np.zeros(d, np.float32)
+    outs = np.empty_like(x), np.empty(n, np.float32), np.empty_like(x)
+
+    def call(work):
+        if op == "bernoulli":
+            return ops.bernoulli_nll_grad(x, logits, 0.5, dlogits=outs[0], nll=outs[1], work=work)
+        if op == "gaussian learned":
+            return ops.gaussian_nll_grad(x, logits, logvar, 0.5, dmean=outs[0], nll=outs[1], work=work)
+        return (ops.bias_act_forward(logits, logvar, op, out=outs[0], work=work),)
+
+    peaks = []
+    for work in (None, outs[2]):
+        call(work)
+        tracemalloc.start()
+        got = call(work)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert got[0] is (outs[0] if len(got) == 1 else outs[1])
+    assert peaks[0] >= n * d * 4 > 4 * peaks[1], peaks                     # without work: a scratch (N, D)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

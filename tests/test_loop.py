@@ -121,7 +121,7 @@ def test_corrupt_into_buffers_equals_corrupt_alone_and_leaves_x_alone():
     assert got.min() >= 0 and got.max() <= 1 and 0.1 < np.mean(got == 0) < 0.4
 
 
-def test_batches_hand_the_clean_image_as_target():
+def test_an_uncorrupted_batch_is_its_own_target():
     vae = VAE(input_dim=6, hidden_dims=(5,), latent_dim=2)
     seen = []
     step = vae.train_step

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .. import blas
 from ..backend import array_module
+from .reference import SCRATCH_ACTS  # noqa: F401  (the activations whose bias_act_forward takes a work array)
 from .reference import (act_backward, bernoulli_nll_grad, bias_act_forward, gaussian_nll_grad, reparam_kl_backward,
                         reparam_kl_forward)
 

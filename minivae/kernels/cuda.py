@@ -31,6 +31,9 @@ __all__ = ["reparam_kl_forward", "reparam_kl_backward", "bernoulli_nll_grad", "g
            "cuda_source"]
 
 
+#: the activations whose bias_act_forward takes a work array: none, the kernels need no scratch
+SCRATCH_ACTS = ()
+
 def _kernel(name, dtype):
     return _module(KERNELS[name]).get_function(f"{name}_{_SUFFIX[numpy.dtype(dtype)]}")
 
@@ -151,9 +154,10 @@ def gaussian_nll_grad(x, mean, logvar, scale, dmean=None, nll=None, work=None):
     return nll, dmean, dlogvar
 
 
-def bias_act_forward(a, b, act, out=None):
+def bias_act_forward(a, b, act, out=None, work=None):
     """y = act(a + b) in one pass; a: (N, D), b: (D,) -> y: (N, D). ``out`` may be ``a``.
 
+    ``work`` (the NumPy versions' scratch) is not needed.
     See :func:`minivae.kernels.reference.bias_act_forward` (``bias_act.cu``).
     """
     import cupy

@@ -21,6 +21,7 @@ from ..backend import array_module
 ACTS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
 LEAKY_SLOPE = 0.01
 LOG_2PI = math.log(2 * math.pi)
+SCRATCH_ACTS = ("leaky_relu", "sigmoid")      # the activations whose bias_act_forward takes a work array
 
 
 def _out(xp, out, shape, dtype):
@@ -184,25 +185,36 @@ def gaussian_nll_grad(x, mean, logvar, scale, dmean=None, nll=None, work=None):
     return nll, dmean, dlogvar
 
 
-def bias_act_forward(a, b, act, out=None):
+def bias_act_forward(a, b, act, out=None, work=None):
     """y = act(a + b), the bias add and the activation in one pass.
 
     a: (N, D) (the product x @ W), b: (D,) -> y: (N, D). ``out`` may be ``a``.
+    ``work``: (N, D) scratch for the activations that need one (``SCRATCH_ACTS``:
+    leaky ReLU keeps slope * y there, the sigmoid e = exp(-|y|)), allocated
+    when None. The sigmoid is max(e, 1[y >= 0]) / (1 + e): 1 / (1 + e) for
+    y >= 0 and e / (1 + e) below, without a masked ufunc.
     """
     xp = array_module(a)
-    y = _out(xp, out, a.shape, a.dtype)
+    dt = a.dtype
+    y = _out(xp, out, a.shape, dt)
     xp.add(a, b, out=y)
+    if act in SCRATCH_ACTS:
+        work = _out(xp, work, a.shape, dt)
     if act == "relu":
-        xp.maximum(y, xp.zeros(a.shape[-1:], a.dtype), out=y)   # a zero row: 2x faster than the scalar 0
+        xp.maximum(y, xp.zeros(a.shape[-1:], dt), out=y)       # a zero row: 2x faster than the scalar 0
     elif act == "leaky_relu":
-        xp.maximum(y, y * a.dtype.type(LEAKY_SLOPE), out=y)
+        xp.multiply(y, dt.type(LEAKY_SLOPE), out=work)
+        xp.maximum(y, work, out=y)
     elif act == "tanh":
         xp.tanh(y, out=y)
     elif act == "sigmoid":
-        e = xp.exp(-xp.abs(y))
-        pos = y >= 0
-        xp.divide(1, 1 + e, out=y, where=pos)
-        xp.divide(e, 1 + e, out=y, where=~pos)
+        xp.abs(y, out=work)
+        xp.negative(work, out=work)
+        xp.exp(work, out=work)                                  # e = exp(-|y|) <= 1
+        xp.greater_equal(y, 0, out=y)                           # 1[y >= 0]
+        xp.maximum(work, y, out=y)                              # 1 if y >= 0 else e
+        work += dt.type(1)
+        xp.divide(y, work, out=y)
     elif act != "identity":
         raise ValueError(f"unknown activation {act!r}; expected one of {ACTS}")
     return y

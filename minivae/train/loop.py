@@ -66,10 +66,15 @@ def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_
     ``step_values`` (a VAE's KL weight ``beta``), ``lr`` (the learning rate
     of its last step), ``epoch_time_s`` (training only), and
     ``val_<metric>`` / ``test_<metric>`` figures when that data is given.
+    Evaluation (``model.eval_step``) scores the full objective, at the full
+    KL weight even during a warm-up, so that validation losses compare
+    across epochs (early stopping, ``keep_best``).
     ``on_epoch_end(entry, model)`` is called after each epoch. With
     ``out_dir``, ``model.npz`` (with ``extra`` stored in it) and
     ``metrics.json`` (the history so far) are rewritten there after every
-    epoch, and once more at the end (after model selection).
+    epoch, and once more at the end (after model selection);
+    ``metrics.json`` holds ``{"config": {TrainConfig's fields, **extra},
+    "history": [...]}``.
     ``state``: a :class:`TrainState` to continue (its epoch, step,
     generators, optimizers, best weights and history), e.g. one made by
     ``TrainState.start(model, config)`` and passed to an earlier ``fit``;
@@ -81,7 +86,8 @@ def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_
     cfg = config or TrainConfig(**options)
     if (cfg.patience is not None or cfg.keep_best) and val_x is None:
         raise ConfigError("patience (early stopping) and keep_best need validation data: pass val_x")
-    n = getattr(train_x, "shape", (0,))[0]
+    shape = numpy.shape(train_x)
+    n = shape[0] if shape else 0
     if train_y is not None:
         train_y = numpy.asarray(train_y)
         if train_y.shape != (n,):
@@ -181,5 +187,5 @@ def write_run(model, state, cfg, out_dir, extra=None):
     path = os.path.join(out_dir, "metrics.json")
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
-        json.dump({"config": {**(extra or {}), "train": vars(cfg)}, "history": state.history}, f, indent=2)
+        json.dump({"config": {**vars(cfg), **(extra or {})}, "history": state.history}, f, indent=2)
     os.replace(tmp, path)

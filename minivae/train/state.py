@@ -1,9 +1,11 @@
 """The state of a run: everything but the model's weights, in one object.
 
-A run is reproducible from its seed; to continue one after an interruption
-is to restore this object: where the run is (epoch, step, the budget spent),
-every random generator it draws from, the optimizers (moments and step
-counts), the best weights so far and the history.
+A run is reproducible from its seed, and everything it carries from one
+step to the next is in this object: where the run is (epoch, step, the
+budget spent), every random generator it draws from, the optimizers
+(moments and step counts), the best weights so far and the history. Passed
+back to ``fit``, it continues the run exactly (in the same process; writing
+it to disk with the checkpoint, to resume after a kill, is still to do).
 """
 from __future__ import annotations
 
