@@ -257,6 +257,9 @@ def main(argv=None):
     if argv[:2] == ["bench", "variants"]:
         from .bench.variants import main as variants_main
         return variants_main(argv[2:])
+    if argv[:2] == ["bench", "gpu-check"]:
+        from .bench.gpu_check import main as gpu_check_main
+        return gpu_check_main(argv[2:])
     if argv and argv[0] == "bench":
         from .bench import main as bench_main
         return bench_main(argv[1:])

@@ -21,8 +21,8 @@ from .backend import Backend, register_backend
 from .errors import BackendError
 from .kernels import cuda
 
-INSTALL_HINT = ("install CuPy for your CUDA version (`pip install cupy-cuda12x`, or "
-                "`pip install -e \".[gpu]\"`), or use backend='numpy'")
+INSTALL_HINT = ("install CuPy for your CUDA version (`pip install -e \".[gpu]\"` for CUDA 12, "
+                "`pip install -e \".[gpu-cuda13]\"` for CUDA 13, or the cupy-cudaXXx wheel), or use backend='numpy'")
 
 
 def _import_cupy():

@@ -79,7 +79,7 @@ def _run_gpu(args):
         from . import gpu
     except ImportError as exc:
         raise MiniVAEError(f"--backend cupy needs minivae.bench.gpu, CuPy and an NVIDIA GPU ({exc}); "
-                           "install CuPy (pip install cupy-cuda12x) on a machine with a GPU, "
+                           "install CuPy (pip install cupy-cuda12x or cupy-cuda13x) on a machine with a GPU, "
                            "or run the CPU benchmark (--backend numpy)") from exc
     args.batch_sizes = args.batch_size          # gpu.run's name for the list of batch sizes
     gpu.run(args)                               # prints its own table and JSON line
