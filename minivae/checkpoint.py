@@ -18,14 +18,31 @@ from .errors import CheckpointError, ConfigError
 FORMAT = "minivae-checkpoint-1"
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_checkpoint(path, config, arrays, extra=None):
-    """Write ``config`` (JSON-able dict), ``arrays`` (name -> host array) and ``extra`` to ``path``."""
+    """Write ``config`` (JSON-able dict), ``arrays`` (name -> host array) and ``extra`` to ``path``.
+
+    Refuses arrays with NaN or infinite values (CheckpointError, naming the
+    first; the file at ``path`` is left as it was). The file gets the mode
+    the umask gives a new file (0644 under the usual 022), not the 0600 of
+    the temporary file it is written to.
+    """
     path = os.fspath(path)
+    for name, a in arrays.items():
+        if a.dtype.kind == "f" and not numpy.isfinite(a).all():
+            raise CheckpointError(f"not saving {path!r}: {name} has {int((~numpy.isfinite(a)).sum())} non-finite "
+                                  "values (a diverged model); the file there, if any, is kept")
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     meta = json.dumps({"format": FORMAT, "config": config, "extra": extra or {}})
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             numpy.savez(f, __meta__=numpy.array(meta), **arrays)
             f.flush()

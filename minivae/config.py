@@ -7,7 +7,7 @@ import numbers
 
 from .activations import ACTIVATIONS
 from .backend import check_dtype
-from .errors import ConfigError
+from .errors import ConfigError, finite_number
 from .layers import INIT_SCHEMES
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -63,19 +63,16 @@ class VAEConfig:
             raise ConfigError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        if not (isinstance(self.beta, numbers.Real) and self.beta >= 0):
-            raise ConfigError(f"beta must be a number >= 0, got {self.beta!r}")
-        set_("beta", float(self.beta))
+        set_("beta", finite_number("beta", self.beta, ">= 0", lambda v: v >= 0))
         set_("dtype", check_dtype(self.dtype))
         if self.num_classes is not None:
             set_("num_classes", _positive_int("num_classes", self.num_classes))
-        if not (isinstance(self.free_bits, numbers.Real) and self.free_bits >= 0):
-            raise ConfigError(f"free_bits (lambda, nats per latent dimension) must be >= 0, got {self.free_bits!r}")
-        set_("free_bits", float(self.free_bits))
+        set_("free_bits", finite_number("free_bits (lambda, nats per latent dimension)", self.free_bits, ">= 0",
+                                        lambda v: v >= 0))
         set_("iwae_k", _positive_int("iwae_k (number of importance samples k)", self.iwae_k))
         if self.learn_variance and self.likelihood != "gaussian":
             raise ConfigError("learn_variance=True needs likelihood='gaussian'")
-        set_("obs_logvar", float(self.obs_logvar))
+        set_("obs_logvar", finite_number("obs_logvar (log sigma^2 of the Gaussian decoder)", self.obs_logvar))
         if self.min_obs_logvar is not None:
             if not self.learn_variance:
                 raise ConfigError("min_obs_logvar is a floor on the learned variance: it needs learn_variance=True")

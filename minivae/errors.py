@@ -1,5 +1,7 @@
 """The exceptions minivae raises. Each message says what was wrong and what was expected."""
 
+import math
+
 
 class MiniVAEError(Exception):
     """Base class of every error minivae raises on purpose."""
@@ -39,3 +41,19 @@ class TrainingDivergedError(MiniVAEError, FloatingPointError):
 
 class BackendError(MiniVAEError, RuntimeError):
     """The requested array backend (e.g. CuPy on a GPU) is not available."""
+
+
+class NonFiniteGradientError(TrainingDivergedError):
+    """An optimizer step met a NaN or infinite gradient; the parameters were left unchanged."""
+
+
+def finite_number(name, value, expected="", ok=None):
+    """``value`` as a float; ConfigError ("NAME must be a finite number EXPECTED, got ...") unless it is
+    one and ``ok(value)`` holds. Infinity and NaN are refused wherever they have no meaning."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if isinstance(value, bool) or not math.isfinite(v) or (ok is not None and not ok(v)):
+        raise ConfigError(f"{name} must be a finite number{' ' + expected if expected else ''}, got {value!r}")
+    return v

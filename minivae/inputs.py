@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy
 
+from .backend import array_module
 from .datasets import validate_images
 from .errors import ConfigError, DataError, ShapeError
 
@@ -35,8 +36,21 @@ def as_images(model, x, check=True, like=None, name="x"):
     return x
 
 
-def as_eps(model, eps, n):
-    """eps ~ N(0, I) for n examples: (n, latent_dim), or (iwae_k, n, latent_dim); drawn from model.rng when None."""
+def check_finite(name, a):
+    """DataError unless every entry of the array a is finite (one pass; a host read on a GPU)."""
+    xp = array_module(a)
+    bad = ~xp.isfinite(a)
+    if bool(bad.any()):
+        first = tuple(int(i) for i in xp.argwhere(bad)[0])
+        raise DataError(f"{name} has {int(bad.sum())} non-finite values (the first, {float(a[first])}, at index "
+                        f"{first}); expected finite numbers")
+    return a
+
+
+def as_eps(model, eps, n, check=True):
+    """eps ~ N(0, I) for n examples: (n, latent_dim), or (iwae_k, n, latent_dim); drawn from model.rng when None.
+
+    Given eps is checked for its shape and, with ``check``, for finiteness."""
     c = model.config
     shape = (n, c.latent_dim) if c.iwae_k == 1 else (c.iwae_k, n, c.latent_dim)
     if eps is None:
@@ -45,7 +59,7 @@ def as_eps(model, eps, n):
     if eps.shape != shape:
         what = "(N, latent_dim)" if c.iwae_k == 1 else "(iwae_k, N, latent_dim)"
         raise ShapeError(f"eps must have shape {what} = {shape}, got {tuple(eps.shape)}")
-    return eps
+    return check_finite("eps", eps) if check else eps
 
 
 def as_latents(model, z):
@@ -53,7 +67,7 @@ def as_latents(model, z):
     z = model.backend.asarray(z, dtype=model.dtype)
     if z.ndim != 2 or z.shape[1] != model.config.latent_dim:
         raise ShapeError(f"z must have shape (N, {model.config.latent_dim}), got {tuple(z.shape)}")
-    return z
+    return check_finite("z", z)
 
 
 def onehot_labels(model, y, n):

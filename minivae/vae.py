@@ -111,7 +111,7 @@ class VAE(Model):
         target = x if target is None else as_images(self, target, check, like=x, name="target")
         n, k, dim = x.shape[0], c.iwae_k, c.latent_dim
         onehot = onehot_labels(self, y, n)
-        eps = as_eps(self, eps, n)
+        eps = as_eps(self, eps, n, check)
         h = self.encoder.forward(with_labels(self, x, onehot, "x_in"))              # (N, H)
         mu = self.mu_head.forward(h)                                                # (N, M)
         logvar = self.logvar_head.forward(h)                                        # (N, M)

@@ -81,9 +81,16 @@ def test_tampered_weights_are_rejected(tmp_path):
     save_checkpoint(tmp_path / "bad.npz", {**vae.config.to_dict(), "seed": 0}, arrays)
     with pytest.raises(CheckpointError, match="mu.W has shape"):
         VAE.load(tmp_path / "bad.npz")
-    arrays = vae.state_arrays()
+    arrays = {k: v.copy() for k, v in vae.state_arrays().items()}
     arrays["mu.b"][0] = np.nan
-    save_checkpoint(tmp_path / "nan.npz", {**vae.config.to_dict(), "seed": 0}, arrays)
+    with pytest.raises(CheckpointError, match="mu.b has 1 non-finite"):      # minivae never writes it ...
+        save_checkpoint(tmp_path / "nan.npz", {**vae.config.to_dict(), "seed": 0}, arrays)
+    good = tmp_path / "good.npz"
+    save_checkpoint(good, {**vae.config.to_dict(), "seed": 0}, vae.state_arrays())
+    with np.load(good) as f:                                                 # ... but a file edited elsewhere
+        tampered = {k: f[k] for k in f.files}
+    tampered["mu.b"] = arrays["mu.b"]
+    np.savez(tmp_path / "nan.npz", **tampered)
     with pytest.raises(CheckpointError, match="non-finite"):
         VAE.load(tmp_path / "nan.npz")
 

@@ -128,7 +128,7 @@ def test_inference_does_not_disturb_backward():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(latent_dim=0), "latent_dim must be an integer >= 1"),
-    (dict(beta=-1.0), "beta must be a number >= 0"),
+    (dict(beta=-1.0), "beta must be a finite number >= 0"),
     (dict(hidden_dims=(400, 0)), "each hidden dim must be an integer >= 1"),
     (dict(hidden_dims="abc"), "each hidden dim"),
     (dict(likelihood="poisson"), "likelihood must be one of"),

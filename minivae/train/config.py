@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..errors import ConfigError
+from ..errors import ConfigError, finite_number
 from ..optim import OPTIMIZERS
 from .schedules import LR_SCHEDULES
 
@@ -63,18 +63,21 @@ class TrainConfig:
         need(isinstance(self.epochs, int) and self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs!r}")
         need(isinstance(self.batch_size, int) and self.batch_size >= 1,
              f"batch_size must be an integer >= 1, got {self.batch_size!r}")
-        need(self.lr > 0, f"lr must be > 0, got {self.lr!r}")
-        need(self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
-        need(self.denoise >= 0, f"denoise (noise std) must be >= 0, got {self.denoise!r}")
-        need(0 <= self.mask_noise < 1, f"mask_noise must be in [0, 1), got {self.mask_noise!r}")
-        need(self.time_budget is None or self.time_budget > 0,
-             f"time_budget must be > 0 seconds or None, got {self.time_budget!r}")
+        finite_number("lr", self.lr, "> 0", lambda v: v > 0)
+        finite_number("warmup_epochs", self.warmup_epochs, ">= 0", lambda v: v >= 0)
+        finite_number("denoise (noise std)", self.denoise, ">= 0", lambda v: v >= 0)
+        finite_number("mask_noise", self.mask_noise, "in [0, 1)", lambda v: 0 <= v < 1)
+        finite_number("momentum", self.momentum, "in [0, 1)", lambda v: 0 <= v < 1)
+        if self.clip_norm is not None:
+            finite_number("clip_norm", self.clip_norm, "> 0 (or None)", lambda v: v > 0)
+        if self.time_budget is not None:
+            finite_number("time_budget", self.time_budget, "> 0 seconds (or None: no budget)", lambda v: v > 0)
         need(self.patience is None or (isinstance(self.patience, int) and self.patience >= 1),
              f"patience must be an integer >= 1 or None, got {self.patience!r}")
         need(self.lr_schedule in LR_SCHEDULES,
              f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        need(0 <= self.lr_min <= self.lr, f"lr_min must be in [0, lr={self.lr}], got {self.lr_min!r}")
-        need(0 < self.lr_decay <= 1, f"lr_decay (factor per epoch) must be in (0, 1], got {self.lr_decay!r}")
+        finite_number("lr_min", self.lr_min, f"in [0, lr={self.lr}]", lambda v: 0 <= v <= self.lr)
+        finite_number("lr_decay (factor per epoch)", self.lr_decay, "in (0, 1]", lambda v: 0 < v <= 1)
         need(self.budget_clock in ("wall", "cpu"), f"budget_clock must be 'wall' or 'cpu', got {self.budget_clock!r}")
         need(isinstance(self.eval_every, int) and self.eval_every >= 1,
              f"eval_every must be an integer >= 1, got {self.eval_every!r}")

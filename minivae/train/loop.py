@@ -29,7 +29,7 @@ import time
 
 import numpy
 
-from ..errors import ConfigError, TrainingDivergedError
+from ..errors import ConfigError, NonFiniteGradientError, TrainingDivergedError
 from .batches import Batch, BatchMaker
 from .config import TrainConfig
 from .progress import Progress
@@ -158,7 +158,11 @@ def _train_epoch(model, state, batches, cfg, bar, spent):
             state.set_lr_factor(learning_rate(cfg, state.step / steps, progress) / cfg.lr)
         idx = perm[s:s + cfg.batch_size]
         batch = batches(idx, perm_dev[s:s + cfg.batch_size], warmup_fraction(state.step, warmup_steps))
-        out = model.train_step(batch, state.optimizers)
+        try:
+            out = model.train_step(batch, state.optimizers)
+        except NonFiniteGradientError as exc:
+            restore(model, state.last_good)
+            raise TrainingDivergedError(_diverged(state, f"batch {i}", steps, f" ({exc})")) from exc
         state.step += 1
         for k, v in out.items():
             if k in keep_last:
@@ -171,13 +175,16 @@ def _train_epoch(model, state, batches, cfg, bar, spent):
             if not all(math.isfinite(float(v)) for v in sums.values()):
                 restore(model, state.last_good)
                 where = f"batch {i}" if sync_every == 1 else f"a batch in {max(1, i - sync_every + 1)}..{i}"
-                raise TrainingDivergedError(
-                    f"the loss became NaN or infinite at epoch {state.epoch + 1}, {where} of {steps}; the model "
-                    f"was restored to its weights after epoch {state.epoch} (the last checkpoint on disk is kept). "
-                    "Try a smaller learning rate (--lr) or gradient clipping (--clip-norm).")
+                raise TrainingDivergedError(_diverged(state, where, steps))
             bar.update(state.epoch + 1, cfg.epochs, i, float(out["loss"]) if "loss" in out else math.nan)
     backend.synchronize()
     return {**{f"train_{k}": float(v) / n for k, v in sums.items()}, **{k: float(v) for k, v in last.items()}}
+
+
+def _diverged(state, where, steps, cause=""):
+    return (f"the loss became NaN or infinite at epoch {state.epoch + 1}, {where} of {steps}{cause}; the model "
+            f"was restored to its weights after epoch {state.epoch} (the last checkpoint on disk is kept). "
+            "Try a smaller learning rate (--lr) or gradient clipping (--clip-norm).")
 
 
 def write_run(model, state, cfg, out_dir, extra=None):
