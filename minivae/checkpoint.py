@@ -24,13 +24,20 @@ def _umask():
     return mask
 
 
-def save_checkpoint(path, config, arrays, extra=None):
+RUN = "__run__."           # the prefix of the training state's arrays
+
+
+def save_checkpoint(path, config, arrays, extra=None, train_state=None, keep_previous=False):
     """Write ``config`` (JSON-able dict), ``arrays`` (name -> host array) and ``extra`` to ``path``.
 
-    Refuses arrays with NaN or infinite values (CheckpointError, naming the
-    first; the file at ``path`` is left as it was). The file gets the mode
-    the umask gives a new file (0644 under the usual 022), not the 0600 of
-    the temporary file it is written to.
+    ``train_state``: (record, arrays) of the run (:mod:`minivae.train.resume`),
+    stored beside the weights. ``keep_previous``: the file already at
+    ``path`` stays, as ``model.prev.npz`` beside ``model.npz``, until the new
+    one has replaced it. Refuses arrays with NaN or infinite values
+    (CheckpointError, naming the first; the file at ``path`` is left as it
+    was). The file gets the mode the umask gives a new file (0644 under the
+    usual 022), not the 0600 of the temporary file it is written to. At
+    every moment ``path`` holds a complete checkpoint, the old or the new.
     """
     path = os.fspath(path)
     for name, a in arrays.items():
@@ -39,18 +46,27 @@ def save_checkpoint(path, config, arrays, extra=None):
                                   "values (a diverged model); the file there, if any, is kept")
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    meta = json.dumps({"format": FORMAT, "config": config, "extra": extra or {}})
+    meta = {"format": FORMAT, "config": config, "extra": extra or {}}
+    if train_state is not None:
+        meta["train_state"] = train_state[0]
+        arrays = {**arrays, **{RUN + k: v for k, v in train_state[1].items()}}
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
-            numpy.savez(f, __meta__=numpy.array(meta), **arrays)
+            numpy.savez(f, __meta__=numpy.array(json.dumps(meta)), **arrays)
             f.flush()
             os.fsync(f.fileno())
+        if keep_previous and os.path.exists(path):
+            root, ext = os.path.splitext(path)
+            link = f"{tmp}.prev"
+            os.link(path, link)                       # the old file under a second name, then atomically
+            os.replace(link, f"{root}.prev{ext}")     # model.prev.npz
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        for leftover in (tmp, f"{tmp}.prev"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
         raise
     return path
 
@@ -77,12 +93,25 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path!r}: format {meta.get('format')!r}, expected {FORMAT!r}")
     if not isinstance(meta.get("config"), dict):
         raise CheckpointError(f"{path!r}: its architecture record is missing")
-    return meta["config"], arrays, meta.get("extra", {})
+    model_arrays = {k: v for k, v in arrays.items() if not k.startswith(RUN)}
+    return meta["config"], model_arrays, meta.get("extra", {})
 
 
-def save_model(model, config, path, extra=None):
+def load_train_state(path):
+    """The run's (record, arrays) stored in the checkpoint at ``path`` by the training loop, or None."""
+    path = os.fspath(path)
+    load_checkpoint(path)                              # the same checks, the same errors
+    with numpy.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["__meta__"]))
+        if "train_state" not in meta:
+            return None
+        arrays = {k[len(RUN):]: data[k] for k in data.files if k.startswith(RUN)}
+    return meta["train_state"], arrays
+
+
+def save_model(model, config, path, extra=None, train_state=None, keep_previous=False):
     """Write a model's architecture record ``config`` and its parameters (as host arrays) to ``path``."""
-    return save_checkpoint(path, config, model.state_arrays(), extra)
+    return save_checkpoint(path, config, model.state_arrays(), extra, train_state, keep_previous)
 
 
 def load_state(model, arrays, source="arrays", hint=None):

@@ -23,7 +23,8 @@ from .checkpoint import load_checkpoint
 from .config import LIKELIHOODS
 from .activations import ACTIVATIONS
 from .datasets import DATASETS, load_data
-from .errors import ConfigError, MiniVAEError
+from .cli_resume import given_options, resume_run
+from .errors import ConfigError, MiniVAEError, TrainingInterrupted
 from .diagnostics import latent_diagnostics
 from .train import LR_SCHEDULES, TrainConfig, corrupt, evaluate, fit
 from .layers import INIT_SCHEMES
@@ -94,6 +95,9 @@ def add_train_args(p):
     tr.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall",
                     help="count --time-budget in wall-clock or this process's CPU seconds")
     tr.add_argument("--out", default="runs/latest", metavar="DIR")
+    tr.add_argument("--resume", default=None, metavar="DIR",
+                    help="continue the run saved in DIR where it stopped (Ctrl-C, SIGTERM, a kill); "
+                         "--epochs N may extend it, other options must match the run's")
     tr.add_argument("--no-figures", action="store_true")
     tr.add_argument("--quiet", action="store_true")
 
@@ -148,8 +152,41 @@ def write_figures(vae, test, out_dir, history, noise=None):
     return paths
 
 
-def cmd_train(a):
+def cmd_train(a, given=()):
     t_start = time.perf_counter()
+    if a.resume:
+        vae, train, val, test, cfg, info, state = resume_run(a, set(given))
+    else:
+        vae, train, val, test, cfg, info = _new_run(a)
+        state = None
+    cond = vae.config.conditional
+    if not a.quiet:
+        print(f"{vae}\ntraining on {len(train.y)} {info['dataset']} images, {cfg.epochs} epochs, writing to {a.out}"
+              + (f" (resuming after epoch {state.epoch}, step {state.step})" if state else ""), file=sys.stderr)
+    history = fit(vae, train.x, test.x, train.y if cond else None, test.y if cond else None,
+                  val_x=None if val is None else val.x, val_y=None if val is None or not cond else val.y,
+                  config=cfg, progress=not a.quiet, out_dir=a.out, extra=info, state=state)
+    final = evaluate(vae, vae.backend.asarray(test.x, dtype=vae.dtype), test.y if cond else None)
+    diag = latent_diagnostics(vae, test.x, test.y if cond else None)
+    metrics = {"config": info, "history": history,
+               "final": {"test_loss": final["loss"], "test_recon": final["recon"], "test_kl": final["kl"],
+                         "test_elbo": final["recon"] + final["kl"], "epochs": len(history),
+                         "active_units": diag["active_units"],
+                         "kl_per_dim": [round(float(v), 6) for v in diag["kl_per_dim"]]},
+               "wall_time_s": None}
+    if not a.no_figures:
+        noise = {"denoise": cfg.denoise, "mask_noise": cfg.mask_noise}
+        metrics["figures"] = [os.path.basename(p) for p in write_figures(vae, test, a.out, history, noise)]
+    metrics["wall_time_s"] = time.perf_counter() - t_start
+    _json_dump(metrics, os.path.join(a.out, "metrics.json"))
+    print(f"test loss {final['loss']:.2f} nats (recon {final['recon']:.2f}, KL {final['kl']:.2f}), "
+          f"active units {diag['active_units']}/{vae.config.latent_dim}, after {len(history)} epochs, "
+          f"{metrics['wall_time_s']:.1f} s; wrote {a.out}")
+    return 0
+
+
+def _new_run(a):
+    """The model, data, options and run record of a new ``train`` run."""
     vae = VAE(**_model_kwargs(a))                  # bad model options fail before the data is read
     train, val, test = load_data(a.dataset, a.data_dir, a.binarize, a.train_size, a.val_size, a.seed)
     if a.test_size is not None:
@@ -162,32 +199,10 @@ def cmd_train(a):
                       time_budget=a.time_budget, patience=a.patience, seed=a.seed, lr_schedule=a.lr_schedule,
                       lr_min=a.lr_min, lr_decay=a.lr_decay, keep_best=a.keep_best, budget_clock=a.budget_clock)
     os.makedirs(a.out, exist_ok=True)              # an unwritable --out fails now, not after an epoch
-    cond = vae.config.conditional
-    info = {**vae.config.to_dict(), **vars(cfg), "dataset": a.dataset, "seed": a.seed, "backend": a.backend,
-            "train_size": len(train.y), "val_size": 0 if val is None else len(val.y), "test_size": len(test.y)}
-    if not a.quiet:
-        print(f"{vae}\ntraining on {len(train.y)} {a.dataset} images, {a.epochs} epochs, writing to {a.out}",
-              file=sys.stderr)
-    history = fit(vae, train.x, test.x, train.y if cond else None, test.y if cond else None,
-                  val_x=None if val is None else val.x, val_y=None if val is None or not cond else val.y,
-                  config=cfg, progress=not a.quiet, out_dir=a.out, extra=info)
-    final = evaluate(vae, vae.backend.asarray(test.x, dtype=vae.dtype), test.y if cond else None)
-    diag = latent_diagnostics(vae, test.x, test.y if cond else None)
-    metrics = {"config": info, "history": history,
-               "final": {"test_loss": final["loss"], "test_recon": final["recon"], "test_kl": final["kl"],
-                         "test_elbo": final["recon"] + final["kl"], "epochs": len(history),
-                         "active_units": diag["active_units"],
-                         "kl_per_dim": [round(float(v), 6) for v in diag["kl_per_dim"]]},
-               "wall_time_s": None}
-    if not a.no_figures:
-        noise = {"denoise": a.denoise, "mask_noise": a.mask_noise}
-        metrics["figures"] = [os.path.basename(p) for p in write_figures(vae, test, a.out, history, noise)]
-    metrics["wall_time_s"] = time.perf_counter() - t_start
-    _json_dump(metrics, os.path.join(a.out, "metrics.json"))
-    print(f"test loss {final['loss']:.2f} nats (recon {final['recon']:.2f}, KL {final['kl']:.2f}), "
-          f"active units {diag['active_units']}/{vae.config.latent_dim}, after {len(history)} epochs, "
-          f"{metrics['wall_time_s']:.1f} s; wrote {a.out}")
-    return 0
+    info = {**vae.config.to_dict(), **vars(cfg), "dataset": a.dataset, "data_dir": a.data_dir, "seed": a.seed,
+            "backend": a.backend, "output_bias": a.output_bias, "train_size": len(train.y),
+            "val_size": 0 if val is None else len(val.y), "test_size": len(test.y)}
+    return vae, train, val, test, cfg, info
 
 
 def cmd_evaluate(a):
@@ -230,7 +245,8 @@ def cmd_evaluate(a):
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m minivae", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    add_train_args(sub.add_parser("train", help="train a VAE and write checkpoint, metrics and figures"))
+    p.train_parser = sub.add_parser("train", help="train a VAE and write checkpoint, metrics and figures")
+    add_train_args(p.train_parser)
     ev = sub.add_parser("evaluate", help="test -ELBO, KL, active units and the importance-sampled NLL")
     ev.add_argument("checkpoint")
     ev.add_argument("--k", type=int, default=5000, help="importance samples per test image for the NLL estimate")
@@ -263,9 +279,16 @@ def main(argv=None):
     if argv and argv[0] == "bench":
         from .bench import main as bench_main
         return bench_main(argv[1:])
-    a = build_parser().parse_args(argv)
+    parser = build_parser()
+    a = parser.parse_args(argv)
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate}[a.command](a)
+        if a.command == "train":
+            return cmd_train(a, given_options(parser.train_parser, argv))
+        return cmd_evaluate(a)
     except MiniVAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as exc:
+        print(f"\n{exc}." + (f" Resume it with:\n    python -m minivae train --resume {exc.out_dir}"
+                             if exc.out_dir else ""), file=sys.stderr)
+        return exc.exit_code

@@ -43,6 +43,22 @@ class BackendError(MiniVAEError, RuntimeError):
     """The requested array backend (e.g. CuPy on a GPU) is not available."""
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped at a signal (Ctrl-C: SIGINT, or SIGTERM) after finishing its step and saving the run.
+
+    A KeyboardInterrupt, so a notebook sees what it would have seen; ``signal``,
+    ``epoch`` and ``batch`` say where, ``out_dir`` where the run was saved
+    (None: nowhere), and ``exit_code`` is the shell's 128 + signal number.
+    """
+
+    def __init__(self, signum, epoch, batch, out_dir):
+        self.signal, self.epoch, self.batch, self.out_dir = signum, epoch, batch, out_dir
+        self.exit_code = 128 + int(signum)
+        where = f"epoch {epoch}, after batch {batch}" if batch else f"after epoch {epoch}"
+        saved = f"; the run is saved in {out_dir}" if out_dir else " (nothing saved: no out_dir)"
+        super().__init__(f"training stopped by signal {int(signum)} at {where}{saved}")
+
+
 class NonFiniteGradientError(TrainingDivergedError):
     """An optimizer step met a NaN or infinite gradient; the parameters were left unchanged."""
 

@@ -33,13 +33,14 @@ class Model:
         """Parameters as host NumPy arrays, by name."""
         return {k: self.backend.to_numpy(v) for k, v in self.params.items()}
 
-    def save(self, path, extra=None):
+    def save(self, path, extra=None, train_state=None, keep_previous=False):
         """Write architecture + weights to ``path`` (.npz), atomically.
 
         ``extra`` (a JSON-able dict, e.g. how the data was prepared) is stored
-        beside them and read back with :func:`minivae.checkpoint.load_checkpoint`.
+        beside them and read back with :func:`minivae.checkpoint.load_checkpoint`;
+        ``train_state`` and ``keep_previous``: see :func:`minivae.checkpoint.save_checkpoint`.
         """
-        return save_model(self, self.architecture(), path, extra)
+        return save_model(self, self.architecture(), path, extra, train_state, keep_previous)
 
     def load_state(self, arrays, source="arrays"):
         """Copy weights into this model; CheckpointError unless names and shapes match exactly."""

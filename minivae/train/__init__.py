@@ -9,6 +9,7 @@ diverged model).
 
     loop.py       fit and evaluate: the loop itself
     state.py      TrainState: everything of a run but the weights
+    resume.py     the run's state in a checkpoint, and back
     batches.py    Batch, BatchMaker, corrupt: from an epoch's order to batches
     schedules.py  the learning rate and the warm-up
     config.py     TrainConfig: the options, validated
@@ -18,8 +19,9 @@ from .batches import Batch, BatchMaker, corrupt
 from .config import TrainConfig
 from .loop import evaluate, fit
 from .progress import Progress
+from .resume import load_run
 from .schedules import LR_SCHEDULES, kl_weight, learning_rate, warmup_fraction
 from .state import TrainState
 
-__all__ = ["fit", "evaluate", "TrainConfig", "TrainState", "Batch", "BatchMaker", "corrupt", "Progress",
+__all__ = ["fit", "evaluate", "TrainConfig", "TrainState", "load_run", "Batch", "BatchMaker", "corrupt", "Progress",
            "LR_SCHEDULES", "learning_rate", "kl_weight", "warmup_fraction"]

@@ -25,14 +25,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import threading
 import time
 
 import numpy
 
-from ..errors import ConfigError, NonFiniteGradientError, TrainingDivergedError
+from ..errors import ConfigError, NonFiniteGradientError, TrainingDivergedError, TrainingInterrupted
 from .batches import Batch, BatchMaker
 from .config import TrainConfig
 from .progress import Progress
+from .resume import state_record
 from .schedules import learning_rate, warmup_fraction
 from .state import TrainState, restore, snapshot
 
@@ -101,9 +104,21 @@ def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_
     bar = Progress(steps_per_epoch, progress)
     clock = time.process_time if cfg.budget_clock == "cpu" else time.perf_counter
     start = clock() - state.seconds
+    with StopOnSignal() as stop:
+        _run_epochs(model, state, cfg, evals, batches, bar, clock, start, stop, on_epoch_end, out_dir, extra)
+    return state.history
+
+
+def _run_epochs(model, state, cfg, evals, batches, bar, clock, start, stop, on_epoch_end, out_dir, extra):
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         t0, c0 = time.perf_counter(), clock()
-        entry = {"epoch": epoch, **_train_epoch(model, state, batches, cfg, bar, lambda: clock() - start)}
+        try:
+            entry = {"epoch": epoch, **_train_epoch(model, state, batches, cfg, bar, lambda: clock() - start, stop)}
+        except _Stopped:
+            state.seconds = clock() - start
+            if out_dir is not None:
+                write_run(model, state, cfg, out_dir, extra)
+            raise TrainingInterrupted(stop.signal, state.epoch + 1, state.batch, out_dir) from None
         entry["lr"] = next(iter(state.optimizers.values())).lr
         if len(state.optimizers) > 1:
             entry.update({f"lr_{name}": opt.lr for name, opt in state.optimizers.items()})
@@ -129,28 +144,31 @@ def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_
             write_run(model, state, cfg, out_dir, extra)
         if (cfg.patience is not None and epoch - state.best_epoch >= cfg.patience) or out_of_time:
             break
+        if stop.signal is not None:
+            raise TrainingInterrupted(stop.signal, epoch, 0, out_dir)
     if state.best_params is not None and (cfg.patience is not None or cfg.keep_best):
         restore(model, state.best_params)              # model selection on the validation set
         if out_dir is not None:
             write_run(model, state, cfg, out_dir, extra)
-    return state.history
 
 
 def _step_values(model):
     return tuple(getattr(model, "step_values", ()))
 
 
-def _train_epoch(model, state, batches, cfg, bar, spent):
+def _train_epoch(model, state, batches, cfg, bar, spent, stop):
     """One pass over the data in a new order; returns the epoch's train_* means and step values."""
     backend, xp, n = model.backend, model.backend.xp, batches.x.shape[0]
     steps = math.ceil(n / cfg.batch_size)
     warmup_steps = cfg.warmup_epochs * steps
     keep_last = _step_values(model)
     sync_every = 1 if backend.name == "numpy" else 50  # one host read per sync_every steps
-    sums, last = {}, {}
-    perm = state.order_rng.permutation(n)
+    if state.order is None:                             # a new epoch (else: one stopped between two steps)
+        state.order, state.batch, state.sums, state.last = state.order_rng.permutation(n), 0, {}, {}
+    perm, sums, last = state.order, state.sums, state.last
     perm_dev = backend.asarray(perm)                    # one host-to-device copy per epoch
-    for i, s in enumerate(range(0, n, cfg.batch_size), start=1):
+    for i in range(state.batch + 1, steps + 1):
+        s = (i - 1) * cfg.batch_size
         if cfg.lr_schedule != "constant":
             progress = state.step / (cfg.epochs * steps)
             if cfg.time_budget is not None:
@@ -163,7 +181,7 @@ def _train_epoch(model, state, batches, cfg, bar, spent):
         except NonFiniteGradientError as exc:
             restore(model, state.last_good)
             raise TrainingDivergedError(_diverged(state, f"batch {i}", steps, f" ({exc})")) from exc
-        state.step += 1
+        state.step, state.batch = state.step + 1, i
         for k, v in out.items():
             if k in keep_last:
                 last[k] = v
@@ -177,7 +195,10 @@ def _train_epoch(model, state, batches, cfg, bar, spent):
                 where = f"batch {i}" if sync_every == 1 else f"a batch in {max(1, i - sync_every + 1)}..{i}"
                 raise TrainingDivergedError(_diverged(state, where, steps))
             bar.update(state.epoch + 1, cfg.epochs, i, float(out["loss"]) if "loss" in out else math.nan)
+        if stop.signal is not None and i < steps:
+            raise _Stopped
     backend.synchronize()
+    state.order = None
     return {**{f"train_{k}": float(v) / n for k, v in sums.items()}, **{k: float(v) for k, v in last.items()}}
 
 
@@ -187,10 +208,41 @@ def _diverged(state, where, steps, cause=""):
             "Try a smaller learning rate (--lr) or gradient clipping (--clip-norm).")
 
 
+class _Stopped(Exception):
+    """Raised between two steps of an epoch when a stop signal came."""
+
+
+class StopOnSignal:
+    """``with StopOnSignal() as stop``: SIGINT and SIGTERM set ``stop.signal`` instead of killing the process.
+
+    The loop finishes its step, writes the checkpoint and raises
+    :class:`TrainingInterrupted`. Only in the main thread (where Python
+    delivers signals); the previous handlers come back at the end.
+    """
+
+    def __init__(self):
+        self.signal, self._old = None, {}
+
+    def _handle(self, signum, frame):
+        self.signal = signum
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
 def write_run(model, state, cfg, out_dir, extra=None):
-    """``model.npz`` and ``metrics.json`` (options and history so far) into ``out_dir``, each atomically."""
+    """``model.npz`` (weights and the run's state; the one before kept as ``model.prev.npz``) and
+    ``metrics.json`` (options and history so far) into ``out_dir``, each atomically."""
     os.makedirs(out_dir, exist_ok=True)
-    model.save(os.path.join(out_dir, "model.npz"), extra)
+    model.save(os.path.join(out_dir, "model.npz"), extra, train_state=state_record(state, model.backend),
+               keep_previous=True)
     path = os.path.join(out_dir, "metrics.json")
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:

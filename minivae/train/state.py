@@ -4,8 +4,8 @@ A run is reproducible from its seed, and everything it carries from one
 step to the next is in this object: where the run is (epoch, step, the
 budget spent), every random generator it draws from, the optimizers
 (moments and step counts), the best weights so far and the history. Passed
-back to ``fit``, it continues the run exactly (in the same process; writing
-it to disk with the checkpoint, to resume after a kill, is still to do).
+back to ``fit``, it continues the run exactly; written into the checkpoint
+(:mod:`minivae.train.resume`), it continues the run after a kill.
 """
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ class TrainState:
     learning rate before any schedule; best_loss, best_epoch, best_params:
     model selection on the validation loss; last_good: the weights after
     the last finished epoch (what a diverged run falls back to); history:
-    one dict per finished epoch.
+    one dict per finished epoch; order, batch, sums, last: inside an epoch
+    (a run stopped between two steps), its data order, the batches done and
+    the running sums of its metrics and step values.
     """
 
     order_rng: object
@@ -44,6 +46,10 @@ class TrainState:
     best_params: dict | None = None
     last_good: dict | None = None
     history: list = dataclasses.field(default_factory=list)
+    order: object = None
+    batch: int = 0
+    sums: dict = dataclasses.field(default_factory=dict)
+    last: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def start(cls, model, config):
