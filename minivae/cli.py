@@ -95,6 +95,8 @@ def add_train_args(p):
     tr.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall",
                     help="count --time-budget in wall-clock or this process's CPU seconds")
     tr.add_argument("--out", default="runs/latest", metavar="DIR")
+    tr.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                    help="also write the checkpoint every STEPS steps inside an epoch (a kill loses at most that many)")
     tr.add_argument("--resume", default=None, metavar="DIR",
                     help="continue the run saved in DIR where it stopped (Ctrl-C, SIGTERM, a kill); "
                          "--epochs N may extend it, other options must match the run's")
@@ -197,7 +199,8 @@ def _new_run(a):
                       momentum=a.momentum, clip_norm=a.clip_norm, binarize=a.binarize,
                       warmup_epochs=a.warmup_epochs, denoise=a.denoise, mask_noise=a.mask_noise,
                       time_budget=a.time_budget, patience=a.patience, seed=a.seed, lr_schedule=a.lr_schedule,
-                      lr_min=a.lr_min, lr_decay=a.lr_decay, keep_best=a.keep_best, budget_clock=a.budget_clock)
+                      lr_min=a.lr_min, lr_decay=a.lr_decay, keep_best=a.keep_best, budget_clock=a.budget_clock,
+                      checkpoint_every=a.checkpoint_every)
     os.makedirs(a.out, exist_ok=True)              # an unwritable --out fails now, not after an epoch
     info = {**vae.config.to_dict(), **vars(cfg), "dataset": a.dataset, "data_dir": a.data_dir, "seed": a.seed,
             "backend": a.backend, "output_bias": a.output_bias, "train_size": len(train.y),

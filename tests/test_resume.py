@@ -91,17 +91,25 @@ def test_a_signal_stops_at_the_end_of_a_step_saves_and_says_how_to_resume(straig
     assert same_run(straight, tmp_path)
 
 
-def test_kill_9_at_random_moments_loses_at_most_an_epoch_and_resumes_exactly(straight, tmp_path):
+def test_kill_9_at_random_moments_loses_at_most_7_steps_and_resumes_exactly(straight, tmp_path):
+    """Checkpoints every 7 steps (32 per epoch): most kills land inside an epoch, and resume from there."""
     rng = np.random.default_rng(0)
-    kills = 0
+    kills, mid_epoch = 0, False
     for attempt in range(3):
-        proc = child(tmp_path) if attempt == 0 else child(tmp_path, 5, "--resume", str(tmp_path))
+        resume = ["--resume", str(tmp_path)] if attempt else []
+        proc = child(tmp_path, 5, "--checkpoint-every", "7", *resume)
         wait_for_checkpoint(tmp_path, proc)
-        time.sleep(rng.uniform(0, 0.5))
+        if attempt == 0:                                              # the first kill: right after a mid-epoch save
+            while proc.poll() is None and load_train_state(tmp_path / "model.npz")[0]["batch"] == 0:
+                time.sleep(0.01)
+        else:
+            time.sleep(rng.uniform(0, 0.5))
         if proc.poll() is None:
             proc.kill()
             kills += 1
         proc.communicate(timeout=60)
         weights(tmp_path)                                             # whatever the moment, the file loads
+        record, _ = load_train_state(tmp_path / "model.npz")
+        mid_epoch = mid_epoch or record["batch"] > 0
     assert main(["train", "--resume", str(tmp_path), "--quiet", "--no-figures"]) == 0
-    assert kills >= 1 and same_run(straight, tmp_path)
+    assert kills >= 1 and mid_epoch and same_run(straight, tmp_path)

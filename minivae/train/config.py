@@ -33,6 +33,9 @@ class TrainConfig:
     ``"wall"`` seconds, or ``"cpu"`` seconds of this process
     (``time.process_time``, all threads), fairer on a machine shared with
     other jobs.
+    checkpoint_every: with ``fit(out_dir=...)``, also write the checkpoint
+    (and the run's state) every this many steps inside an epoch, so a kill
+    loses at most that many steps (None: after every epoch only).
     """
 
     epochs: int = 10
@@ -55,6 +58,7 @@ class TrainConfig:
     eval_every: int = 1
     keep_best: bool = False
     budget_clock: str = "wall"
+    checkpoint_every: int | None = None
 
     def __post_init__(self):
         def need(ok, msg):
@@ -81,6 +85,8 @@ class TrainConfig:
         need(self.budget_clock in ("wall", "cpu"), f"budget_clock must be 'wall' or 'cpu', got {self.budget_clock!r}")
         need(isinstance(self.eval_every, int) and self.eval_every >= 1,
              f"eval_every must be an integer >= 1, got {self.eval_every!r}")
+        need(self.checkpoint_every is None or (isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 1),
+             f"checkpoint_every must be an integer >= 1 (steps) or None, got {self.checkpoint_every!r}")
         need(self.optimizer in OPTIMIZERS, f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
 
     def optimizer_options(self):

@@ -112,8 +112,10 @@ def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_
 def _run_epochs(model, state, cfg, evals, batches, bar, clock, start, stop, on_epoch_end, out_dir, extra):
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         t0, c0 = time.perf_counter(), clock()
+        save = (lambda: write_run(model, state, cfg, out_dir, extra)) if out_dir is not None else None
         try:
-            entry = {"epoch": epoch, **_train_epoch(model, state, batches, cfg, bar, lambda: clock() - start, stop)}
+            entry = {"epoch": epoch, **_train_epoch(model, state, batches, cfg, bar, lambda: clock() - start, stop,
+                                                    save)}
         except _Stopped:
             state.seconds = clock() - start
             if out_dir is not None:
@@ -156,7 +158,7 @@ def _step_values(model):
     return tuple(getattr(model, "step_values", ()))
 
 
-def _train_epoch(model, state, batches, cfg, bar, spent, stop):
+def _train_epoch(model, state, batches, cfg, bar, spent, stop, save=None):
     """One pass over the data in a new order; returns the epoch's train_* means and step values."""
     backend, xp, n = model.backend, model.backend.xp, batches.x.shape[0]
     steps = math.ceil(n / cfg.batch_size)
@@ -197,6 +199,9 @@ def _train_epoch(model, state, batches, cfg, bar, spent, stop):
             bar.update(state.epoch + 1, cfg.epochs, i, float(out["loss"]) if "loss" in out else math.nan)
         if stop.signal is not None and i < steps:
             raise _Stopped
+        if save is not None and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and i < steps:
+            state.seconds = spent()
+            save()                                      # the run as it is between two steps of this epoch
     backend.synchronize()
     state.order = None
     return {**{f"train_{k}": float(v) / n for k, v in sums.items()}, **{k: float(v) for k, v in last.items()}}
