@@ -11,6 +11,7 @@ denoising VAE). ``evaluate`` adds the k-sample test NLL; ``bench nll`` is
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -29,6 +30,10 @@ from .diagnostics import latent_diagnostics
 from .train import LR_SCHEDULES, TrainConfig, corrupt, evaluate, fit
 from .layers import INIT_SCHEMES
 from .vae import VAE
+
+
+#: the benchmarks that are commands of their own: ``bench NAME`` -> minivae.bench.MODULE
+BENCH_COMMANDS = {"nll": "nll", "variants": "variants", "faults": "faults", "gpu-check": "gpu_check"}
 
 
 def _json_dump(obj, path):
@@ -270,18 +275,10 @@ def build_parser():
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:2] == ["bench", "nll"]:
-        from .bench.nll import main as nll_main
-        return nll_main(argv[2:])
-    if argv[:2] == ["bench", "variants"]:
-        from .bench.variants import main as variants_main
-        return variants_main(argv[2:])
-    if argv[:2] == ["bench", "gpu-check"]:
-        from .bench.gpu_check import main as gpu_check_main
-        return gpu_check_main(argv[2:])
-    if argv and argv[0] == "bench":
-        from .bench import main as bench_main
-        return bench_main(argv[1:])
+    if argv and argv[0] == "bench":                 # python -m minivae bench [nll|variants|faults|gpu-check] ...
+        name = BENCH_COMMANDS.get(argv[1]) if len(argv) > 1 else None
+        module = importlib.import_module(f".bench.{name}" if name else ".bench", __package__)
+        return module.main(argv[2:] if name else argv[1:])
     parser = build_parser()
     a = parser.parse_args(argv)
     try:

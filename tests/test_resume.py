@@ -113,3 +113,11 @@ def test_kill_9_at_random_moments_loses_at_most_7_steps_and_resumes_exactly(stra
         mid_epoch = mid_epoch or record["batch"] > 0
     assert main(["train", "--resume", str(tmp_path), "--quiet", "--no-figures"]) == 0
     assert kills >= 1 and mid_epoch and same_run(straight, tmp_path)
+
+
+def test_the_fault_injection_bench_counts_identical_resumes(tmp_path, capsys):
+    from minivae.bench.faults import main as faults
+
+    assert faults(["--runs", "1", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["runs"] == 1 and res["identical"] == 1 and res["most_lost_s"] >= 0
