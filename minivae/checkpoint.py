@@ -45,12 +45,16 @@ def save_checkpoint(path, config, arrays, extra=None, train_state=None, keep_pre
             raise CheckpointError(f"not saving {path!r}: {name} has {int((~numpy.isfinite(a)).sum())} non-finite "
                                   "values (a diverged model); the file there, if any, is kept")
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     meta = {"format": FORMAT, "config": config, "extra": extra or {}}
     if train_state is not None:
         meta["train_state"] = train_state[0]
         arrays = {**arrays, **{RUN + k: v for k, v in train_state[1].items()}}
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write {path!r}: {exc.strerror or exc} (the folder is missing, read-only or "
+                              "full); the file there, if any, is kept") from exc
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
@@ -63,10 +67,13 @@ def save_checkpoint(path, config, arrays, extra=None, train_state=None, keep_pre
             os.link(path, link)                       # the old file under a second name, then atomically
             os.replace(link, f"{root}.prev{ext}")     # model.prev.npz
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         for leftover in (tmp, f"{tmp}.prev"):
             if os.path.exists(leftover):
                 os.remove(leftover)
+        if isinstance(exc, OSError):
+            raise CheckpointError(f"cannot write {path!r}: {exc.strerror or exc} (the disk may be full); the file "
+                                  "there, if any, is kept") from exc
         raise
     return path
 

@@ -105,3 +105,25 @@ def test_non_finite_eps_and_z_are_refused():
     with pytest.raises(DataError, match="z has 1 non-finite"):
         vae.decode(eps)
     assert np.isfinite(float(vae.loss(x, eps=np.zeros((3, 2)))["loss"]))
+
+
+def test_a_failed_write_is_a_clear_error_and_keeps_the_previous_checkpoint(tmp_path):
+    vae = VAE(**SMALL)
+    path = tmp_path / "model.npz"
+    vae.save(path)
+    before = path.read_bytes()
+    os.chmod(tmp_path, 0o555)                                   # read-only folder (root ignores it: see below)
+    try:
+        if os.access(tmp_path, os.W_OK):
+            pytest.skip("root writes to read-only folders; the next test covers a folder that cannot be made")
+        with pytest.raises(CheckpointError, match="cannot write .* the file there, if any, is kept"):
+            vae.save(path)
+    finally:
+        os.chmod(tmp_path, 0o755)
+    assert path.read_bytes() == before
+
+
+def test_saving_under_a_file_where_a_folder_should_be_is_a_clear_error(tmp_path):
+    (tmp_path / "not-a-folder").write_text("")
+    with pytest.raises(CheckpointError, match="cannot write"):
+        VAE(**SMALL).save(tmp_path / "not-a-folder" / "model.npz")

@@ -48,15 +48,15 @@ def _ending(folder):
     return arrays, [{k: v for k, v in e.items() if k != "epoch_time_s"} for e in entries]
 
 
-def one_run(folder, epochs, every, rng, straight):
-    """Kill a run once at a random moment, resume it to the end; (identical?, seconds lost, epoch, batch)."""
+def one_run(folder, epochs, every, rng, straight, window):
+    """Kill a run once at a random moment (within ``window`` s of its first checkpoint), resume it to the end."""
     proc = _train(folder, epochs, every, wait=False)
     checkpoint, t0 = folder / "model.npz", time.perf_counter()
     while not checkpoint.exists():
         if proc.poll() is not None or time.perf_counter() - t0 > 300:
             raise SystemExit(f"bench faults: the run ended before its first checkpoint: {proc.stderr.read()[-300:]}")
         time.sleep(0.01)
-    time.sleep(rng.uniform(0, 2.0))
+    time.sleep(rng.uniform(0, window))
     killed = proc.poll() is None
     if killed:
         proc.send_signal(signal.SIGKILL)
@@ -83,8 +83,11 @@ def main(argv=None):
     base = Path(a.out or tempfile.mkdtemp(prefix="minivae-faults-"))
     _train(base / "straight", a.epochs, a.checkpoint_every)
     straight = _ending(base / "straight")
+    seconds = json.loads((base / "straight" / "metrics.json").read_text())["history"]
+    window = 0.9 * sum(e["epoch_time_s"] for e in seconds[1:])       # the training left after the first epoch
     rng = numpy.random.default_rng(a.seed)
-    results = [one_run(base / f"run-{r}", a.epochs, a.checkpoint_every, rng, straight) for r in range(a.runs)]
+    results = [one_run(base / f"run-{r}", a.epochs, a.checkpoint_every, rng, straight, window)
+               for r in range(a.runs)]
     killed = [r for r in results if r["killed"]]
     summary = {"bench": "faults", "runs": a.runs, "killed": len(killed),
                "identical": sum(r["identical"] for r in results),
