@@ -6,9 +6,23 @@ import pytest
 
 from minivae import VAE
 from minivae.bench import nll
+from minivae.checkpoint import load_checkpoint
 from minivae.cli import main
+from minivae.datasets import load_data
 
 TINY = ["--train-size", "300", "--test-size", "200", "--epochs", "2", "--hidden-dims", "16", "--batch-size", "50", "--quiet"]
+
+
+def encoder_by_hand(path, x):
+    """(mu, logvar) of a checkpoint's one-hidden-layer ReLU encoder on x, in float64 from its weights."""
+    P = {k: np.asarray(v, np.float64) for k, v in load_checkpoint(path)[1].items()}
+    h = np.maximum(x @ P["encoder.0.W"] + P["encoder.0.b"], 0)
+    return h @ P["mu.W"] + P["mu.b"], h @ P["logvar.W"] + P["logvar.b"]
+
+
+def binarized_test_images(n):
+    """The first n test images as a --binarize run (seed 0) evaluates them: binarized once, seed 10 000."""
+    return load_data("mnist", binarized=True, seed=0)[2].x[:n].astype(np.float64)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +45,11 @@ def test_train_writes_checkpoint_metrics_and_figures(run):
     final = m["final"]
     assert set(final) >= {"test_loss", "test_recon", "test_kl", "test_elbo", "active_units", "kl_per_dim"}
     assert final["test_elbo"] == pytest.approx(final["test_recon"] + final["test_kl"])
-    assert 0 <= final["active_units"] <= 2 and len(final["kl_per_dim"]) == 2
+    # active units (Var_x(mu_u) > 0.01) and KL per dimension on the 200 test images, by hand from the weights
+    mu, logvar = encoder_by_hand(run / "model.npz", binarized_test_images(200))
+    assert final["active_units"] == int((mu.var(axis=0) > 0.01).sum())
+    np.testing.assert_allclose(final["kl_per_dim"], 0.5 * (mu**2 + np.exp(logvar) - logvar - 1).mean(axis=0),
+                               rtol=0, atol=2e-6)                               # written rounded to 6 decimals
     assert m["wall_time_s"] > 0
     assert m["config"]["latent_dim"] == 2 and m["config"]["warmup_epochs"] == 1
     assert m["config"]["lr_schedule"] == "cosine" and m["config"]["val_size"] == 100
@@ -55,6 +73,18 @@ def test_evaluate_writes_the_issue_json(run, tmp_path, capsys):
     assert fig.stat().st_size > 0
     printed = capsys.readouterr().out
     assert "NLL (k=50)" in printed and "-ELBO" in printed
+
+
+def test_evaluate_counts_the_units_whose_mean_varies(run, tmp_path):
+    """active_units = #{u : Var_x(mu_u) > 0.01} over the evaluated images: 1 of 2 here, by hand."""
+    vae = VAE.load(run / "model.npz", latent_dim=2)
+    vae.params["mu.W"][:, 1] *= 30                   # unit 1's mean now varies with x (Var x 900); unit 0 as trained
+    path = vae.save(tmp_path / "m.npz", extra=load_checkpoint(run / "model.npz")[2])   # binarize, seed: as run
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", path, "--k", "1", "--n", "200", "--json", str(out)]) == 0
+    activity = encoder_by_hand(path, binarized_test_images(200))[0].var(axis=0)
+    assert activity[0] < 0.005 and activity[1] > 0.1                # far from the threshold on either side
+    assert json.loads(out.read_text())["active_units"] == 1
 
 
 def test_evaluate_rejects_k_below_one(run, capsys):

@@ -145,11 +145,17 @@ def test_iwae_bound_rises_with_k_over_nested_groups(log_w):
 
 
 def test_iwae_bound_increases_with_k_in_expectation_and_stays_below_log_px():
+    """E[L_k] rises with k towards log p(x); here q is not the posterior, so it rises measurably:
+    every k > 1 beats k = 1 by > 4 standard errors (seen: 6 to 8), and L_20 closes most of the gap."""
     vae, x, exact = linear_gaussian_model(exact_posterior=False)
-    means = []
+    means, runs = [], {}
     for k in (1, 2, 5, 20):
-        ll = [vae.log_likelihood(x, k=k, seed=s) for s in range(300)]
+        ll = runs[k] = np.array([vae.log_likelihood(x, k=k, seed=s) for s in range(300)])
         means.append((np.mean(ll, axis=0), np.std(ll, axis=0) / math.sqrt(300)))
+    for k in (2, 5, 20):                               # same seeds: L_k - L_1 paired, seed by seed
+        gain = runs[k] - runs[1]
+        assert np.all(gain.mean(axis=0) > 4 * gain.std(axis=0) / math.sqrt(300)), k
+    assert np.all(means[-1][0] - means[0][0] > 0.5 * (exact - means[0][0]))    # seen: 95% of the gap
     for (m_a, se_a), (m_b, se_b) in zip(means, means[1:]):
         assert np.all(m_a <= m_b + 3 * np.hypot(se_a, se_b))
     m20, se20 = means[-1]

@@ -5,10 +5,14 @@ skipped with the reason ("CuPy not installed (...)" or "no CUDA device (...)").
 The CuPy backend must give the NumPy backend's numbers for the same weights
 and the same eps: float64 to about 1e-12 (only the order of sums in matrix
 products and reductions differs), float32 to about 1e-6 of each array's scale.
-The BackendError tests run everywhere, simulating a missing CuPy or GPU.
+On the NumPy backend itself that comparison would be NumPy against NumPy (its
+fused ops are the references), so its case compares with an independent
+reference instead: the model and Adam written out in float64 below, or a
+closed form. The BackendError tests run everywhere, simulating a missing CuPy or GPU.
 """
 import sys
 import types
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -63,6 +67,61 @@ def train_steps(backend, dtype, steps, arch=SMALL, n=16, seed=0):
     return model, opt, out
 
 
+def by_hand(params, x, eps):
+    """Loss dict and gradients of the default VAE (ReLU MLPs, Bernoulli decoder, beta = 1), written out in
+    float64 from the weights: a reference that shares no code with either backend."""
+    P = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    x, eps = np.asarray(x, np.float64), np.asarray(eps, np.float64)
+    n, depth = x.shape[0], sum(k.startswith("encoder.") and k.endswith(".W") for k in P)
+    hs = [x]
+    for i in range(depth):
+        hs.append(np.maximum(hs[-1] @ P[f"encoder.{i}.W"] + P[f"encoder.{i}.b"], 0))
+    mu, logvar = hs[-1] @ P["mu.W"] + P["mu.b"], hs[-1] @ P["logvar.W"] + P["logvar.b"]
+    sigma = np.exp(logvar / 2)
+    gs = [mu + sigma * eps]                                        # the decoder's layer inputs, z first
+    for i in range(depth):
+        gs.append(np.maximum(gs[-1] @ P[f"decoder.{i}.W"] + P[f"decoder.{i}.b"], 0))
+    logits = gs[-1] @ P[f"decoder.{depth}.W"] + P[f"decoder.{depth}.b"]
+    nll = (np.logaddexp(0, logits) - x * logits).sum(axis=1)
+    kl = 0.5 * (mu**2 + sigma**2 - logvar - 1).sum(axis=1)
+    G, d = {}, (1 / (1 + np.exp(-logits)) - x) / n                # d loss / d logits
+    for i in reversed(range(depth + 1)):
+        G[f"decoder.{i}.W"], G[f"decoder.{i}.b"] = gs[i].T @ d, d.sum(axis=0)
+        d = (d @ P[f"decoder.{i}.W"].T) * (gs[i] > 0 if i else 1)
+    dmu, dlogvar = d + mu / n, 0.5 * (d * eps * sigma + (sigma**2 - 1) / n)
+    G["mu.W"], G["mu.b"] = hs[-1].T @ dmu, dmu.sum(axis=0)
+    G["logvar.W"], G["logvar.b"] = hs[-1].T @ dlogvar, dlogvar.sum(axis=0)
+    d = dmu @ P["mu.W"].T + dlogvar @ P["logvar.W"].T
+    for i in reversed(range(depth)):
+        d = d * (hs[i + 1] > 0)
+        G[f"encoder.{i}.W"], G[f"encoder.{i}.b"] = hs[i].T @ d, d.sum(axis=0)
+        d = d @ P[f"encoder.{i}.W"].T
+    return {"loss": (nll + kl).mean(), "recon": nll.mean(), "kl": kl.mean()}, G
+
+
+def train_by_hand(dtype, steps, arch=SMALL, n=16, seed=0, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
+    """`train_steps` in float64 from the same initial weights, data and eps: by_hand, then Adam's Algorithm 1."""
+    model = VAE(**arch, dtype=dtype, seed=seed)
+    P = {k: v.astype(np.float64) for k, v in model.state_arrays().items()}
+    m, v = ({k: np.zeros_like(p) for k, p in P.items()} for _ in range(2))
+    for t in range(1, steps + 1):
+        x = batch(n, model.config.input_dim, 100 + t - 1, dtype)
+        out, G = by_hand(P, x, eps_for(model, n, 200 + t - 1))
+        for k, g in G.items():
+            m[k] = b1 * m[k] + (1 - b1) * g
+            v[k] = b2 * v[k] + (1 - b2) * g**2
+            P[k] = P[k] - lr * (m[k] / (1 - b1**t)) / (np.sqrt(v[k] / (1 - b2**t)) + eps)
+    return SimpleNamespace(params=P, grads=G, m=m, v=v, out=out)
+
+
+def reference_run(backend, dtype, steps, arch=SMALL, n=16):
+    """What `train_steps` on `backend` must give: for CuPy, the NumPy backend's run; for NumPy, `train_by_hand`."""
+    if backend.name == "numpy":
+        return train_by_hand(dtype, steps, arch, n)
+    model, opt, out = train_steps("numpy", dtype, steps, arch, n)
+    return SimpleNamespace(params=model.state_arrays(), grads=model.grads, m=opt.m, v=opt.v, out=out)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     return get_backend(request.param)
@@ -94,40 +153,55 @@ def test_model_params_grads_and_state_live_on_the_backend(backend):
     assert all(isinstance(a, np.ndarray) for a in arrays.values())
 
 
-def test_same_initial_weights_on_every_backend(backend):
+@needs_gpu
+@pytest.mark.gpu
+def test_same_initial_weights_on_every_backend():
+    """CuPy's initial weights are NumPy's (drawn on the host). Only CuPy's case: NumPy's would compare
+    NumPy with itself; what the seed draws there is not a property of a backend."""
     ref = VAE(**SMALL, seed=7, backend="numpy").state_arrays()
-    got = VAE(**SMALL, seed=7, backend=backend).state_arrays()
+    got = VAE(**SMALL, seed=7, backend="cupy").state_arrays()
     for name in ref:
         np.testing.assert_array_equal(got[name], ref[name])
 
 
 @pytest.mark.parametrize("steps", [1, 3])
 def test_training_steps_match_numpy_float64(backend, steps):
-    """Loss, grads, Adam state and parameters after each step: same as NumPy's to 1e-10 in float64."""
-    ref_model, ref_opt, ref_out = train_steps("numpy", "float64", steps)
+    """Loss, grads, Adam state and parameters after each step: same as NumPy's to 1e-10 in float64
+    (NumPy's case: the same as the model and Adam written out by hand in float64, `train_by_hand`)."""
+    ref = reference_run(backend, "float64", steps)
     model, opt, out = train_steps(backend, "float64", steps)
     for key in ("loss", "recon", "kl"):
-        assert max_rel(out[key], ref_out[key]) <= 1e-12, key
-    for name in ref_model.params:
-        assert max_rel(model.grads[name], ref_model.grads[name]) <= 1e-10, name
-        assert max_rel(opt.m[name], ref_opt.m[name]) <= 1e-10, name
-        assert max_rel(opt.v[name], ref_opt.v[name]) <= 1e-10, name
-        assert max_rel(model.params[name], ref_model.params[name]) <= 1e-10, name
+        assert max_rel(out[key], ref.out[key]) <= 1e-12, key
+    for name in ref.params:
+        assert max_rel(model.grads[name], ref.grads[name]) <= 1e-10, name
+        assert max_rel(opt.m[name], ref.m[name]) <= 1e-10, name
+        assert max_rel(opt.v[name], ref.v[name]) <= 1e-10, name
+        assert max_rel(model.params[name], ref.params[name]) <= 1e-10, name
 
 
 def test_training_step_matches_numpy_float32_pytorch_examples_config(backend):
     """784-400-20 ReLU Bernoulli at batch 128, float32: loss and grads to about 1e-6 of their scale.
 
-    The parameters after the step are compared loosely: at t = 1 Adam moves a
-    parameter by about lr * sign(g), so a gradient within rounding of 0 may
-    step either way on different hardware.
+    At t = 1 Adam moves a parameter by lr * g / (|g| + eps), about lr * sign(g),
+    so a gradient within rounding of 0 may step either way on different
+    hardware. The step is compared where |g| > 1e-3 of the array's largest
+    (the gradients agree to 1e-4 of it, so the sign is sure; seen: 96-100% of
+    the entries): to 1e-3 lr there (seen: 1e-5 lr), and downhill; elsewhere only |step| <= lr.
     """
-    ref_model, _, ref_out = train_steps("numpy", "float32", 1, PYTORCH_EXAMPLES, n=128)
+    lr = 1e-3
+    ref = reference_run(backend, "float32", 1, PYTORCH_EXAMPLES, n=128)
+    start = VAE(**PYTORCH_EXAMPLES, dtype="float32", seed=0).state_arrays()
     model, _, out = train_steps(backend, "float32", 1, PYTORCH_EXAMPLES, n=128)
-    assert max_rel(out["loss"], ref_out["loss"]) <= 1e-5
-    for name in ref_model.params:
-        assert max_rel(model.grads[name], ref_model.grads[name]) <= 1e-4, name
-        assert np.max(np.abs(host(model.params[name]) - ref_model.state_arrays()[name])) <= 2.01e-3, name
+    assert max_rel(out["loss"], ref.out["loss"]) <= 1e-5
+    for name in ref.params:
+        g = host(ref.grads[name]).astype(np.float64)
+        assert max_rel(model.grads[name], g) <= 1e-4, name
+        p, p_ref = host(model.params[name]).astype(np.float64), host(ref.params[name]).astype(np.float64)
+        sure = np.abs(g) > 1e-3 * np.abs(g).max()
+        assert sure.mean() > 0.9, name
+        np.testing.assert_allclose(p[sure], p_ref[sure], rtol=0, atol=1e-3 * lr, err_msg=name)
+        assert np.all(np.sign(p - start[name])[sure] == -np.sign(g[sure])), name       # downhill
+        assert np.max(np.abs(p - start[name])) <= lr * (1 + 1e-4), name
 
 
 def test_inference_on_every_backend(backend):
@@ -139,8 +213,14 @@ def test_inference_on_every_backend(backend):
     samples = model.sample(3)
     for a in (mu, x_hat, samples):
         assert type(a).__module__.split(".")[0] == backend.xp.__name__
-    ref = VAE(**SMALL, seed=1, backend="numpy")
-    assert max_rel(x_hat, ref.reconstruct(x)) <= 1e-6
+    if backend.name == "numpy":                            # decode(mu(x)) written out in float64
+        P = {k: np.asarray(v, np.float64) for k, v in model.state_arrays().items()}
+        h = np.maximum(x @ P["encoder.0.W"] + P["encoder.0.b"], 0) @ P["mu.W"] + P["mu.b"]
+        want = 1 / (1 + np.exp(-(np.maximum(h @ P["decoder.0.W"] + P["decoder.0.b"], 0) @ P["decoder.1.W"]
+                                 + P["decoder.1.b"])))
+    else:
+        want = VAE(**SMALL, seed=1, backend="numpy").reconstruct(x)
+    assert max_rel(x_hat, want) <= 1e-6
 
 
 def test_checkpoint_round_trip_across_backends(backend, tmp_path):
@@ -161,9 +241,14 @@ def test_use_backend_sets_the_default(backend):
 # ------------------------------------------------------- fused ops through backend.ops
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_backend_ops_give_the_reference_numbers(backend, dtype):
+    """CuPy's fused op against the NumPy reference; NumPy's (the reference itself) against the closed form."""
     rng = np.random.default_rng(0)
     mu, logvar, eps = (rng.standard_normal((64, 20)).astype(dtype) for _ in range(3))
-    z_ref, kl_ref = reference.reparam_kl_forward(mu, logvar, eps)
+    if backend.name == "numpy":
+        m, lv, e = (a.astype(np.float64) for a in (mu, logvar, eps))
+        z_ref, kl_ref = m + np.exp(lv / 2) * e, 0.5 * (m**2 + np.exp(lv) - lv - 1).sum(axis=1)
+    else:
+        z_ref, kl_ref = reference.reparam_kl_forward(mu, logvar, eps)
     z, kl = backend.ops.reparam_kl_forward(*(backend.asarray(a) for a in (mu, logvar, eps)))
     tol = 1e-6 if dtype == "float32" else 1e-12
     assert max_rel(z, z_ref) <= tol and max_rel(kl, kl_ref) <= tol

@@ -56,9 +56,13 @@ def test_unknown_activation_is_a_clear_error():
     ("uniform", lambda W, d_in, d_out: np.abs(W).max() <= 1 / np.sqrt(d_in)
      and abs(W.std() - 1 / np.sqrt(3 * d_in)) < 0.05 / np.sqrt(3 * d_in)),
     ("he", lambda W, d_in, d_out: abs(W.std() - np.sqrt(2 / d_in)) < 0.05 * np.sqrt(2 / d_in)),
-    ("xavier", lambda W, d_in, d_out: np.abs(W).max() <= np.sqrt(6 / (d_in + d_out))),
+    ("xavier", lambda W, d_in, d_out: np.abs(W).max() <= np.sqrt(6 / (d_in + d_out))
+     and abs(W.std() - np.sqrt(2 / (d_in + d_out))) < 0.01 * np.sqrt(2 / (d_in + d_out))),
 ])
 def test_init_schemes(scheme, check):
+    """U(-a, a) has std a / sqrt(3): Xavier's a = sqrt(6 / (d_in + d_out)) gives std sqrt(2 / (d_in + d_out)).
+
+    120 000 draws: the sample std is within 0.2% of the true one, so 1% (xavier) flags a wrong scale."""
     W = init_weight(np.random.default_rng(0), 400, 300, scheme, "float32")
     assert W.dtype == np.float32 and W.shape == (400, 300)
     assert check(W, 400, 300)

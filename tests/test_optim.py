@@ -72,7 +72,8 @@ def test_clipping_scales_by_the_global_norm():
     assert float(global_norm(grads)) == 5.0
     norm = clip_grad_norm(grads, 1.0)
     assert float(norm) == 5.0
-    np.testing.assert_allclose(grads["a"], [0.6]) and np.testing.assert_allclose(grads["b"], [[0.8]])
+    np.testing.assert_allclose(grads["a"], [0.6])      # every gradient scaled by 1 / 5, not only the first
+    np.testing.assert_allclose(grads["b"], [[0.8]])
     untouched = {"a": np.array([0.3])}
     clip_grad_norm(untouched, 1.0)
     assert untouched["a"][0] == 0.3
@@ -134,9 +135,12 @@ def test_state_dict_round_trip_keeps_the_flat_state():
     assert np.shares_memory(other.m["b"], other._flat_state)
 
 
-@pytest.mark.parametrize("kwargs", [dict(lr=0), dict(beta1=1.0), dict(eps=0), dict(clip_norm=-1)])
-def test_bad_adam_options(kwargs):
-    with pytest.raises(ConfigError):
+@pytest.mark.parametrize("kwargs, match", [(dict(lr=0), r"learning rate must be a finite number > 0, got 0"),
+                                           (dict(beta1=1.0), r"beta1 must be a finite number in \[0, 1\), got 1.0"),
+                                           (dict(eps=0), r"eps must be a finite number > 0, got 0"),
+                                           (dict(clip_norm=-1), r"clip_norm must be a finite number > 0")])
+def test_bad_adam_options(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
         Adam({"w": np.zeros(2)}, **kwargs)
 
 

@@ -26,11 +26,15 @@ def test_backward_matches_finite_differences(rng):
 
 
 def test_k_samples_sum_their_gradients(rng):
+    """eps of K samples (K, N, D): dmu and dlogvar are the sums over k of the one-sample gradients."""
     mu, logvar = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
     eps, dz = rng.standard_normal((5, 3, 2)), rng.standard_normal((5, 3, 2))
     dmu, dlogvar = reparameterize_backward(dz, reparameterize(mu, logvar, eps)[1])
-    assert dmu.shape == (3, 2)
+    assert dmu.shape == dlogvar.shape == (3, 2)
+    np.testing.assert_allclose(dmu, dz.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(dlogvar, (0.5 * dz * eps * np.exp(logvar / 2)).sum(axis=0), rtol=1e-12)
     f = lambda: reparameterize(mu, logvar, eps)[0]  # noqa: E731
+    assert rel_error(dmu, numerical_gradient_array(f, mu, dz)) < 1e-7
     assert rel_error(dlogvar, numerical_gradient_array(f, logvar, dz)) < 1e-7
 
 
