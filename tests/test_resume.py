@@ -121,3 +121,24 @@ def test_the_fault_injection_bench_counts_identical_resumes(tmp_path, capsys):
     assert faults(["--runs", "1", "--epochs", "2", "--out", str(tmp_path)]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["runs"] == 1 and res["identical"] == 1 and res["most_lost_s"] >= 0
+
+
+def test_a_run_whose_generator_cannot_be_saved_trains_and_says_it_cannot_be_resumed(tmp_path):
+    """CuPy's generators give no state: such a run still writes its checkpoints, and resuming it is refused."""
+    from minivae import VAE
+    from minivae.errors import CheckpointError
+    from minivae.train import TrainConfig, fit, load_run
+
+    class OpaqueGenerator:                                       # draws like a generator, says nothing of its state
+        def __init__(self):
+            self._rng = np.random.default_rng(0)
+
+        def standard_normal(self, *args, **kwargs):
+            return self._rng.standard_normal(*args, **kwargs)
+
+    vae = VAE(input_dim=6, hidden_dims=(5,), latent_dim=2)
+    vae.rng = OpaqueGenerator()
+    x = np.random.default_rng(1).random((32, 6)).astype(np.float32)
+    fit(vae, x, epochs=1, batch_size=16, progress=False, out_dir=tmp_path)
+    with pytest.raises(CheckpointError, match="model generator was not saved .* cannot be resumed exactly"):
+        load_run(vae, TrainConfig(epochs=2, batch_size=16), tmp_path / "model.npz")

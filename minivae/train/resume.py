@@ -17,9 +17,8 @@ from ..errors import CheckpointError
 
 
 def _rng_state(rng):
-    """A NumPy generator's state as JSON-able data; None for one that cannot say (CuPy's)."""
-    bit_generator = getattr(rng, "bit_generator", None)
-    return None if bit_generator is None or not hasattr(bit_generator, "state") else bit_generator.state
+    """A NumPy generator's state as JSON-able data; None for any other (CuPy's cannot be saved)."""
+    return rng.bit_generator.state if isinstance(rng, numpy.random.Generator) else None
 
 
 def state_record(state, backend):
@@ -47,7 +46,7 @@ def restore_state(state, record, arrays, backend, source="checkpoint"):
     """Put a checkpoint's ``record`` and ``arrays`` back into ``state`` (a new run of the same model)."""
     for key, rng in (("order", state.order_rng), ("noise", state.noise_rng), ("model", state.model_rng)):
         saved = record["rngs"].get(key)
-        if saved is None or _rng_state(rng) is None:
+        if saved is None or not isinstance(rng, numpy.random.Generator):
             raise CheckpointError(f"{source}: the run's {key} generator was not saved (a CuPy generator cannot be): "
                                   "it cannot be resumed exactly")
         rng.bit_generator.state = saved
