@@ -80,6 +80,21 @@ def save_checkpoint(path, config, arrays, extra=None, train_state=None, keep_pre
 
 def load_checkpoint(path):
     """Read ``(config, arrays, extra)`` from ``path``; CheckpointError if it is not a valid checkpoint."""
+    meta, arrays = _read(path)
+    model_arrays = {k: v for k, v in arrays.items() if not k.startswith(RUN)}
+    return meta["config"], model_arrays, meta.get("extra", {})
+
+
+def load_train_state(path):
+    """The run's (record, arrays) stored in the checkpoint at ``path`` by the training loop, or None."""
+    meta, arrays = _read(path)
+    if "train_state" not in meta:
+        return None
+    return meta["train_state"], {k[len(RUN):]: v for k, v in arrays.items() if k.startswith(RUN)}
+
+
+def _read(path):
+    """The checked (meta record, every array) of the checkpoint at ``path``, in one read of the file."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"no checkpoint file at {path!r}")
@@ -100,20 +115,7 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path!r}: format {meta.get('format')!r}, expected {FORMAT!r}")
     if not isinstance(meta.get("config"), dict):
         raise CheckpointError(f"{path!r}: its architecture record is missing")
-    model_arrays = {k: v for k, v in arrays.items() if not k.startswith(RUN)}
-    return meta["config"], model_arrays, meta.get("extra", {})
-
-
-def load_train_state(path):
-    """The run's (record, arrays) stored in the checkpoint at ``path`` by the training loop, or None."""
-    path = os.fspath(path)
-    load_checkpoint(path)                              # the same checks, the same errors
-    with numpy.load(path, allow_pickle=False) as data:
-        meta = json.loads(str(data["__meta__"]))
-        if "train_state" not in meta:
-            return None
-        arrays = {k[len(RUN):]: data[k] for k in data.files if k.startswith(RUN)}
-    return meta["train_state"], arrays
+    return meta, arrays
 
 
 def save_model(model, config, path, extra=None, train_state=None, keep_previous=False):

@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from minivae.bench.faults import OPTS        # the small run the fault-injection bench kills too
 from minivae.checkpoint import load_checkpoint, load_train_state
 from minivae.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-OPTS = ["--train-size", "2000", "--test-size", "300", "--hidden-dims", "32", "--latent-dim", "4", "--no-figures",
-        "--quiet", "--binarize", "--denoise", "0.1", "--warmup-epochs", "2", "--batch-size", "64"]
 
 
 def weights(folder):
