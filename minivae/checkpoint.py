@@ -25,10 +25,14 @@ def _umask():
 
 
 RUN = "__run__."           # the prefix of the training state's arrays
+KIND_CLASSES = {"vae": "VAE", "gan": "GAN", "vaegan": "VAEGAN", "classifier": "metrics.Classifier"}
 
 
-def save_checkpoint(path, config, arrays, extra=None, train_state=None, keep_previous=False):
+def save_checkpoint(path, config, arrays, extra=None, train_state=None, keep_previous=False, kind="vae"):
     """Write ``config`` (JSON-able dict), ``arrays`` (name -> host array) and ``extra`` to ``path``.
+
+    ``kind`` names the model class (``"vae"``, ``"gan"``, ...; see
+    :func:`checkpoint_kind`), so a checkpoint is never loaded as another model.
 
     ``train_state``: (record, arrays) of the run (:mod:`minivae.train.resume`),
     stored beside the weights. ``keep_previous``: the file already at
@@ -45,7 +49,7 @@ def save_checkpoint(path, config, arrays, extra=None, train_state=None, keep_pre
             raise CheckpointError(f"not saving {path!r}: {name} has {int((~numpy.isfinite(a)).sum())} non-finite "
                                   "values (a diverged model); the file there, if any, is kept")
     folder = os.path.dirname(os.path.abspath(path))
-    meta = {"format": FORMAT, "config": config, "extra": extra or {}}
+    meta = {"format": FORMAT, "model": kind, "config": config, "extra": extra or {}}
     if train_state is not None:
         meta["train_state"] = train_state[0]
         arrays = {**arrays, **{RUN + k: v for k, v in train_state[1].items()}}
@@ -85,6 +89,11 @@ def load_checkpoint(path):
     return meta["config"], model_arrays, meta.get("extra", {})
 
 
+def checkpoint_kind(path):
+    """The kind of model saved at ``path``: ``"vae"`` (also for checkpoints older than the record), ``"gan"``, ..."""
+    return _read(path)[0].get("model", "vae")
+
+
 def load_train_state(path):
     """The run's (record, arrays) stored in the checkpoint at ``path`` by the training loop, or None."""
     meta, arrays = _read(path)
@@ -120,7 +129,7 @@ def _read(path):
 
 def save_model(model, config, path, extra=None, train_state=None, keep_previous=False):
     """Write a model's architecture record ``config`` and its parameters (as host arrays) to ``path``."""
-    return save_checkpoint(path, config, model.state_arrays(), extra, train_state, keep_previous)
+    return save_checkpoint(path, config, model.state_arrays(), extra, train_state, keep_previous, model.kind)
 
 
 def load_state(model, arrays, source="arrays", hint=None):
@@ -151,7 +160,13 @@ def load_model(cls, path, backend=None, expected=None, tuples=()):
     CheckpointError (a conditional model is not silently loaded as an
     unconditional one); ``tuples`` names the options stored as JSON lists.
     """
-    config, arrays, _ = load_checkpoint(path)
+    meta, arrays = _read(path)
+    kind = meta.get("model", "vae")
+    if kind != cls.kind:
+        raise CheckpointError(f"{path}: a {kind.upper()} checkpoint, not a {cls.kind.upper()} one; load it with "
+                              f"minivae.{KIND_CLASSES.get(kind, kind.upper())}.load")
+    config = dict(meta["config"])
+    arrays = {k: v for k, v in arrays.items() if not k.startswith(RUN)}
     seed = config.pop("seed", 0)
     for key in tuples:
         config[key] = tuple(config.get(key, ()))

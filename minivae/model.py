@@ -16,6 +16,8 @@ from .checkpoint import load_model, load_state, save_model
 class Model:
     """The base of minivae's models: checkpoints from ``architecture()`` and ``params``; fit's defaults."""
 
+    #: the model's name in its checkpoints (:func:`minivae.checkpoint.checkpoint_kind`)
+    kind = "model"
     #: metrics of ``train_step`` that ``fit`` records as their value at the epoch's end, not as a mean
     step_values = ()
     #: architecture options stored as JSON lists that the constructor takes as tuples

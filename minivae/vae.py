@@ -57,6 +57,7 @@ class VAE(Model):
         ``"numpy"`` (default) or ``"cupy"``.
     """
 
+    kind = "vae"
     step_values = ("beta",)             # the KL weight of the step, recorded at the epoch's end
     tuple_options = ("hidden_dims",)
 
