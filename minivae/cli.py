@@ -34,6 +34,8 @@ from .vae import VAE
 
 #: the benchmarks that are commands of their own: ``bench NAME`` -> minivae.bench.MODULE
 BENCH_COMMANDS = {"nll": "nll", "variants": "variants", "faults": "faults", "gpu-check": "gpu_check"}
+#: the commands written in modules of their own: ``NAME ...`` -> minivae.MODULE.main(argv)
+COMMANDS = {"gan": "cli_gan", "classifier": "metrics.cli"}
 
 
 def _json_dump(obj, path):
@@ -270,6 +272,8 @@ def build_parser():
                     help='write {"test_elbo", "test_nll", "test_kl", "test_recon", "active_units", "k", "n", ...}')
     ev.add_argument("--figure", default=None, metavar="PNG", help="write the per-dimension KL / active-units figure")
     sub.add_parser("bench", help="speed benchmarks (see `python -m minivae bench --help`)", add_help=False)
+    sub.add_parser("gan", help="train a GAN (see `python -m minivae gan --help`)", add_help=False)
+    sub.add_parser("classifier", help="train the MNIST classifier of the sample-quality yardstick", add_help=False)
     return p
 
 
@@ -279,6 +283,8 @@ def main(argv=None):
         name = BENCH_COMMANDS.get(argv[1]) if len(argv) > 1 else None
         module = importlib.import_module(f".bench.{name}" if name else ".bench", __package__)
         return module.main(argv[2:] if name else argv[1:])
+    if argv and argv[0] in COMMANDS:
+        return importlib.import_module(f".{COMMANDS[argv[0]]}", __package__).main(argv[1:])
     parser = build_parser()
     a = parser.parse_args(argv)
     try:

@@ -1,4 +1,4 @@
-"""Optimizers: SGD with momentum and Adam (Kingma & Ba 2015, Algorithm 1).
+"""Optimizers: SGD with momentum, RMSProp (Hinton's lecture 6e) and Adam (Kingma & Ba 2015, Algorithm 1).
 
 An optimizer holds the model's flat parameter dict (``"encoder.0.W"`` ...)
 and updates those arrays in place from a grads dict with the same keys. Its
@@ -244,7 +244,50 @@ class Adam(Optimizer):
             self.v[k][...] = state[f"v.{k}"]
 
 
-OPTIMIZERS = {"adam": Adam, "sgd": SGD}
+class RMSProp(Optimizer):
+    """RMSProp (Tieleman & Hinton 2012, Coursera lecture 6e), as the WGAN paper trains its critic:
+
+        r <- rho r + (1 - rho) g^2
+        p <- p - lr g / (sqrt(r) + eps)
+
+    No momentum and no bias correction. The lecture suggests rho = 0.9; the default 0.99 is what the
+    WGAN authors' code ran (PyTorch's RMSprop default), so a minivae WGAN and its PyTorch reference match.
+    """
+
+    def __init__(self, params, lr=1e-2, rho=0.99, eps=1e-8, clip_norm=None, check_finite=None):
+        super().__init__(params, lr, clip_norm, check_finite)
+        finite_number("rho", rho, "in [0, 1)", lambda v: 0 <= v < 1)
+        finite_number("eps", eps, "> 0", lambda v: v > 0)
+        self.rho, self.eps = rho, eps
+        self._flat_state, self.r = zeros_like_all(params)
+        self._work = None if self._flat_state is None else self._flat_state.copy()
+
+    def update(self, name, p, g):
+        self._rmsprop(p, g, self.r[name], None)
+
+    def update_flat(self, p, g):
+        self._rmsprop(p, g, self._flat_state, self._work)
+
+    def _rmsprop(self, p, g, r, work):
+        """r <- rho r + (1 - rho) g^2 (square, axpby); p <- p - lr g / (sqrt(r) + eps) (sqrt, add, divide, axpy)."""
+        xp = array_module(p)
+        tmp = xp.multiply(g, g, out=work)
+        blas.axpby(1 - self.rho, tmp, self.rho, r)
+        xp.sqrt(r, out=tmp)
+        tmp += p.dtype.type(self.eps)
+        xp.divide(g, tmp, out=tmp)
+        blas.axpy(-self.lr, tmp, p)
+
+    def state_dict(self):
+        return {"t": self.t, **{f"r.{k}": v for k, v in self.r.items()}}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        for k in self.r:
+            self.r[k][...] = state[f"r.{k}"]
+
+
+OPTIMIZERS = {"adam": Adam, "sgd": SGD, "rmsprop": RMSProp}
 
 
 def make_optimizer(name, params, **kwargs):

@@ -129,3 +129,19 @@ def test_an_uncorrupted_batch_is_its_own_target():
     fit(vae, data(16).astype(np.float32), epochs=1, batch_size=16, progress=False)
     assert isinstance(seen[0], Batch) and seen[0].x is seen[0].target and seen[0].warmup == 1.0
     assert math.isfinite(vae.eval_step(seen[0])["loss"])
+
+
+class EveryOther(TwoPlayer):
+    """Reports ``sometimes`` = 1 on every other step only (as a GAN's generator loss comes every n_critic steps)."""
+
+    calls = 0
+
+    def train_step(self, batch, optimizers):
+        out = super().train_step(batch, optimizers)
+        self.calls += 1
+        return {**out, **({"sometimes": 1.0} if self.calls % 2 else {})}
+
+
+def test_a_metric_that_some_steps_lack_is_averaged_over_the_steps_that_have_it():
+    history = fit(EveryOther(), data(64), epochs=2, batch_size=8, progress=False)
+    assert [h["train_sometimes"] for h in history] == [1.0, 1.0]              # not 0.5: divided by its own count

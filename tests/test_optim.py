@@ -7,7 +7,7 @@ import pytest
 
 from minivae import VAE, Adam, SGD
 from minivae.errors import ConfigError
-from minivae.optim import clip_grad_norm, flat_view, global_norm
+from minivae.optim import RMSProp, clip_grad_norm, flat_view, global_norm
 
 GRADS = [0.5, -1.5, 2.0, 0.1]          # one scalar parameter's gradients over four steps
 
@@ -147,3 +147,37 @@ def test_bad_adam_options(kwargs, match):
 def test_mismatched_grads_raise():
     with pytest.raises(ConfigError, match="different keys"):
         Adam({"w": np.zeros(2)}).step({"v": np.zeros(2)})
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_rmsprop_follows_the_textbook_update(packed):
+    """r <- rho r + (1 - rho) g^2,  p <- p - lr g / (sqrt(r) + eps), step by step, flat buffer or not."""
+    rng = np.random.default_rng(0)
+    buf = rng.standard_normal(7)
+    params = {"a": buf[:3], "b": buf[3:].reshape(2, 2)}
+    if not packed:
+        params = {k: v.copy() for k, v in params.items()}
+    expect = {k: v.copy() for k, v in params.items()}
+    r = {k: np.zeros_like(v) for k, v in params.items()}
+    opt = RMSProp(params, lr=0.01, rho=0.9, eps=1e-6)
+    for _ in range(4):
+        gbuf = rng.standard_normal(7)
+        grads = {"a": gbuf[:3], "b": gbuf[3:].reshape(2, 2)}
+        for k in expect:
+            r[k] = 0.9 * r[k] + 0.1 * grads[k] ** 2
+            expect[k] = expect[k] - 0.01 * grads[k] / (np.sqrt(r[k]) + 1e-6)
+        opt.step({k: g.copy() for k, g in grads.items()} if not packed else grads)
+        for k in expect:
+            np.testing.assert_allclose(params[k], expect[k], rtol=1e-13)
+    assert (opt._flat_state is not None) and opt.t == 4
+    state = opt.state_dict()
+    again = RMSProp({k: v.copy() for k, v in params.items()}, lr=0.01, rho=0.9, eps=1e-6)
+    again.load_state_dict(state)
+    np.testing.assert_allclose(again.r["b"], r["b"], rtol=1e-13)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"rho": 1.0}, "rho"), ({"rho": -0.1}, "rho"), ({"eps": 0}, "eps"),
+                                           ({"lr": 0}, "learning rate")])
+def test_bad_rmsprop_options(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        RMSProp({"a": np.zeros(2)}, **kwargs)

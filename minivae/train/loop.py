@@ -63,7 +63,7 @@ def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_
     """Train ``model`` on ``train_x`` (N, D); return the history (one dict per epoch).
 
     Each history entry has ``epoch``, ``train_<metric>`` for each metric of
-    ``train_step`` (running means over the epoch; for a VAE ``train_loss``,
+    ``train_step`` (running means over the epoch's steps that report it; for a VAE ``train_loss``,
     ``train_recon``, ``train_kl``: the training objective per example and
     its plain terms), the value at the epoch's end of each of the model's
     ``step_values`` (a VAE's KL weight ``beta``), ``lr`` (the learning rate
@@ -166,8 +166,10 @@ def _train_epoch(model, state, batches, cfg, bar, spent, stop, save=None):
     keep_last = _step_values(model)
     sync_every = 1 if backend.name == "numpy" else 50  # one host read per sync_every steps
     if state.order is None:                             # a new epoch (else: one stopped between two steps)
-        state.order, state.batch, state.sums, state.last = state.order_rng.permutation(n), 0, {}, {}
-    perm, sums, last = state.order, state.sums, state.last
+        state.order, state.batch, state.sums, state.counts, state.last = state.order_rng.permutation(n), 0, {}, {}, {}
+    for k in state.sums.keys() - state.counts.keys():   # a run saved before counts: every step had every metric
+        state.counts[k] = min(state.batch * cfg.batch_size, n)
+    perm, sums, counts, last = state.order, state.sums, state.counts, state.last
     perm_dev = backend.asarray(perm)                    # one host-to-device copy per epoch
     for i in range(state.batch + 1, steps + 1):
         s = (i - 1) * cfg.batch_size
@@ -189,14 +191,16 @@ def _train_epoch(model, state, batches, cfg, bar, spent, stop, save=None):
                 last[k] = v
             elif k in sums:
                 sums[k] += v * len(idx)
+                counts[k] += len(idx)
             else:
                 sums[k] = xp.zeros((), dtype="float64") + v * len(idx)
+                counts[k] = len(idx)
         if i % sync_every == 0 or i == steps:
             if not all(math.isfinite(float(v)) for v in sums.values()):
                 restore(model, state.last_good)
                 where = f"batch {i}" if sync_every == 1 else f"a batch in {max(1, i - sync_every + 1)}..{i}"
                 raise TrainingDivergedError(_diverged(state, where, steps))
-            bar.update(state.epoch + 1, cfg.epochs, i, float(out["loss"]) if "loss" in out else math.nan)
+            bar.update(state.epoch + 1, cfg.epochs, i, float(out.get("loss", next(iter(out.values()), math.nan))))
         if stop.signal is not None and i < steps:
             raise _Stopped
         if save is not None and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and i < steps:
@@ -204,7 +208,7 @@ def _train_epoch(model, state, batches, cfg, bar, spent, stop, save=None):
             save()                                      # the run as it is between two steps of this epoch
     backend.synchronize()
     state.order = None
-    return {**{f"train_{k}": float(v) / n for k, v in sums.items()}, **{k: float(v) for k, v in last.items()}}
+    return {**{f"train_{k}": float(v) / counts[k] for k, v in sums.items()}, **{k: float(v) for k, v in last.items()}}
 
 
 def _diverged(state, where, steps, cause=""):

@@ -34,7 +34,8 @@ def state_record(state, backend):
     record = {"epoch": state.epoch, "step": state.step, "seconds": state.seconds,
               "best_loss": None if math.isinf(state.best_loss) else state.best_loss, "best_epoch": state.best_epoch,
               "history": state.history, "base_lr": state.base_lr, "batch": state.batch,
-              "sums": {k: float(v) for k, v in state.sums.items()}, "last": dict(state.last),
+              "sums": {k: float(v) for k, v in state.sums.items()}, "counts": dict(state.counts),
+              "last": dict(state.last),
               "optimizers": {name: {"t": opt.t, "lr": opt.lr} for name, opt in state.optimizers.items()},
               "rngs": {k: _rng_state(r) for k, r in (("order", state.order_rng), ("noise", state.noise_rng),
                                                       ("model", state.model_rng))},
@@ -68,6 +69,7 @@ def restore_state(state, record, arrays, backend, source="checkpoint"):
     state.order = arrays.get("order")
     state.batch, state.last = record["batch"], dict(record["last"])
     state.sums = {k: backend.xp.asarray(v, dtype="float64")[()] for k, v in record["sums"].items()}
+    state.counts = dict(record.get("counts", {}))         # none before counts were kept: the loop fills them in
     return state
 
 

@@ -28,9 +28,10 @@ class TrainState:
     learning rate before any schedule; best_loss, best_epoch, best_params:
     model selection on the validation loss; last_good: the weights after
     the last finished epoch (what a diverged run falls back to); history:
-    one dict per finished epoch; order, batch, sums, last: inside an epoch
-    (a run stopped between two steps), its data order, the batches done and
-    the running sums of its metrics and step values.
+    one dict per finished epoch; order, batch, sums, counts, last: inside an
+    epoch (a run stopped between two steps), its data order, the batches
+    done, the running sums of its metrics with the examples each covers (a
+    GAN's generator loss comes every n_critic steps) and its step values.
     """
 
     order_rng: object
@@ -49,6 +50,7 @@ class TrainState:
     order: object = None
     batch: int = 0
     sums: dict = dataclasses.field(default_factory=dict)
+    counts: dict = dataclasses.field(default_factory=dict)
     last: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
