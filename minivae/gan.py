@@ -34,7 +34,7 @@ from .buffers import Buffers
 from .datasets import validate_images
 from .errors import ConfigError, DataError, MiniVAEError, ShapeError
 from .gan_config import GANConfig
-from .gradient_penalty import GradientPenalty
+from .gradient_penalty import GradientPenalty, interpolate
 from .inputs import check_finite, positive_int
 from .layers import MLP, pack_parameters
 from .model import Model
@@ -89,19 +89,19 @@ class GAN(Model):
             validate_images(x, self.config.data_dim, "bernoulli")
         return x
 
-    def noise(self, n):
-        """n draws of z from the noise distribution: (n, noise_dim), U(-1, 1) or N(0, I)."""
+    def noise(self, n, out=None):
+        """n draws of z from the noise distribution: (n, noise_dim), U(-1, 1) or N(0, I) (into ``out`` if given)."""
         n, m = positive_int("n", n), self.config.noise_dim
-        if self.config.noise == "uniform":
-            z = self.rng.random((n, m), dtype=self.dtype)
-            z *= 2
-            z -= 1
-            return z
-        return self.rng.standard_normal((n, m), dtype=self.dtype)
+        if self.config.noise == "normal":
+            return self.rng.standard_normal((n, m), dtype=self.dtype, out=out)
+        z = self.rng.random((n, m), dtype=self.dtype, out=out)
+        z *= 2
+        z -= 1
+        return z
 
     def _z(self, z, n, check=True):
-        if z is None:
-            return self.noise(n)
+        if z is None:                                   # a training step's z: drawn into a reused buffer
+            return self.noise(n, out=self.buffers("z", (n, self.config.noise_dim)))
         z = self.backend.asarray(z, dtype=self.dtype)
         if z.ndim != 2 or z.shape[1] != self.config.noise_dim or (n is not None and z.shape[0] != n):
             want = f"({'N' if n is None else n}, {self.config.noise_dim})"
@@ -150,8 +150,7 @@ class GAN(Model):
             out["wasserstein"] = s[:n].mean() - s[n:].mean()
         if self.penalty is not None:
             a = self._alpha(alpha, n, check)
-            x_hat = xp.multiply(both[:n], a, out=buf("x_hat", (n, c.data_dim)))
-            x_hat += (1 - a) * x_fake
+            x_hat = interpolate(both[:n], both[n:], a, out=buf("x_hat", (n, c.data_dim)))
             out["gp"] = self.penalty.forward(x_hat)
             loss = loss + out["gp"]
         self._cache = ("discriminator", ds)

@@ -244,3 +244,29 @@ def test_bad_input_is_a_clear_error():
         fit(small(), x, train_y=np.zeros(7, dtype=int), epochs=1, progress=False)
     with pytest.raises(ConfigError, match="GAN's optimizers are set by GAN"):
         small().configure_optimizers(TrainConfig(optimizer="sgd"))
+
+
+@pytest.mark.parametrize("loss", ["ns", "wgan", "wgan-gp"])
+def test_a_training_step_allocates_no_data_sized_array_after_the_first(loss):
+    """tracemalloc sees NumPy's allocations: after the first step (the buffers), a step's peak stays under a quarter
+    of one (N, D) image batch: D's input [x; G(z)], x_hat and every layer's output are reused buffers."""
+    import tracemalloc
+    n, d = 64, 784
+    x = np.random.default_rng(0).random((n, d), dtype=np.float32)
+    gan = GAN(generator_dims=(128,), discriminator_dims=(128,), loss=loss, n_critic=1)
+    opts = gan.configure_optimizers(TrainConfig(lr=1e-4))
+    batch = Batch(x=x, target=x)
+    tracemalloc.start()
+    try:
+        gan.train_step(batch, opts)
+        first = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(2):
+            gan.train_step(batch, opts)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    data_sized = n * d * 4
+    assert first > 3 * data_sized
+    assert peak < data_sized / 4, f"{loss}: {peak} bytes at the peak of a later step"
