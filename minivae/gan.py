@@ -17,7 +17,7 @@ Chain rule, by hand: the discriminator's step runs real and fake images as
 one batch [x; G(z)] through D and back (dL_D/ds -> D.backward: D's
 gradients); the generator's step goes through both networks,
 dL_G/ds_f -> D.backward -> dL_G/dx_fake -> G.backward (G's gradients; D's
-are computed on the way and zeroed, they belong to no update).
+own gradients belong to no update: they are not computed, and are zeroed).
 
 Images are in [0, 1] at every public boundary (``discriminator_loss``,
 ``generate``, ``sample``, ``discriminate``); the model scales them itself.
@@ -184,7 +184,7 @@ class GAN(Model):
                 self.penalty.backward()
             self._zero("generator")
         else:
-            dx_fake = self.discriminator.backward(ds, need_dx=True)              # dL_G/dG(z)
+            dx_fake = self.discriminator.backward(ds, need_grads=False)          # dL_G/dG(z); D's own grads unused
             self.generator.backward(dx_fake, need_dx=False)
             self._zero("discriminator")
         return self.grads

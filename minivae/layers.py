@@ -125,13 +125,15 @@ class Dense:
         y = x @ self.params["W"]
         return self.backend.ops.bias_act_forward(y, self.params["b"], self.activation, out=y)
 
-    def backward(self, dy, need_dx=True):
+    def backward(self, dy, need_dx=True, need_grads=True):
         """Backward of y = act(a), a = x @ W + b; fills ``grads`` (overwriting) and returns dx.
 
             da = dy * act'(y),   dW = x^T da,   db = sum_n da_n,   dx = da W^T
 
         dy: (N, D_out) -> dx: (N, D_in), or None when ``need_dx`` is False
-        (the first layer: x is data). dy is not modified.
+        (the first layer: x is data). ``need_grads=False`` leaves ``grads``
+        alone and only passes dx on (a GAN's generator step goes through the
+        discriminator, whose weights it does not train). dy is not modified.
         """
         if self.cache is None:
             raise MiniVAEError("Dense.backward() needs a forward pass first: call forward(x) before backward(dy)")
@@ -140,8 +142,9 @@ class Dense:
         da = dy
         if self.activation != "identity":
             da = ops.act_backward(dy, y, self.activation, out=self.buffers("da", dy.shape))
-        xp.matmul(x.T, da, out=self.grads["W"])
-        xp.sum(da, axis=0, out=self.grads["b"])
+        if need_grads:
+            xp.matmul(x.T, da, out=self.grads["W"])
+            xp.sum(da, axis=0, out=self.grads["b"])
         if not need_dx:
             return None
         return xp.matmul(da, self.params["W"].T, out=self.buffers("dx", x.shape))
@@ -188,10 +191,10 @@ class MLP:
             x = layer.predict(x)
         return x
 
-    def backward(self, dy, need_dx=True):
-        """Backward through every layer, last first; the first layer's dx only if asked."""
+    def backward(self, dy, need_dx=True, need_grads=True):
+        """Backward through every layer, last first; the first layer's dx only if asked; grads unless told not."""
         for i in reversed(range(len(self.layers))):
-            dy = self.layers[i].backward(dy, need_dx=need_dx or i > 0)
+            dy = self.layers[i].backward(dy, need_dx=need_dx or i > 0, need_grads=need_grads)
         return dy
 
 

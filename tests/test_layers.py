@@ -121,3 +121,16 @@ def test_predict_leaves_the_training_cache_alone(rng):
     before = [layer.cache for layer in mlp.layers]
     mlp.predict(rng.standard_normal((9, 3)))
     assert all(a is b for a, b in zip(before, [layer.cache for layer in mlp.layers]))
+
+
+def test_backward_without_grads_passes_dx_on_and_leaves_grads_alone():
+    """need_grads=False (a GAN's generator step through D): the same dx, grads untouched."""
+    rng = np.random.default_rng(0)
+    mlp = MLP([5, 4, 3], "leaky_relu", rng, dtype="float64")
+    x, dy = rng.random((6, 5)), rng.standard_normal((6, 3))
+    mlp.forward(x)
+    dx = mlp.backward(dy).copy()
+    mlp.backward(2 * dy)                                # grads of 2 dy: what must stay
+    before = {k: v.copy() for k, v in mlp.grads.items()}
+    np.testing.assert_array_equal(mlp.backward(dy, need_grads=False), dx)
+    assert all(np.array_equal(mlp.grads[k], before[k]) for k in before)
