@@ -5,7 +5,8 @@ epoch, so the last good one survives a crash), ``metrics.json`` and PNG
 figures (reconstructions, prior samples, loss curves; with a 2-D latent the
 latent scatter and the manifold grid; class rows for a conditional model;
 the per-dimension KL and active units; clean/noisy/denoised images for a
-denoising VAE). ``evaluate`` adds the k-sample test NLL; ``bench nll`` is
+denoising VAE). ``evaluate`` (:mod:`minivae.cli_evaluate`) adds the k-sample test NLL
+and the sample quality of a VAE or a GAN; ``bench nll`` is
 :mod:`minivae.bench.nll`.
 """
 from __future__ import annotations
@@ -20,12 +21,11 @@ import time
 import numpy
 
 from . import figures
-from .checkpoint import load_checkpoint
 from .config import LIKELIHOODS
 from .activations import ACTIVATIONS
 from .datasets import DATASETS, load_data
 from .cli_resume import given_options, resume_run
-from .errors import ConfigError, MiniVAEError, TrainingInterrupted
+from .errors import MiniVAEError, TrainingInterrupted
 from .diagnostics import latent_diagnostics
 from .train import LR_SCHEDULES, TrainConfig, corrupt, evaluate, fit
 from .layers import INIT_SCHEMES
@@ -35,7 +35,7 @@ from .vae import VAE
 #: the benchmarks that are commands of their own: ``bench NAME`` -> minivae.bench.MODULE
 BENCH_COMMANDS = {"nll": "nll", "variants": "variants", "faults": "faults", "gpu-check": "gpu_check"}
 #: the commands written in modules of their own: ``NAME ...`` -> minivae.MODULE.main(argv)
-COMMANDS = {"gan": "cli_gan", "classifier": "metrics.cli"}
+COMMANDS = {"gan": "cli_gan", "classifier": "metrics.cli", "evaluate": "cli_evaluate"}
 
 
 def _json_dump(obj, path):
@@ -215,62 +215,13 @@ def _new_run(a):
     return vae, train, val, test, cfg, info
 
 
-def cmd_evaluate(a):
-    """Test -ELBO, KL, active units and the k-sample NLL estimate of a checkpoint.
-
-    ``test_elbo`` is the negative ELBO with beta = 1 (recon + KL, nats per
-    example, whatever beta, free bits or IWAE bound the model was trained
-    with), so test_elbo >= test_nll up to Monte Carlo error.
-    """
-    if isinstance(a.k, bool) or a.k < 1:
-        raise ConfigError(f"--k (importance samples per test image) must be an integer >= 1, got {a.k}")
-    if a.n is not None and a.n < 1:
-        raise ConfigError(f"--n must be >= 1, got {a.n}")
-    _, _, extra = load_checkpoint(a.checkpoint)
-    vae = VAE.load(a.checkpoint, backend=a.backend)
-    binarized = extra.get("binarize", False) if a.binarize is None else a.binarize
-    _, _, test = load_data(a.dataset or extra.get("dataset", "mnist"), a.data_dir, binarized,
-                           seed=extra.get("seed", 0))
-    x, y = test.x, (test.y if vae.config.conditional else None)
-    if a.n is not None:
-        x, y = x[:a.n], None if y is None else y[:a.n]
-    xd = vae.backend.asarray(x, dtype=vae.dtype)
-    res = evaluate(vae, xd, y)
-    diag = latent_diagnostics(vae, xd, y)
-    t0 = time.perf_counter()
-    ll = vae.backend.to_numpy(vae.log_likelihood(xd, k=a.k, batch_size=a.batch_size, y=y, seed=a.seed))
-    out = {"test_elbo": res["recon"] + res["kl"], "test_nll": float(-ll.mean()), "test_kl": res["kl"],
-           "test_recon": res["recon"], "active_units": diag["active_units"], "latent_dim": vae.config.latent_dim,
-           "k": a.k, "n": int(x.shape[0]), "nll_time_s": time.perf_counter() - t0}
-    print(f"test -ELBO {out['test_elbo']:.3f}  NLL (k={a.k}) {out['test_nll']:.3f}  recon {out['test_recon']:.3f}  "
-          f"KL {out['test_kl']:.3f}  active units {out['active_units']}/{vae.config.latent_dim}  "
-          f"({out['n']} test images, nats per image)")
-    if a.json:
-        _json_dump(out, a.json)
-    if a.figure:
-        figures.latent_diagnostics(diag["kl_per_dim"], diag["activity"], a.figure)
-    return 0
-
-
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m minivae", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     p.train_parser = sub.add_parser("train", help="train a VAE and write checkpoint, metrics and figures")
     add_train_args(p.train_parser)
-    ev = sub.add_parser("evaluate", help="test -ELBO, KL, active units and the importance-sampled NLL")
-    ev.add_argument("checkpoint")
-    ev.add_argument("--k", type=int, default=5000, help="importance samples per test image for the NLL estimate")
-    ev.add_argument("--batch-size", type=int, default=100)
-    ev.add_argument("--n", type=int, default=None, help="only the first N test images")
-    ev.add_argument("--dataset", choices=DATASETS, default=None)
-    ev.add_argument("--data-dir", default=None)
-    ev.add_argument("--binarize", action=argparse.BooleanOptionalAction, default=None,
-                    help="binarize the test set (default: as the model was trained)")
-    ev.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--json", default=None, metavar="FILE",
-                    help='write {"test_elbo", "test_nll", "test_kl", "test_recon", "active_units", "k", "n", ...}')
-    ev.add_argument("--figure", default=None, metavar="PNG", help="write the per-dimension KL / active-units figure")
+    sub.add_parser("evaluate", help="test -ELBO, NLL and active units of a VAE; sample quality of a VAE or GAN "
+                   "(see `python -m minivae evaluate --help`)", add_help=False)
     sub.add_parser("bench", help="speed benchmarks (see `python -m minivae bench --help`)", add_help=False)
     sub.add_parser("gan", help="train a GAN (see `python -m minivae gan --help`)", add_help=False)
     sub.add_parser("classifier", help="train the MNIST classifier of the sample-quality yardstick", add_help=False)
@@ -288,9 +239,7 @@ def main(argv=None):
     parser = build_parser()
     a = parser.parse_args(argv)
     try:
-        if a.command == "train":
-            return cmd_train(a, given_options(parser.train_parser, argv))
-        return cmd_evaluate(a)
+        return cmd_train(a, given_options(parser.train_parser, argv))        # every other command is dispatched above
     except MiniVAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
