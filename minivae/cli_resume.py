@@ -54,7 +54,7 @@ def resume_run(a, given):
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     options = {k: info[k] for k in fields if k in info}
     if "epochs" in given:
-        options["epochs"] = a.epochs
+        options["epochs"] = info["epochs"] = a.epochs          # metrics.json's config says the extended count
     cfg = TrainConfig(**options)
     vae = VAE.load(path, backend=info.get("backend", "numpy"))
     train, val, test = load_data(info["dataset"], info.get("data_dir"), cfg.binarize, info["train_size"],

@@ -67,6 +67,7 @@ def test_a_run_stopped_after_2_epochs_and_resumed_to_5_is_the_run_of_5(straight,
     assert main(["train", "--resume", str(tmp_path), "--epochs", "5", "--quiet", "--no-figures"]) == 0
     assert same_run(straight, tmp_path)
     assert (tmp_path / "model.prev.npz").exists()                    # the checkpoint before the last, kept
+    assert json.loads((tmp_path / "metrics.json").read_text())["config"]["epochs"] == 5   # the extended count
 
 
 def test_resume_refuses_options_that_contradict_the_run(straight, capsys):
