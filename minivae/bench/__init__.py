@@ -7,7 +7,8 @@ achieved GFLOP/s of the matrix products (exact count, :mod:`.flops`) as a
 share of the peak. ``--vs torch`` trains the same model in PyTorch eager in
 the same run (in a child process), epochs alternating, and prints the time
 ratio and both test losses. The last line of output is one JSON object with
-every figure.
+every figure. ``--model gan [--loss ...]`` benchmarks cs231n's GAN instead
+(:mod:`minivae.bench.gan`).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import time
 
 import numpy
 
+from ..adversarial import LOSSES
 from ..errors import MiniVAEError
 from ..threads import blas_limit, cpu_count
 from . import flops as _flops
@@ -35,18 +37,23 @@ CONFIGS = {
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m minivae bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", choices=["vae", "gan"], default="vae",
+                   help="vae: the VAE configurations below; gan: cs231n's GAN (minivae.bench.gan)")
+    p.add_argument("--loss", choices=list(LOSSES), help="--model gan: the GAN's loss (None: ns)")
+    p.add_argument("--samples", type=int, default=10000,
+                   help="--model gan: images per framework for the sample-quality yardstick (0: none)")
     p.add_argument("--config", choices=sorted(CONFIGS), default="examples",
                    help="examples: 784-400-20 ReLU, batch 128; iwae: 784-200-200-50 tanh, batch 20 and 100")
     p.add_argument("--batch-size", type=int, nargs="+", help="batch size(s), instead of the config's")
     p.add_argument("--epochs", type=int, default=3, help="timed epochs (per framework)")
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up epochs (per framework)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--lr", type=float, help="learning rate (VAE: Adam's, 1e-3; GAN: the paper's for its loss)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="train on the first LIMIT MNIST images only (smoke tests)")
     p.add_argument("--test-limit", type=int, help="evaluate on the first TEST_LIMIT test images only")
     p.add_argument("--vs", choices=["torch"], help="also train the same model in PyTorch eager, epochs alternating")
     p.add_argument("--torch-adam", choices=["default", "foreach", "fused"], default="default",
-                   help="PyTorch's Adam implementation")
+                   help="PyTorch's Adam implementation (--model gan: of its optimizers)")
     p.add_argument("--threads", type=int, default=cpu_count(),
                    help="threads for both frameworks: NumPy's BLAS threads and PyTorch's intra-op threads "
                         "(default: the CPUs this process may use); 1 on a machine shared with other jobs")
@@ -64,6 +71,17 @@ def main(argv=None):
     """Run the benchmark; returns the exit status (0, or 2 with a message on a usage error)."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        if args.model == "gan":
+            from . import gan
+
+            args.loss = args.loss or "ns"
+            result = gan.run(args)
+            print(json.dumps(result))
+            return 0
+        if args.loss is not None:
+            raise MiniVAEError(f"--loss {args.loss} is a GAN's option: add --model gan")
+        if args.lr is None:
+            args.lr = 1e-3                          # the VAE's Adam
         if args.backend == "cupy":
             return _run_gpu(args)
         result = run(args)
