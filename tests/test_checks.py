@@ -107,6 +107,25 @@ CASES = {
         {"std for var": lambda mu, t: int((mu.std(0) > t).sum()),
          "sign error": lambda mu, t: int((mu.var(0) < t).sum()),
          "wrong axis": lambda mu, t: int((mu.var(1) > t).sum())}),
+    "check_optimal_discriminator": (
+        lambda p, q: p / (p + q),
+        {"swapped": lambda p, q: q / (p + q),
+         "density ratio": lambda p, q: p / q}),
+    "check_ns_generator_gradient": (
+        lambda s: (0.5 * (1 + np.tanh(s / 2)) - 1) / len(s),
+        {"minimax gradient": lambda s: -0.5 * (1 + np.tanh(s / 2)) / len(s),
+         "no 1/M": lambda s: 0.5 * (1 + np.tanh(s / 2)) - 1,
+         "sign error": lambda s: (1 - 0.5 * (1 + np.tanh(s / 2))) / len(s)}),
+    "check_wasserstein_1d": (
+        lambda x, y: np.abs(np.sort(x) - np.sort(y)).mean(),
+        {"not sorted": lambda x, y: np.abs(x - y).mean(),
+         "squared": lambda x, y: ((np.sort(x) - np.sort(y)) ** 2).mean()}),
+    "check_linear_critic_penalty": (
+        lambda w, b, x, lam: (lam * (np.linalg.norm(w) - 1) ** 2,
+                              2 * lam * (np.linalg.norm(w) - 1) * w / np.linalg.norm(w), 0.0),
+        {"norm squared": lambda w, b, x, lam: (lam * (w @ w - 1) ** 2, 4 * lam * (w @ w - 1) * w, 0.0),
+         "no chain through the norm": lambda w, b, x, lam: (lam * (np.linalg.norm(w) - 1) ** 2,
+                                                            2 * lam * (np.linalg.norm(w) - 1) * w, 0.0)}),
 }
 
 

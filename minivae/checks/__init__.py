@@ -28,7 +28,9 @@ Layout: :mod:`.compare` holds the machinery every check shares (calling,
 comparing, spotting common mistakes, reporting); the checks themselves are
 grouped by topic in :mod:`.gaussian` (KL, reparameterization), :mod:`.decoder`
 (dense backward, likelihoods), :mod:`.bounds` (log weights, IWAE),
-:mod:`.conditional` (CVAE) and :mod:`.collapse` (free bits, active units);
+:mod:`.conditional` (CVAE), :mod:`.collapse` (free bits, active units) and
+:mod:`.gan` (the optimal discriminator, the non-saturating gradient, W_1 in 1-D,
+the gradient penalty of a linear critic);
 :mod:`.lessons` holds the two helpers. Import them all from here.
 """
 from .bounds import check_iwae_bound, check_log_weights
@@ -40,6 +42,12 @@ from .decoder import (
     check_bernoulli_log_likelihood,
     check_dense_backward,
     check_gaussian_log_likelihood,
+)
+from .gan import (
+    check_linear_critic_penalty,
+    check_ns_generator_gradient,
+    check_optimal_discriminator,
+    check_wasserstein_1d,
 )
 from .gaussian import (
     check_kl_backward,
@@ -56,4 +64,6 @@ __all__ = [
     "check_dense_backward", "check_bernoulli_log_likelihood", "check_bernoulli_backward",
     "check_gaussian_log_likelihood", "check_log_weights", "check_iwae_bound",
     "check_condition_input", "check_free_bits_kl", "check_active_units",
+    "check_optimal_discriminator", "check_ns_generator_gradient", "check_wasserstein_1d",
+    "check_linear_critic_penalty",
 ]
