@@ -126,6 +126,11 @@ CASES = {
         {"norm squared": lambda w, b, x, lam: (lam * (w @ w - 1) ** 2, 4 * lam * (w @ w - 1) * w, 0.0),
          "no chain through the norm": lambda w, b, x, lam: (lam * (np.linalg.norm(w) - 1) ** 2,
                                                             2 * lam * (np.linalg.norm(w) - 1) * w, 0.0)}),
+    "check_feature_matching_loss": (
+        lambda fx, ft: (0.5 * ((ft - fx) ** 2).sum() / len(fx), (ft - fx) / len(fx)),
+        {"no 1/2": lambda fx, ft: (((ft - fx) ** 2).sum() / len(fx), 2 * (ft - fx) / len(fx)),
+         "sign error": lambda fx, ft: (0.5 * ((ft - fx) ** 2).sum() / len(fx), (fx - ft) / len(fx)),
+         "sum not mean": lambda fx, ft: (0.5 * ((ft - fx) ** 2).sum(), ft - fx)}),
 }
 
 

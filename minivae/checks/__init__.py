@@ -30,7 +30,7 @@ grouped by topic in :mod:`.gaussian` (KL, reparameterization), :mod:`.decoder`
 (dense backward, likelihoods), :mod:`.bounds` (log weights, IWAE),
 :mod:`.conditional` (CVAE), :mod:`.collapse` (free bits, active units) and
 :mod:`.gan` (the optimal discriminator, the non-saturating gradient, W_1 in 1-D,
-the gradient penalty of a linear critic);
+the gradient penalty of a linear critic), :mod:`.vaegan` (the VAE-GAN's feature-matching loss);
 :mod:`.lessons` holds the two helpers. Import them all from here.
 """
 from .bounds import check_iwae_bound, check_log_weights
@@ -56,6 +56,7 @@ from .gaussian import (
     check_reparameterize_backward,
 )
 from .lessons import figure_path, quick_mode
+from .vaegan import check_feature_matching_loss
 
 __all__ = [
     "RTOL", "quick_mode", "figure_path",
@@ -65,5 +66,5 @@ __all__ = [
     "check_gaussian_log_likelihood", "check_log_weights", "check_iwae_bound",
     "check_condition_input", "check_free_bits_kl", "check_active_units",
     "check_optimal_discriminator", "check_ns_generator_gradient", "check_wasserstein_1d",
-    "check_linear_critic_penalty",
+    "check_linear_critic_penalty", "check_feature_matching_loss",
 ]
