@@ -35,7 +35,8 @@ from .vae import VAE
 #: the benchmarks that are commands of their own: ``bench NAME`` -> minivae.bench.MODULE
 BENCH_COMMANDS = {"nll": "nll", "variants": "variants", "faults": "faults", "gpu-check": "gpu_check"}
 #: the commands written in modules of their own: ``NAME ...`` -> minivae.MODULE.main(argv)
-COMMANDS = {"gan": "cli_gan", "classifier": "metrics.cli", "evaluate": "cli_evaluate"}
+COMMANDS = {"gan": "cli_gan", "classifier": "metrics.cli", "evaluate": "cli_evaluate", "vaegan": "cli_vaegan",
+            "compare": "cli_compare"}
 
 
 def _json_dump(obj, path):
@@ -220,11 +221,19 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
     p.train_parser = sub.add_parser("train", help="train a VAE and write checkpoint, metrics and figures")
     add_train_args(p.train_parser)
+    fl = p.train_parser.add_argument_group("VAE_Dis_l: with --feature-loss the run is `python -m minivae vaegan "
+                                           "--feature-loss ...` (its options, not train's; see its --help)")
+    fl.add_argument("--feature-loss", default=None, metavar="GAN_CHECKPOINT",
+                    help="measure the reconstruction in this trained GAN's discriminator features, frozen")
+    fl.add_argument("--feature-layer", type=int, default=None, metavar="L", help="that discriminator's hidden layer")
     sub.add_parser("evaluate", help="test -ELBO, NLL and active units of a VAE; sample quality of a VAE or GAN "
                    "(see `python -m minivae evaluate --help`)", add_help=False)
     sub.add_parser("bench", help="speed benchmarks (see `python -m minivae bench --help`)", add_help=False)
     sub.add_parser("gan", help="train a GAN (see `python -m minivae gan --help`)", add_help=False)
     sub.add_parser("classifier", help="train the MNIST classifier of the sample-quality yardstick", add_help=False)
+    sub.add_parser("vaegan", help="train a VAE-GAN or VAE_Dis_l (see `python -m minivae vaegan --help`)",
+                   add_help=False)
+    sub.add_parser("compare", help="VAE, GAN and VAE-GAN checkpoints side by side", add_help=False)
     return p
 
 
@@ -234,10 +243,14 @@ def main(argv=None):
         name = BENCH_COMMANDS.get(argv[1]) if len(argv) > 1 else None
         module = importlib.import_module(f".bench.{name}" if name else ".bench", __package__)
         return module.main(argv[2:] if name else argv[1:])
+    if argv[:1] == ["train"] and any(t == "--feature-loss" or t.startswith("--feature-loss=") for t in argv):
+        return importlib.import_module(".cli_vaegan", __package__).main(argv[1:])     # VAE_Dis_l
     if argv and argv[0] in COMMANDS:
         return importlib.import_module(f".{COMMANDS[argv[0]]}", __package__).main(argv[1:])
     parser = build_parser()
     a = parser.parse_args(argv)
+    if a.feature_layer is not None:
+        parser.train_parser.error("--feature-layer L needs --feature-loss GAN_CHECKPOINT (VAE_Dis_l)")
     try:
         return cmd_train(a, given_options(parser.train_parser, argv))        # every other command is dispatched above
     except MiniVAEError as exc:

@@ -153,7 +153,8 @@ def cmd_evaluate(a):
     elif kind == "vae":
         out = evaluate_vae(a)
     else:
-        raise ConfigError(f"{a.checkpoint}: a {kind!r} checkpoint; evaluate scores VAE and GAN checkpoints")
+        raise ConfigError(f"{a.checkpoint}: a {kind!r} checkpoint; evaluate scores VAE and GAN checkpoints "
+                          "(score a VAE-GAN with `python -m minivae compare CHECKPOINT`)")
     if a.json:
         _json_dump(out, a.json)
     return 0

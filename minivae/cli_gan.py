@@ -275,19 +275,23 @@ def _name_option(parser, message):
     return message
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
+def run(parser, argv, command, resume=None):
+    """Parse ``argv`` and run ``command(a, given)``: a MiniVAEError is ``error: --flag: ...`` and exit 2; a stop by
+    a signal its exit code (with how to resume, for a command that can: ``resume``)."""
     try:
         a = parser.parse_args(argv)
     except SystemExit as exc:                       # --help (0), or argparse's "error: ..." (2), already printed
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        return cmd_gan(a, given_options(parser, argv))
+        return command(a, given_options(parser, argv))
     except MiniVAEError as exc:
         print(f"error: {_name_option(parser, str(exc))}", file=sys.stderr)
         return 2
     except TrainingInterrupted as exc:
-        print(f"\n{exc}." + (f" Resume it with:\n    python -m minivae gan --resume {exc.out_dir}"
-                             if exc.out_dir else ""), file=sys.stderr)
+        print(f"\n{exc}." + (f" Resume it with:\n    python -m minivae {resume} --resume {exc.out_dir}"
+                             if resume and exc.out_dir else ""), file=sys.stderr)
         return exc.exit_code
+
+
+def main(argv=None):
+    return run(build_parser(), sys.argv[1:] if argv is None else list(argv), cmd_gan, resume="gan")

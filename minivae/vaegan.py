@@ -49,7 +49,10 @@ class VAEGAN(Model):
     """Encoder and decoder as :class:`minivae.VAE`'s (Bernoulli logits), plus an MLP discriminator.
 
     ``feature_layer`` l in 1..len(discriminator_dims): the hidden layer whose
-    features L_llike compares (None: the last); ``gamma`` >= 0 weighs L_llike
+    features L_llike compares (None: the last). The default is 1: with these
+    MLPs and 300 CPU-seconds of training, layer 1 gave sample FID 31.9 and
+    reconstruction FID 2.5 where layer 2 gave 42.5 and 3.2 (Larsen et al.'s
+    convolutional D used its third of four layers). ``gamma`` >= 0 weighs L_llike
     in the decoder's loss. Parameters: the VAE's names (``encoder.*``,
     ``mu.*``, ``logvar.*``, ``decoder.*``) and ``discriminator.{i}.W/b``.
     """
@@ -58,7 +61,7 @@ class VAEGAN(Model):
     tuple_options = ("hidden_dims", "discriminator_dims")
 
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20, discriminator_dims=(256, 256),
-                 feature_layer=None, gamma=1.0, activation="relu", discriminator_activation="leaky_relu",
+                 feature_layer=1, gamma=1.0, activation="relu", discriminator_activation="leaky_relu",
                  adversarial=True, init="uniform", seed=0, dtype="float32", backend=None):
         dims = tuple(discriminator_dims) if not isinstance(discriminator_dims, numbers.Integral) \
             else (discriminator_dims,)
@@ -72,7 +75,7 @@ class VAEGAN(Model):
                                    lambda v: v >= 0)
         self.vae = VAE(input_dim, hidden_dims, latent_dim, "bernoulli", activation, seed=seed, dtype=dtype,
                        init=init, backend=backend)
-        self.backend, self.xp, self.dtype, self.rng = self.vae.backend, self.vae.xp, self.vae.dtype, self.vae.rng
+        self.backend, self.xp, self.dtype = self.vae.backend, self.vae.xp, self.vae.dtype
         self.seed, self.feature_layer, self.adversarial = seed, int(l), bool(adversarial)
         self.discriminator = MLP([input_dim, *dims, 1], discriminator_activation, numpy.random.default_rng(seed + 1),
                                  self.backend, dtype, init=init)
@@ -89,6 +92,15 @@ class VAEGAN(Model):
     @property
     def config(self):
         return self.vae.config
+
+    @property
+    def rng(self):
+        """The model's generator (eps, z_p, samples): the inner VAE's, so that reseeding one reseeds both."""
+        return self.vae.rng
+
+    @rng.setter
+    def rng(self, rng):
+        self.vae.rng = rng
 
     # ---------------------------------------------------------------- losses
     def loss(self, x, eps=None, z_p=None, check=True):
@@ -242,7 +254,7 @@ class VAEGAN(Model):
         return {**self._options, "seed": self.seed}
 
     @classmethod
-    def from_gan(cls, gan, feature_layer=None, **options):
+    def from_gan(cls, gan, feature_layer=1, **options):
         """VAE_Dis_l: a VAE whose reconstruction is measured in the features of ``gan``'s discriminator, frozen.
 
         ``gan``: a :class:`minivae.GAN` or the path of its checkpoint (a VAE
