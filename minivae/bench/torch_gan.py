@@ -33,7 +33,7 @@ import numpy
 from ..activations import LEAKY_SLOPE
 from ..errors import ConfigError
 from ..optim import Adam, RMSProp, SGD
-from .torch_vae import TorchProcess, import_torch, torch_available
+from .torch_vae import TorchProcess, gather, import_torch, torch_available
 
 TORCH_OPTIMIZERS = ("default", "foreach", "fused")
 
@@ -216,11 +216,7 @@ class TorchGANTrainer:
         g_steps = 0
         t0 = time.perf_counter()
         for s in range(0, len(order), batch_size):
-            idx = order_t[s:s + batch_size]
-            n = len(idx)
-            if n not in self._bufs:
-                self._bufs[n] = torch.empty((n, x_t.shape[1]), dtype=x_t.dtype)
-            xs = torch.index_select(x_t, 0, idx, out=self._bufs[n])
+            xs = gather(torch, x_t, order_t[s:s + batch_size], self._bufs)
             xs.mul_(2).sub_(1)                                              # [0, 1] -> [-1, 1]
             d, g = self.step(xs)
             d_sum += d

@@ -34,6 +34,14 @@ def import_torch():
     return torch
 
 
+def gather(torch, x_t, idx, bufs):
+    """x_t[idx] into a buffer kept per batch size in ``bufs`` (index_select with out=: no allocation per step)."""
+    n = len(idx)
+    if n not in bufs:
+        bufs[n] = torch.empty((n, x_t.shape[1]), dtype=x_t.dtype)
+    return torch.index_select(x_t, 0, idx, out=bufs[n])
+
+
 ACTS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "leaky_relu": "LeakyReLU"}
 
 
@@ -97,16 +105,12 @@ class TorchTrainer:
         order_t = torch.from_numpy(order)
         t0 = time.perf_counter()
         for s in range(0, len(order), batch_size):
-            idx = order_t[s:s + batch_size]
-            n = len(idx)
-            if n not in self._bufs:
-                self._bufs[n] = torch.empty((n, x_t.shape[1]), dtype=x_t.dtype)
-            xb = torch.index_select(x_t, 0, idx, out=self._bufs[n])
+            xb = gather(torch, x_t, order_t[s:s + batch_size], self._bufs)
             self.opt.zero_grad(set_to_none=True)
             loss = self.loss(xb)
             loss.backward()
             self.opt.step()
-            total += loss.item() * n
+            total += loss.item() * len(xb)
         return time.perf_counter() - t0, total / len(order)
 
     def test_loss(self, eps, batch_size=500):
