@@ -185,8 +185,10 @@ class VAEGAN(Model):
         xp.multiply(df[n:], 2, out=d_llike)                                      # rows x_p are 0
         d_img += self.gamma * d_llike
         sig = c["x_dec"] * (1 - c["x_dec"])                                      # d x_dec / d logits
-        vae.decoder.backward(d_img * sig, need_dx=False)                         # the decoder's gradients
-        dz = vae.decoder.backward(d_llike * sig, need_grads=False)[:n]           # L_llike's path to z
+        d_img *= sig
+        d_llike *= sig
+        vae.decoder.backward(d_img, need_dx=False)                               # the decoder's gradients
+        dz = vae.decoder.backward(d_llike, need_grads=False)[:n]                 # L_llike's path to z
         dmu, dlogvar = self.backend.ops.reparam_kl_backward(dz, c["mu"], c["logvar"], c["eps"],
                                                             self.dtype.type(1.0 / n), dmu=buf("dmu", c["mu"].shape),
                                                             dlogvar=buf("dlogvar", c["mu"].shape))
