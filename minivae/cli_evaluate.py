@@ -105,15 +105,23 @@ def evaluate_gan(a):
     return {"kind": "gan", "sample_quality": q, "samples_time_s": seconds}
 
 
-def evaluate_vae(a):
+def evaluate_vae(a, kind="vae"):
     """Test -ELBO, KL, active units and the k-sample NLL estimate of a VAE checkpoint (and its samples' figures).
+
+    A VAE-GAN checkpoint (``kind="vaegan"``) is scored the same way, through
+    its encoder and decoder (its inner :class:`minivae.VAE`), under the pixel
+    (Bernoulli) likelihood it is not trained on.
 
     ``test_elbo`` is the negative ELBO with beta = 1 (recon + KL, nats per
     example, whatever beta, free bits or IWAE bound the model was trained
     with), so test_elbo >= test_nll up to Monte Carlo error.
     """
     _, _, extra = load_checkpoint(a.checkpoint)
-    vae = VAE.load(a.checkpoint, backend=a.backend)
+    if kind == "vaegan":
+        from .vaegan import VAEGAN
+        vae = VAEGAN.load(a.checkpoint, backend=a.backend).vae
+    else:
+        vae = VAE.load(a.checkpoint, backend=a.backend)
     binarized = extra.get("binarize", False) if a.binarize is None else a.binarize
     _, _, test = load_data(a.dataset or extra.get("dataset", "mnist"), a.data_dir, binarized,
                            seed=extra.get("seed", 0))
@@ -127,7 +135,7 @@ def evaluate_vae(a):
     ll = vae.backend.to_numpy(vae.log_likelihood(xd, k=a.k, batch_size=a.batch_size, y=y, seed=a.seed))
     out = {"test_elbo": res["recon"] + res["kl"], "test_nll": float(-ll.mean()), "test_kl": res["kl"],
            "test_recon": res["recon"], "active_units": diag["active_units"], "latent_dim": vae.config.latent_dim,
-           "k": a.k, "n": int(x.shape[0]), "nll_time_s": time.perf_counter() - t0, "kind": "vae"}
+           "k": a.k, "n": int(x.shape[0]), "nll_time_s": time.perf_counter() - t0, "kind": kind}
     print(f"test -ELBO {out['test_elbo']:.3f}  NLL (k={a.k}) {out['test_nll']:.3f}  recon {out['test_recon']:.3f}  "
           f"KL {out['test_kl']:.3f}  active units {out['active_units']}/{vae.config.latent_dim}  "
           f"({out['n']} test images, nats per image)")
@@ -150,11 +158,10 @@ def cmd_evaluate(a):
     kind = checkpoint_kind(a.checkpoint)
     if kind == "gan":
         out = evaluate_gan(a)
-    elif kind == "vae":
-        out = evaluate_vae(a)
+    elif kind in ("vae", "vaegan"):
+        out = evaluate_vae(a, kind)
     else:
-        raise ConfigError(f"{a.checkpoint}: a {kind!r} checkpoint; evaluate scores VAE and GAN checkpoints "
-                          "(score a VAE-GAN with `python -m minivae compare CHECKPOINT`)")
+        raise ConfigError(f"{a.checkpoint}: a {kind!r} checkpoint; evaluate scores VAE, VAE-GAN and GAN checkpoints")
     if a.json:
         _json_dump(out, a.json)
     return 0

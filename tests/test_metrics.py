@@ -315,6 +315,20 @@ def test_evaluate_scores_a_gan_checkpoint_on_samples_only(tmp_path, capsys):
     assert "no latent figure" in capsys.readouterr().err
 
 
+def test_evaluate_scores_a_vaegan_checkpoint_through_its_encoder_and_decoder(tmp_path):
+    """The pixel -ELBO and NLL of a VAE-GAN: those of its inner VAE, which the same command gives for a VAE."""
+    from minivae.vaegan import VAEGAN
+    model = VAEGAN(hidden_dims=(16,), latent_dim=2, discriminator_dims=(8,), seed=2)
+    path, out, ref = model.save(tmp_path / "vg.npz"), tmp_path / "vg.json", tmp_path / "ref.json"
+    assert main(["evaluate", str(path), "--k", "2", "--n", "20", "--json", str(out)]) == 0
+    assert main(["evaluate", str(model.vae.save(tmp_path / "inner.npz")), "--k", "2", "--n", "20",
+                 "--json", str(ref)]) == 0
+    res, want = json.loads(out.read_text()), json.loads(ref.read_text())
+    assert res["kind"] == "vaegan" and want["kind"] == "vae"
+    assert res["test_elbo"] == pytest.approx(want["test_elbo"], rel=1e-12)
+    assert res["test_nll"] == pytest.approx(want["test_nll"], rel=1e-12)
+
+
 def test_evaluate_refuses_too_few_samples_and_other_kinds(tmp_path, capsys):
     path = VAE(hidden_dims=(8,), latent_dim=2).save(tmp_path / "vae.npz")
     assert main(["evaluate", str(path), "--k", "1", "--n", "5", "--samples", "1"]) == 2
