@@ -82,6 +82,14 @@ def save_checkpoint(path, config, arrays, extra=None, train_state=None, keep_pre
     return path
 
 
+def write_json(obj, path):
+    """Write ``obj`` as indented JSON to ``path`` atomically (a temporary file beside it, then a rename)."""
+    tmp = f"{os.fspath(path)}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
 def load_checkpoint(path):
     """Read ``(config, arrays, extra)`` from ``path``; CheckpointError if it is not a valid checkpoint."""
     meta, arrays = _read(path)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 import time
@@ -21,6 +20,7 @@ import time
 import numpy
 
 from . import figures
+from .checkpoint import write_json
 from .config import LIKELIHOODS
 from .activations import ACTIVATIONS
 from .datasets import DATASETS, load_data
@@ -38,12 +38,6 @@ BENCH_COMMANDS = {"nll": "nll", "variants": "variants", "faults": "faults", "gpu
 COMMANDS = {"gan": "cli_gan", "classifier": "metrics.cli", "evaluate": "cli_evaluate", "vaegan": "cli_vaegan",
             "compare": "cli_compare"}
 
-
-def _json_dump(obj, path):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def add_train_args(p):
@@ -188,7 +182,7 @@ def cmd_train(a, given=()):
         noise = {"denoise": cfg.denoise, "mask_noise": cfg.mask_noise}
         metrics["figures"] = [os.path.basename(p) for p in write_figures(vae, test, a.out, history, noise)]
     metrics["wall_time_s"] = time.perf_counter() - t_start
-    _json_dump(metrics, os.path.join(a.out, "metrics.json"))
+    write_json(metrics, os.path.join(a.out, "metrics.json"))
     print(f"test loss {final['loss']:.2f} nats (recon {final['recon']:.2f}, KL {final['kl']:.2f}), "
           f"active units {diag['active_units']}/{vae.config.latent_dim}, after {len(history)} epochs, "
           f"{metrics['wall_time_s']:.1f} s; wrote {a.out}")

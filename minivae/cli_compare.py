@@ -26,7 +26,7 @@ import time
 
 import numpy
 
-from .checkpoint import checkpoint_kind, load_checkpoint
+from .checkpoint import checkpoint_kind, load_checkpoint, write_json
 from .datasets import load_data
 from .errors import ConfigError, MiniVAEError
 from .train import evaluate
@@ -208,17 +208,11 @@ def cmd_compare(a):
         from .figures_compare import comparison
         names = [os.path.basename(os.path.dirname(os.path.abspath(r["checkpoint"]))) for r in rows]
         record["figure"] = str(comparison(rows, images, names, os.path.join(a.out, "compare.png")))
-        _json_dump(record, os.path.join(a.out, "compare.json"))
+        write_json(record, os.path.join(a.out, "compare.json"))
     if a.json:
-        _json_dump(record, a.json)
+        write_json(record, a.json)
     return 0
 
-
-def _json_dump(obj, path):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def main(argv=None):

@@ -9,15 +9,13 @@ yardstick of ``--samples N`` samples only. Samples are drawn 1000 at a time.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 
 import numpy
 
 from . import figures
-from .checkpoint import checkpoint_kind, load_checkpoint
+from .checkpoint import checkpoint_kind, load_checkpoint, write_json
 from .datasets import DATASETS, load_data
 from .diagnostics import latent_diagnostics
 from .errors import ConfigError, MiniVAEError
@@ -26,12 +24,6 @@ from .vae import VAE
 
 SAMPLE_BATCH = 1000
 
-
-def _json_dump(obj, path):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def build_parser():
@@ -163,7 +155,7 @@ def cmd_evaluate(a):
     else:
         raise ConfigError(f"{a.checkpoint}: a {kind!r} checkpoint; evaluate scores VAE, VAE-GAN and GAN checkpoints")
     if a.json:
-        _json_dump(out, a.json)
+        write_json(out, a.json)
     return 0
 
 

@@ -44,7 +44,7 @@ import numpy
 from . import figures_gan
 from .activations import ACTIVATIONS
 from .adversarial import LOSSES
-from .checkpoint import checkpoint_kind, load_checkpoint
+from .checkpoint import checkpoint_kind, load_checkpoint, write_json
 from .cli_evaluate import sample_figures
 from .cli_resume import given_options
 from .datasets import DATASETS, load_data
@@ -118,12 +118,6 @@ def fixed_noise(seed, n, noise_dim, noise="uniform", dtype="float32"):
         return (2 * rng.random((n, noise_dim), dtype=dtype) - 1).astype(dtype)
     return rng.standard_normal((n, noise_dim), dtype=dtype)
 
-
-def _json_dump(obj, path):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def _check_options(a):
@@ -211,7 +205,7 @@ def cmd_gan(a, given=()):
 
     def on_epoch_end(entry, model):
         log.flush()
-        _json_dump(log.record(), os.path.join(out, "steps.json"))
+        write_json(log.record(), os.path.join(out, "steps.json"))
         if not a.no_figures:
             images = model.backend.to_numpy(model.generate(z))
             figures_gan.epoch_grid(images, os.path.join(out, f"samples_epoch_{entry['epoch']:03d}.png"),
@@ -237,7 +231,7 @@ def cmd_gan(a, given=()):
     if not a.no_figures:
         metrics["figures"] = _figures(gan, history, log.record(), rows, out)
     metrics["final"]["wall_time_s"] = time.perf_counter() - t_start
-    _json_dump(metrics, os.path.join(out, "metrics.json"))
+    write_json(metrics, os.path.join(out, "metrics.json"))
     q = metrics["final"]
     scores = (f"FID {q['fid']:.2f}, class entropy {q['class_entropy']:.3f} nats, IS {q['inception_score']:.2f} "
               f"({q['n']} samples)" if q["fid"] is not None else "no sample yardstick (not MNIST)")

@@ -36,8 +36,9 @@ import numpy
 
 from . import figures, figures_gan
 from .activations import ACTIVATIONS
-from .cli_compare import _json_dump, quality, reconstruction_images, sample_images
-from .cli_gan import GRID, fixed_noise, run
+from .checkpoint import write_json
+from .cli_compare import quality, reconstruction_images, sample_images
+from .cli_gan import GRID, NOT_MNIST, fixed_noise, run
 from .datasets import DATASETS, INPUT_DIM, load_data
 from .errors import ConfigError, MiniVAEError
 from .layers import INIT_SCHEMES
@@ -46,7 +47,6 @@ from .train import TrainConfig, evaluate, fit
 from .vaegan import VAEGAN
 
 FROM_GAN = {"discriminator_dims", "discriminator_activation", "dtype"}    # VAE_Dis_l takes these from the GAN
-NOT_MNIST = "not computed: the yardstick's classifier (minivae.metrics) knows MNIST digits only"
 
 
 def build_parser():
@@ -185,7 +185,7 @@ def cmd_vaegan(a, given=()):
     if not a.no_figures:
         metrics["figures"] = _figures(model, history, rows, test, out)
     metrics["final"]["wall_time_s"] = time.perf_counter() - t_start
-    _json_dump(metrics, os.path.join(out, "metrics.json"))
+    write_json(metrics, os.path.join(out, "metrics.json"))
     f = metrics["final"]
     scores = "; ".join(f"{name} FID {f[name]['fid']:.2f}, class entropy {f[name]['class_entropy']:.3f}, "
                        f"IS {f[name]['inception_score']:.2f} ({f[name]['n']})"

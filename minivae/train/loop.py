@@ -22,7 +22,6 @@ weights, history) is one :class:`minivae.train.TrainState`.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -31,6 +30,7 @@ import time
 
 import numpy
 
+from ..checkpoint import write_json
 from ..errors import ConfigError, NonFiniteGradientError, TrainingDivergedError, TrainingInterrupted
 from .batches import Batch, BatchMaker
 from .config import TrainConfig
@@ -252,8 +252,5 @@ def write_run(model, state, cfg, out_dir, extra=None):
     os.makedirs(out_dir, exist_ok=True)
     model.save(os.path.join(out_dir, "model.npz"), extra, train_state=state_record(state, model.backend),
                keep_previous=True)
-    path = os.path.join(out_dir, "metrics.json")
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump({"config": {**vars(cfg), **(extra or {})}, "history": state.history}, f, indent=2)
-    os.replace(tmp, path)
+    write_json({"config": {**vars(cfg), **(extra or {})}, "history": state.history},
+               os.path.join(out_dir, "metrics.json"))
