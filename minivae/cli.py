@@ -24,6 +24,7 @@ from .checkpoint import write_json
 from .config import LIKELIHOODS
 from .activations import ACTIVATIONS
 from .datasets import DATASETS, load_data
+from .cli_design import add_design_args, design_kwargs, prepare
 from .cli_resume import given_options, resume_run
 from .errors import MiniVAEError, TrainingInterrupted
 from .diagnostics import latent_diagnostics
@@ -71,6 +72,7 @@ def add_train_args(p):
     model.add_argument("--output-bias", choices=("zero", "data"), default="zero",
                        help="decoder output bias at the start: zero, or the data's per-pixel mean (its logit for "
                             "Bernoulli; VAE.init_output_bias)")
+    add_design_args(p.add_argument_group("design points (HY-673 lecture 10): posterior, flow, prior, variance"))
     model.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     model.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
     model.add_argument("--seed", type=int, default=0)
@@ -111,7 +113,7 @@ def _model_kwargs(a):
                 likelihood=a.likelihood, activation=a.activation, beta=a.beta, seed=a.seed, dtype=a.dtype,
                 num_classes=a.num_classes, free_bits=a.free_bits, iwae_k=a.iwae_k,
                 learn_variance=a.learn_variance, obs_logvar=a.obs_logvar, init=a.init,
-                min_obs_logvar=a.min_logvar, backend=a.backend)
+                min_obs_logvar=a.min_logvar, backend=a.backend, **design_kwargs(a))
 
 
 def write_figures(vae, test, out_dir, history, noise=None):
@@ -197,6 +199,7 @@ def _new_run(a):
         test = type(test)(test.x[:a.test_size], test.y[:a.test_size], test.name, test.split)
     if a.output_bias == "data":
         vae.init_output_bias(train.x)
+    prepare(vae, train.x, a)
     cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer,
                       momentum=a.momentum, clip_norm=a.clip_norm, binarize=a.binarize,
                       warmup_epochs=a.warmup_epochs, denoise=a.denoise, mask_noise=a.mask_noise,

@@ -11,6 +11,16 @@ from .errors import ConfigError, finite_number
 from .layers import INIT_SCHEMES
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+#: q(z|x): a diagonal or a full-covariance Gaussian (:mod:`minivae.posteriors`)
+POSTERIORS = ("diagonal", "full")
+#: normalizing flows after the Gaussian sample (:mod:`minivae.planar`)
+FLOWS = ("planar",)
+#: p(z): N(0, I), a learned mixture of Gaussians, the VampPrior (:mod:`minivae.priors`)
+PRIORS = ("standard", "mog", "vamp")
+#: the components of a learned prior when ``prior_components`` is None (Tomczak & Welling use 500 pseudo-inputs)
+DEFAULT_COMPONENTS = {"standard": 0, "mog": 10, "vamp": 500}
+#: a Gaussian decoder's variance: one fixed number, learned per pixel, or an output of the decoder network
+VARIANCES = ("fixed", "pixel", "network")
 
 
 def _positive_int(name, value):
@@ -27,10 +37,17 @@ class VAEConfig:
     reverse. ``()`` gives a linear-Gaussian VAE (heads straight on x, a single
     dense decoder layer), the 1-1-1 linear VAE of COMP 432.
 
-    Gaussian decoder: ``obs_logvar`` is log sigma^2, fixed, or the start of
-    a learned per-pixel log-variance (``learn_variance``) that
-    ``min_obs_logvar`` (None: no floor) keeps from falling below a floor
-    (:meth:`minivae.VAE.apply_constraints`).
+    Gaussian decoder (``variance``): ``obs_logvar`` is log sigma^2, fixed
+    ("fixed"), or the start of a learned per-pixel log-variance ("pixel";
+    ``learn_variance=True`` says the same); "network" makes the decoder
+    output (mean, log sigma^2) per pixel (HY-673's concrete VAE).
+    ``min_obs_logvar`` (None: no floor) keeps a learned log-variance above a
+    floor (:meth:`minivae.VAE.apply_constraints`; a soft floor for "network").
+
+    The design points of HY-673 lecture 10: ``posterior`` "diagonal" or
+    "full" q(z|x), ``flow`` "planar" with ``flow_steps`` K steps after the
+    sample, ``prior`` "standard" N(0, I), "mog" or "vamp" with
+    ``prior_components`` (None: 10 for mog, 500 for vamp).
     """
 
     input_dim: int = 784
@@ -47,6 +64,12 @@ class VAEConfig:
     obs_logvar: float = 0.0
     init: str = "uniform"
     min_obs_logvar: float | None = None
+    posterior: str = "diagonal"
+    flow: str | None = None
+    flow_steps: int = 10
+    prior: str = "standard"
+    prior_components: int | None = None
+    variance: str = "fixed"
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -70,18 +93,64 @@ class VAEConfig:
         set_("free_bits", finite_number("free_bits (lambda, nats per latent dimension)", self.free_bits, ">= 0",
                                         lambda v: v >= 0))
         set_("iwae_k", _positive_int("iwae_k (number of importance samples k)", self.iwae_k))
-        if self.learn_variance and self.likelihood != "gaussian":
-            raise ConfigError("learn_variance=True needs likelihood='gaussian'")
+        self._check_variance(set_)
         set_("obs_logvar", finite_number("obs_logvar (log sigma^2 of the Gaussian decoder)", self.obs_logvar))
         if self.min_obs_logvar is not None:
-            if not self.learn_variance:
-                raise ConfigError("min_obs_logvar is a floor on the learned variance: it needs learn_variance=True")
+            if self.variance == "fixed":
+                raise ConfigError("min_obs_logvar is a floor on a learned variance: it needs variance='pixel' "
+                                  "(learn_variance=True) or variance='network'")
             if not (isinstance(self.min_obs_logvar, numbers.Real) and math.isfinite(self.min_obs_logvar)):
                 raise ConfigError(f"min_obs_logvar must be a finite number (log sigma^2) or None, "
                                   f"got {self.min_obs_logvar!r}")
             set_("min_obs_logvar", float(self.min_obs_logvar))
         if self.init not in INIT_SCHEMES:
             raise ConfigError(f"init must be one of {INIT_SCHEMES}, got {self.init!r}")
+
+        self._check_design_points(set_)
+
+    def _check_variance(self, set_):
+        if self.variance not in VARIANCES:
+            raise ConfigError(f"variance must be one of {VARIANCES}, got {self.variance!r}")
+        if self.learn_variance and self.variance == "network":
+            raise ConfigError("learn_variance=True (one variance per pixel) and variance='network' (the decoder "
+                              "outputs it) are two different models: choose one")
+        if self.learn_variance:
+            set_("variance", "pixel")
+        set_("learn_variance", self.variance == "pixel")
+        if self.variance != "fixed" and self.likelihood != "gaussian":
+            raise ConfigError(f"a learned variance (variance={self.variance!r}) needs likelihood='gaussian'")
+
+    def _check_design_points(self, set_):
+        if self.posterior not in POSTERIORS:
+            raise ConfigError(f"posterior must be one of {POSTERIORS}, got {self.posterior!r}")
+        if self.flow is not None and self.flow not in FLOWS:
+            raise ConfigError(f"flow must be None or one of {FLOWS}, got {self.flow!r}")
+        set_("flow_steps", _positive_int("flow_steps (K, the number of flow steps)", self.flow_steps))
+        if self.flow is not None and self.posterior != "diagonal":
+            raise ConfigError("a flow starts from the diagonal Gaussian sample: use posterior='diagonal' with "
+                              f"flow={self.flow!r}")
+        if self.prior not in PRIORS:
+            raise ConfigError(f"prior must be one of {PRIORS}, got {self.prior!r}")
+        if self.prior == "standard":
+            if self.prior_components not in (None, 0):
+                raise ConfigError("prior_components is the number of components of a learned prior: it needs "
+                                  f"prior='mog' or 'vamp', got prior='standard' with {self.prior_components!r}")
+            set_("prior_components", 0)
+        else:
+            k = DEFAULT_COMPONENTS[self.prior] if self.prior_components is None else self.prior_components
+            set_("prior_components", _positive_int("prior_components (K, the prior's mixture components)", k))
+        if self.prior == "vamp" and self.num_classes is not None:
+            raise ConfigError("the VampPrior's pseudo-inputs carry no label: prior='vamp' cannot be combined with "
+                              "num_classes (a conditional VAE)")
+        if self.free_bits > 0 and not (self.closed_form_kl and self.posterior == "diagonal"):
+            raise ConfigError("free_bits is a floor on each dimension's closed-form KL to N(0, I): it needs "
+                              "posterior='diagonal', no flow and prior='standard' "
+                              f"(got posterior={self.posterior!r}, flow={self.flow!r}, prior={self.prior!r})")
+
+    @property
+    def closed_form_kl(self):
+        """Whether the KL term is in closed form (a Gaussian q, no flow, the N(0, I) prior), else Monte Carlo."""
+        return self.flow is None and self.prior == "standard"
 
     @property
     def conditional(self):

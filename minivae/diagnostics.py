@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import math
 
-from . import iwae, observation
+from . import observation
 from .inputs import as_images, onehot_labels, positive_int, with_labels
 from .kl import kl_per_dim as _kl_per_dim
-from .likelihoods import gaussian_log_likelihood
 from .logsumexp import logsumexp
-from .reparam import reparameterize
 
 
 def latent_diagnostics(vae, x, y=None, threshold=0.01, batch_size=1000):
@@ -74,7 +72,8 @@ def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elem
 
         log p(x) ~ log 1/k sum_i p(x, z_i) / q(z_i|x),   z_i ~ q(z|x)
 
-    (the k-sample IWAE bound, tight as k grows). Computed ``batch_size``
+    (the k-sample IWAE bound, tight as k grows), with log p(z) / q(z|x) of the
+    model's own prior and posterior (flows, learned priors). Computed ``batch_size``
     examples and a chunk of samples at a time, so memory stays bounded
     (about ``chunk_elems`` floats per chunk), and merged through a
     running log-sum-exp. ``seed`` (None: ``vae.rng``) seeds the samples.
@@ -88,19 +87,15 @@ def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elem
     for xb, yb in _batched(x, y, batch_size):
         nb = xb.shape[0]
         onehot = onehot_labels(vae, yb, nb)
-        mu, logvar = vae.encode(xb, yb)
+        h = vae.encoder.predict(vae.encoder_input(xb, onehot))          # (nb [+ C pseudo-inputs], H)
         kc = max(1, min(k, chunk_elems // (nb * c.input_dim)))
         running = xp.full(nb, -xp.inf, dtype="float64")
         for s in range(0, k, kc):
             eps = rng.standard_normal((min(kc, k - s), nb, c.latent_dim), dtype=vae.dtype)
-            z = reparameterize(mu, logvar, eps)[0]                           # (kc, nb, M)
+            z, kl = vae.latent.sample_kl(h, eps)                           # (kc, nb, M), log q - log p (kc, nb)
             dec = vae.decoder.predict(with_labels(vae, z.reshape(-1, c.latent_dim), onehot))
-            dec = dec.reshape(*z.shape[:-1], c.input_dim)                    # (kc, nb, D)
-            if c.likelihood == "bernoulli":
-                ll = iwae.bernoulli_log_likelihood_eval(xb, dec)
-            else:
-                ll = gaussian_log_likelihood(xb, dec, observation.logvar(vae))
-            log_w = iwae.log_weights(ll, z, logvar, eps, beta=1.0).astype("float64")
+            ll = observation.log_likelihood(vae, xb, dec.reshape(*z.shape[:-1], -1))       # (kc, nb)
+            log_w = (ll - kl).astype("float64")
             running = xp.logaddexp(running, logsumexp(log_w, axis=0))
         out.append(running - math.log(k))
     return xp.concatenate(out)

@@ -12,6 +12,8 @@ turns a mean back into a decoder output. Their reference is
 from __future__ import annotations
 
 from .activations import sigmoid
+from .iwae import bernoulli_log_likelihood_eval
+from .likelihoods import LOG_2PI, gaussian_log_likelihood, softplus
 
 
 def logvar(model):
@@ -29,10 +31,62 @@ def nll_and_grad(model, target, out, scale):
     """
     ops, buf = model.backend.ops, model.buffers
     dout, work, nll = buf("dout", out.shape), buf("work", out.shape), buf("nll", out.shape[:1])
+    if model.config.variance == "network":
+        return _network_nll_and_grad(model, target, out, scale, dout, nll), dout, None
     if model.config.likelihood == "bernoulli":
         ops.bernoulli_nll_grad(target, out, scale, dlogits=dout, nll=nll, work=work)
         return nll, dout, None
     return ops.gaussian_nll_grad(target, out, logvar(model), scale, dmean=dout, nll=nll, work=work)
+
+
+def network_logvar(model, raw):
+    """log sigma^2 = raw, the decoder's second half of outputs, or with a floor f the soft floor
+
+        log sigma^2 = f + softplus(raw - f)   (> f, smooth, = raw far above f),
+
+    whose derivative sigmoid(raw - f) never vanishes entirely (a hard clip would freeze a pixel at the floor).
+    Without a floor, a pixel the data always sets to the same value (MNIST's border) has r = 0, so
+    d nll / d log sigma^2 = 1/2 > 0 for ever: its variance shrinks and the likelihood grows without
+    bound (the model's known instability; lesson 16 shows it)."""
+    floor = model.config.min_obs_logvar
+    return raw if floor is None else floor + softplus(raw - floor)
+
+
+def _network_nll_and_grad(model, target, out, scale, dout, nll):
+    """-log p(x|z) for (mean, raw) = out[:, :D], out[:, D:] (HY-673's concrete VAE), and ``scale`` * its gradient.
+
+        nll = 1/2 sum_d [ r_d^2 / sigma_d^2 + log sigma_d^2 + log 2 pi ],  r = x - mean
+        d nll / d mean = -r / sigma^2,   d nll / d log sigma^2 = 1/2 (1 - r^2 / sigma^2)
+
+    times sigmoid(raw - f) for the soft floor's d log sigma^2 / d raw.
+    """
+    xp, d, floor = model.xp, model.config.input_dim, model.config.min_obs_logvar
+    mean, raw = out[:, :d], out[:, d:]
+    lv = network_logvar(model, raw)
+    inv_var = xp.exp(-lv)
+    r = target - mean
+    q = r * r * inv_var                                        # r^2 / sigma^2
+    xp.sum(q + lv, axis=1, out=nll)
+    nll += d * LOG_2PI
+    nll *= 0.5
+    xp.multiply(r, inv_var, out=dout[:, :d])
+    dout[:, :d] *= -scale
+    dlv = dout[:, d:]
+    xp.subtract(1, q, out=dlv)
+    dlv *= 0.5 * scale
+    if floor is not None:
+        dlv *= sigmoid(raw - floor)
+    return nll
+
+
+def log_likelihood(model, x, out):
+    """log p(x|z) per row for decoder outputs out (..., D or 2D), without gradients (evaluation)."""
+    c = model.config
+    if c.likelihood == "bernoulli":
+        return bernoulli_log_likelihood_eval(x, out)
+    if c.variance == "network":
+        return gaussian_log_likelihood(x, out[..., :c.input_dim], network_logvar(model, out[..., c.input_dim:]))
+    return gaussian_log_likelihood(x, out, logvar(model))
 
 
 def weighted_logvar_grad(model, s, dmean):
@@ -50,7 +104,9 @@ def weighted_logvar_grad(model, s, dmean):
 
 def mean(model, out):
     """The decoder's mean image: sigmoid(logits) (Bernoulli) or the means themselves (Gaussian)."""
-    return sigmoid(out) if model.config.likelihood == "bernoulli" else out
+    if model.config.likelihood == "bernoulli":
+        return sigmoid(out)
+    return out[:, :model.config.input_dim] if model.config.variance == "network" else out
 
 
 def link(model, mean_image, floor=1e-4):
@@ -64,6 +120,20 @@ def link(model, mean_image, floor=1e-4):
 def apply_floor(model):
     """Keep a learned log-variance >= ``min_obs_logvar`` (when set): a projection after each step."""
     floor = model.config.min_obs_logvar
-    if floor is not None:
+    if floor is not None and model.config.learn_variance:
         lv = model.params["decoder.logvar"]
         model.xp.maximum(lv, model.dtype.type(floor), out=lv)
+
+
+def init_output_bias(model, x, floor=1e-4):
+    """Start the decoder at the data's per-pixel marginal: its output bias from training images x.
+
+    Bernoulli: b_j = logit(clip(mean_n x_nj, floor, 1 - floor)), so that
+    sigmoid(b_j) is pixel j's mean intensity; Gaussian: b_j = mean_n x_nj
+    (the means' half of the output for ``variance="network"``). With the small
+    initial weights of the last layer, the first reconstructions are then the
+    mean image rather than grey (a common trick, e.g. in Burda et al.'s code).
+    """
+    mean_image = model.xp.asarray(x.mean(axis=0, dtype="float64"))
+    b = model.decoder.layers[-1].params["b"]
+    b[:model.config.input_dim] = link(model, mean_image, floor)

@@ -79,6 +79,7 @@ def by_hand(vae, x, eps, y=None, target=None, beta=None):
     if c.iwae_k > 1:
         log_w = iwae.log_weights(ll, z, logvar, eps, beta)
         loss = -iwae.bound(log_w).mean()
+        kl = 0.5 * ((z * z - eps * eps).sum(axis=-1) - logvar.sum(axis=-1))      # IWAE reports log q - log p
         dll = -iwae.normalized_weights(log_w) / n                              # (K, N)
     elif c.free_bits > 0:
         kl_term, active = free_bits_kl(mu, logvar, c.free_bits)

@@ -136,9 +136,9 @@ def test_inference_does_not_disturb_backward():
     (dict(dtype="float16"), "dtype must be one of"),
     (dict(free_bits=-0.1), "free_bits"),
     (dict(iwae_k=0), "iwae_k"),
-    (dict(learn_variance=True), "learn_variance=True needs likelihood='gaussian'"),
+    (dict(learn_variance=True), "variance='pixel'\\) needs likelihood='gaussian'"),
     (dict(init="orthogonal"), "init must be one of"),
-    (dict(min_obs_logvar=-6.0), "needs learn_variance=True"),
+    (dict(min_obs_logvar=-6.0), "needs variance='pixel' \\(learn_variance=True\\)"),
     (dict(likelihood="gaussian", learn_variance=True, min_obs_logvar=float("nan")), "finite number"),
     (dict(likelihood="gaussian", learn_variance=True, min_obs_logvar=float("-inf")), "finite number"),
 ])

@@ -19,6 +19,11 @@ Published after 3,280 epochs: 86.76 nats (VAE), 84.78 (IWAE, k = 50).
 
     python -m minivae bench nll --time-budget 600
     python -m minivae bench nll --iwae-k 5 --epochs 200 --time-budget 0
+    python -m minivae bench nll --flow planar --flow-steps 10 --epochs 20 --time-budget 0
+    python -m minivae bench nll --prior vamp --epochs 20 --time-budget 0
+
+The design-point flags are ``train``'s (:mod:`minivae.cli_design`), so each
+row of the README's table of posteriors and priors is one command.
     python -m minivae.bench.nll --eval-only runs/bench-nll/model.npz
 """
 from __future__ import annotations
@@ -34,6 +39,7 @@ import time
 import numpy
 
 from ..checkpoint import load_checkpoint
+from ..cli_design import add_design_args, design_kwargs, prepare
 from ..datasets import load_data
 from ..errors import ConfigError, MiniVAEError
 from ..train import TrainConfig, evaluate, fit
@@ -54,6 +60,9 @@ def build_parser():
                         "fairer on a shared machine)")
     p.add_argument("--epochs", type=int, default=10_000, help="at most this many epochs")
     p.add_argument("--iwae-k", type=int, default=1, metavar="K", help="train on the K-sample IWAE bound")
+    add_design_args(p)
+    p.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
+                   help="the decoder's likelihood (gaussian: with --variance)")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-min", type=float, default=1e-4, help="cosine floor of the learning rate")
@@ -85,9 +94,11 @@ def train(a):
     """Train the Burda architecture; returns (vae, a dict of training facts)."""
     train_ds, val, _ = load_data("mnist", binarized=True, train_size=a.train_size, val_size=a.val_size or 0,
                                  seed=a.seed)
-    vae = VAE(**ARCH, iwae_k=a.iwae_k, seed=a.seed, dtype=a.dtype, backend=a.backend)
+    arch = {**ARCH, "likelihood": a.likelihood}
+    vae = VAE(**arch, iwae_k=a.iwae_k, seed=a.seed, dtype=a.dtype, backend=a.backend, **design_kwargs(a))
     if a.output_bias == "data":
         vae.init_output_bias(train_ds.x)
+    prepare(vae, train_ds.x, a)
     budget = a.time_budget if a.time_budget and a.time_budget > 0 else None
     cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, binarize=True, time_budget=budget,
                       lr_schedule=a.lr_schedule, lr_min=a.lr_min, lr_decay=a.lr_decay, seed=a.seed,
@@ -182,10 +193,15 @@ def main(argv=None):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     res["eval_load_avg_1min"] = os.getloadavg()[0]
-    res = {"bench": "nll", "objective": "iwae" if vae.config.iwae_k > 1 else "vae", **info, **res}
+    res = {"bench": "nll", "objective": "iwae" if vae.config.iwae_k > 1 else "vae",
+           "design": vae.design_points(), **info, **res}
+    epochs, secs = res.get("epochs"), res.get("train_time_s")
+    res["epoch_time_s"] = secs / epochs if epochs and secs is not None else None
     fmt = lambda v: "?" if v is None else f"{v:.0f}"  # noqa: E731
     rows = [("objective", f"{res['objective']} (k={res['iwae_k']})"), ("epochs", res["epochs"]),
+            ("design points", ", ".join(f"{k}={v}" for k, v in res["design"].items()) or "plain VAE"),
             ("training time (s wall / s CPU)", f"{fmt(res['train_time_s'])} / {fmt(res['train_cpu_s'])}"),
+            ("seconds per epoch", "?" if res["epoch_time_s"] is None else f"{res['epoch_time_s']:.2f}"),
             (f"test NLL, k={a.k} (nats)", f"{res['test_nll']:.2f} +- {res['test_nll_sem']:.2f}"),
             ("test -ELBO (nats)", f"{res['test_elbo']:.2f}"), ("test KL (nats)", f"{res['test_kl']:.2f}"),
             ("active units", f"{res['active_units']}/{res['latent_dim']}"), ("test images", res["n"])]

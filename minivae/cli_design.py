@@ -1,0 +1,45 @@
+"""The command-line flags of the VAE's design points (HY-673 lecture 10), shared by ``train`` and ``bench nll``.
+
+    --posterior diagonal|full       q(z|x): diagonal or full-covariance Gaussian
+    --flow planar --flow-steps K    K planar flow steps after the Gaussian sample
+    --prior standard|mog|vamp       p(z): N(0, I), a learned mixture, the VampPrior
+    --prior-components K            the learned prior's components (mog 10, vamp 500 when omitted)
+    --pseudo-inputs data|grey       where the VampPrior's pseudo-inputs start
+    --variance fixed|pixel|network  a Gaussian decoder's variance (--learn-variance is "pixel")
+"""
+from __future__ import annotations
+
+from .config import FLOWS, POSTERIORS, PRIORS, VARIANCES
+
+
+def add_design_args(group, variance=True):
+    """Add the design-point flags to an argparse group (``variance``: also --variance)."""
+    group.add_argument("--posterior", choices=POSTERIORS, default="diagonal",
+                       help="q(z|x): diagonal Gaussian, or full covariance (L ⊙ L_mask + diag(sigma)) eps + mu")
+    group.add_argument("--flow", choices=FLOWS, default=None, help="planar normalizing flow steps after the sample")
+    group.add_argument("--flow-steps", type=int, default=10, metavar="K", help="number of flow steps (with --flow)")
+    group.add_argument("--prior", choices=PRIORS, default="standard",
+                       help="p(z): N(0, I), a learned mixture of Gaussians (mog), or the VampPrior (vamp)")
+    group.add_argument("--prior-components", type=int, default=None, metavar="K",
+                       help="components of a learned prior (default: 10 for mog, 500 pseudo-inputs for vamp)")
+    group.add_argument("--pseudo-inputs", choices=("data", "grey"), default="data",
+                       help="VampPrior: start the pseudo-inputs at random training images (data) or near 0.5 (grey)")
+    if variance:
+        group.add_argument("--variance", choices=VARIANCES, default=None,
+                           help="Gaussian decoder variance: fixed (--obs-logvar), pixel (learned per pixel, as "
+                                "--learn-variance) or network (the decoder outputs mean and log sigma^2)")
+
+
+def design_kwargs(a):
+    """The VAE keyword arguments of the parsed design-point flags."""
+    kw = dict(posterior=a.posterior, flow=a.flow, flow_steps=a.flow_steps, prior=a.prior,
+              prior_components=a.prior_components)
+    if getattr(a, "variance", None) is not None:
+        kw["variance"] = a.variance
+    return kw
+
+
+def prepare(vae, train_x, a):
+    """What a new run does to a model before training: the VampPrior's pseudo-inputs from training images."""
+    if vae.config.prior == "vamp" and a.pseudo_inputs == "data":
+        vae.init_pseudo_inputs(train_x)
