@@ -24,7 +24,7 @@ from .checkpoint import write_json
 from .config import LIKELIHOODS
 from .activations import ACTIVATIONS
 from .datasets import DATASETS, load_data
-from .cli_design import add_design_args, design_kwargs, prepare
+from .cli_design import add_design_args, add_latent_and_loss_args, design_kwargs, prepare
 from .cli_resume import given_options, resume_run
 from .errors import MiniVAEError, TrainingInterrupted
 from .diagnostics import latent_diagnostics
@@ -62,7 +62,7 @@ def add_train_args(p):
     model.add_argument("--min-logvar", type=float, default=None, metavar="FLOOR",
                        help="floor of the learned log-variance (--learn-variance), e.g. -6")
     model.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
-    model.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE)")
+    model.add_argument("--beta", "--kl-weight", dest="beta", type=float, default=1.0, help="KL weight (beta-VAE)")
     model.add_argument("--num-classes", type=int, default=None, help="conditional VAE on the labels")
     model.add_argument("--free-bits", type=float, default=0.0, metavar="LAMBDA", help="KL floor per latent dim (nats)")
     model.add_argument("--iwae-k", type=int, default=1, metavar="K", help="train on the K-sample IWAE bound")
@@ -73,6 +73,7 @@ def add_train_args(p):
                        help="decoder output bias at the start: zero, or the data's per-pixel mean (its logit for "
                             "Bernoulli; VAE.init_output_bias)")
     add_design_args(p.add_argument_group("design points (HY-673 lecture 10): posterior, flow, prior, variance"))
+    add_latent_and_loss_args(p.add_argument_group("discrete latents and InfoVAE's loss (HY-673 lecture 10)"))
     model.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     model.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
     model.add_argument("--seed", type=int, default=0)
@@ -137,13 +138,6 @@ def write_figures(vae, test, out_dir, history, noise=None):
     else:
         paths.append(figures.samples(to_np(vae.sample(100)), os.path.join(out_dir, "samples.png")))
     paths.append(figures.loss_curves(history, os.path.join(out_dir, "loss_curves.png")))
-    n = min(5000, len(test.y))
-    ys = test.y[:n] if vae.config.conditional else None
-    diag = latent_diagnostics(vae, test.x[:n], ys)
-    mu = to_np(vae.encode(test.x[:n], ys)[0]) if vae.config.latent_dim == 2 else None
-    paths.append(figures.kl_per_dim_bar(diag["kl_per_dim"], diag["active"], os.path.join(out_dir, "kl_per_dim.png")))
-    paths.append(figures.latent_diagnostics(diag["kl_per_dim"], diag["activity"],
-                                            os.path.join(out_dir, "latent_diagnostics.png")))
     if noise is not None and (noise.get("denoise") or noise.get("mask_noise")):
         clean = test.x[idx]
         noisy = corrupt(clean.copy(), numpy.random.default_rng(1), noise.get("denoise", 0.0),
@@ -151,6 +145,15 @@ def write_figures(vae, test, out_dir, history, noise=None):
         out = to_np(vae.reconstruct(noisy, y))
         paths.append(figures.class_rows(numpy.concatenate([clean, noisy, out]), os.path.join(out_dir, "denoising.png"),
                                         10, ["clean", "noisy input", "denoised"], "Denoising VAE"))
+    if vae.config.latent == "categorical":                # no (mu, logvar): the Gaussian diagnostics do not apply
+        return paths
+    n = min(5000, len(test.y))
+    ys = test.y[:n] if vae.config.conditional else None
+    diag = latent_diagnostics(vae, test.x[:n], ys)
+    mu = to_np(vae.encode(test.x[:n], ys)[0]) if vae.config.latent_dim == 2 else None
+    paths.append(figures.kl_per_dim_bar(diag["kl_per_dim"], diag["active"], os.path.join(out_dir, "kl_per_dim.png")))
+    paths.append(figures.latent_diagnostics(diag["kl_per_dim"], diag["activity"],
+                                            os.path.join(out_dir, "latent_diagnostics.png")))
     if vae.config.latent_dim == 2:
         paths.append(figures.latent_scatter(mu, test.y[:n], os.path.join(out_dir, "latent.png")))
         if not vae.config.conditional:
@@ -173,7 +176,8 @@ def cmd_train(a, given=()):
                   val_x=None if val is None else val.x, val_y=None if val is None or not cond else val.y,
                   config=cfg, progress=not a.quiet, out_dir=a.out, extra=info, state=state)
     final = evaluate(vae, vae.backend.asarray(test.x, dtype=vae.dtype), test.y if cond else None)
-    diag = latent_diagnostics(vae, test.x, test.y if cond else None)
+    diag = (latent_diagnostics(vae, test.x, test.y if cond else None) if vae.config.latent == "gaussian"
+            else {"active_units": None, "kl_per_dim": []})
     metrics = {"config": info, "history": history,
                "final": {"test_loss": final["loss"], "test_recon": final["recon"], "test_kl": final["kl"],
                          "test_elbo": final["recon"] + final["kl"], "epochs": len(history),
@@ -186,7 +190,8 @@ def cmd_train(a, given=()):
     metrics["wall_time_s"] = time.perf_counter() - t_start
     write_json(metrics, os.path.join(a.out, "metrics.json"))
     print(f"test loss {final['loss']:.2f} nats (recon {final['recon']:.2f}, KL {final['kl']:.2f}), "
-          f"active units {diag['active_units']}/{vae.config.latent_dim}, after {len(history)} epochs, "
+          f"active units {'n/a' if diag['active_units'] is None else diag['active_units']}/{vae.config.latent_dim}, "
+          f"after {len(history)} epochs, "
           f"{metrics['wall_time_s']:.1f} s; wrote {a.out}")
     return 0
 

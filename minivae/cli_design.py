@@ -6,10 +6,12 @@
     --prior-components K            the learned prior's components (mog 10, vamp 500 when omitted)
     --pseudo-inputs data|grey       where the VampPrior's pseudo-inputs start
     --variance fixed|pixel|network  a Gaussian decoder's variance (--learn-variance is "pixel")
+    --latent categorical --categories K [--temperature T --temperature-min T --anneal-rate R --straight-through]
+    --mmd-weight LAMBDA [--mmd-kernel imq|rbf]   InfoVAE / MMD-VAE (with --kl-weight, i.e. --beta)
 """
 from __future__ import annotations
 
-from .config import FLOWS, POSTERIORS, PRIORS, VARIANCES
+from .config import FLOWS, LATENTS, MMD_KERNELS, POSTERIORS, PRIORS, VARIANCES
 
 
 def add_design_args(group, variance=True):
@@ -30,10 +32,31 @@ def add_design_args(group, variance=True):
                                 "--learn-variance) or network (the decoder outputs mean and log sigma^2)")
 
 
+def add_latent_and_loss_args(group):
+    """Discrete latents (Gumbel-softmax) and InfoVAE's MMD term."""
+    group.add_argument("--latent", choices=LATENTS, default="gaussian",
+                       help="z: Gaussian, or latent-dim categorical variables of --categories classes")
+    group.add_argument("--categories", type=int, default=10, metavar="K", help="classes per categorical variable")
+    group.add_argument("--temperature", type=float, default=1.0, metavar="TAU0", help="Gumbel-softmax tau at step 0")
+    group.add_argument("--temperature-min", type=float, default=0.5, metavar="TAU_MIN", help="the temperature's floor")
+    group.add_argument("--anneal-rate", type=float, default=3e-5, metavar="R",
+                       help="tau = max(tau_min, tau0 exp(-R step)) (Jang et al.)")
+    group.add_argument("--straight-through", action="store_true",
+                       help="one-hot codes forward, the relaxed gradient backward (biased)")
+    group.add_argument("--mmd-weight", type=float, default=0.0, metavar="LAMBDA",
+                       help="InfoVAE / MMD-VAE: add LAMBDA MMD(q(z), N(0, I)) to the loss (the KL weight is --beta)")
+    group.add_argument("--mmd-kernel", choices=MMD_KERNELS, default="imq")
+
+
+DISCRETE_AND_LOSS = ("latent", "categories", "temperature", "temperature_min", "anneal_rate", "straight_through",
+                     "mmd_weight", "mmd_kernel")
+
+
 def design_kwargs(a):
     """The VAE keyword arguments of the parsed design-point flags."""
     kw = dict(posterior=a.posterior, flow=a.flow, flow_steps=a.flow_steps, prior=a.prior,
               prior_components=a.prior_components)
+    kw.update({k: getattr(a, k) for k in DISCRETE_AND_LOSS if hasattr(a, k)})
     if getattr(a, "variance", None) is not None:
         kw["variance"] = a.variance
     return kw

@@ -19,6 +19,10 @@ FLOWS = ("planar",)
 PRIORS = ("standard", "mog", "vamp")
 #: the components of a learned prior when ``prior_components`` is None (Tomczak & Welling use 500 pseudo-inputs)
 DEFAULT_COMPONENTS = {"standard": 0, "mog": 10, "vamp": 500}
+#: z: a Gaussian vector, or M categorical variables of K classes relaxed by Gumbel-softmax (:mod:`minivae.gumbel`)
+LATENTS = ("gaussian", "categorical")
+#: the kernels of the MMD term (:mod:`minivae.mmd`)
+MMD_KERNELS = ("imq", "rbf")
 #: a Gaussian decoder's variance: one fixed number, learned per pixel, or an output of the decoder network
 VARIANCES = ("fixed", "pixel", "network")
 
@@ -48,6 +52,13 @@ class VAEConfig:
     "full" q(z|x), ``flow`` "planar" with ``flow_steps`` K steps after the
     sample, ``prior`` "standard" N(0, I), "mog" or "vamp" with
     ``prior_components`` (None: 10 for mog, 500 for vamp).
+
+    Discrete latents: ``latent="categorical"`` makes z ``latent_dim`` (M)
+    categorical variables of ``categories`` (K) classes, relaxed with the
+    temperature tau = max(temperature_min, temperature exp(-anneal_rate t))
+    at step t, one-hot forward with ``straight_through``. The loss:
+    ``mmd_weight`` lambda adds lambda MMD(q(z), p(z)) (InfoVAE / MMD-VAE, with
+    ``mmd_kernel``), beside the KL weight ``beta``.
     """
 
     input_dim: int = 784
@@ -70,6 +81,14 @@ class VAEConfig:
     prior: str = "standard"
     prior_components: int | None = None
     variance: str = "fixed"
+    latent: str = "gaussian"
+    categories: int = 10
+    temperature: float = 1.0
+    temperature_min: float = 0.5
+    anneal_rate: float = 3e-5
+    straight_through: bool = False
+    mmd_weight: float = 0.0
+    mmd_kernel: str = "imq"
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -107,6 +126,7 @@ class VAEConfig:
             raise ConfigError(f"init must be one of {INIT_SCHEMES}, got {self.init!r}")
 
         self._check_design_points(set_)
+        self._check_discrete_and_loss(set_)
 
     def _check_variance(self, set_):
         if self.variance not in VARIANCES:
@@ -146,6 +166,43 @@ class VAEConfig:
             raise ConfigError("free_bits is a floor on each dimension's closed-form KL to N(0, I): it needs "
                               "posterior='diagonal', no flow and prior='standard' "
                               f"(got posterior={self.posterior!r}, flow={self.flow!r}, prior={self.prior!r})")
+
+    def _check_discrete_and_loss(self, set_):
+        if self.latent not in LATENTS:
+            raise ConfigError(f"latent must be one of {LATENTS}, got {self.latent!r}")
+        cat = self.latent == "categorical"
+        if isinstance(self.categories, bool) or not isinstance(self.categories, numbers.Integral) \
+                or self.categories < 2:
+            raise ConfigError(f"categories (K, classes per categorical variable) must be an integer >= 2, "
+                              f"got {self.categories!r}")
+        set_("categories", int(self.categories))
+        for key, what in (("temperature", "the Gumbel-softmax temperature tau at step 0"),
+                          ("temperature_min", "the temperature's floor tau_min")):
+            set_(key, finite_number(f"{key} ({what})", getattr(self, key), "> 0", lambda v: v > 0))
+        set_("anneal_rate", finite_number("anneal_rate (r in tau = max(tau_min, tau0 exp(-r t)))", self.anneal_rate,
+                                          ">= 0", lambda v: v >= 0))
+        if self.straight_through and not cat:
+            raise ConfigError("straight_through is the one-hot forward of categorical latents: it needs "
+                              "latent='categorical'")
+        if cat:
+            clash = {k: getattr(self, k) for k, plain in (("posterior", "diagonal"), ("flow", None),
+                                                          ("prior", "standard"), ("iwae_k", 1), ("free_bits", 0.0))
+                     if getattr(self, k) != plain}
+            if clash:
+                raise ConfigError(f"latent='categorical' has its own posterior (softmax logits) and prior (uniform); "
+                                  f"these options assume a Gaussian posterior or prior: {clash}")
+        set_("mmd_weight", finite_number("mmd_weight (lambda of the MMD term)", self.mmd_weight, ">= 0",
+                                         lambda v: v >= 0))
+        if self.mmd_kernel not in MMD_KERNELS:
+            raise ConfigError(f"mmd_kernel must be one of {MMD_KERNELS}, got {self.mmd_kernel!r}")
+        if self.mmd_weight > 0 and (cat or self.iwae_k > 1):
+            raise ConfigError("mmd_weight compares a batch of Gaussian samples z with N(0, I): it needs "
+                              f"latent='gaussian' and iwae_k=1 (got latent={self.latent!r}, iwae_k={self.iwae_k})")
+
+    @property
+    def code_size(self):
+        """The decoder's input width: latent_dim, or latent_dim * categories one-hot entries."""
+        return self.latent_dim * (self.categories if self.latent == "categorical" else 1)
 
     @property
     def closed_form_kl(self):

@@ -21,7 +21,9 @@ import math
 from . import observation
 from .inputs import as_images, onehot_labels, positive_int, with_labels
 from .kl import kl_per_dim as _kl_per_dim
+from .errors import ConfigError
 from .logsumexp import logsumexp
+from .mixture import mixture_log_prob
 
 
 def latent_diagnostics(vae, x, y=None, threshold=0.01, batch_size=1000):
@@ -91,12 +93,40 @@ def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elem
         kc = max(1, min(k, chunk_elems // (nb * c.input_dim)))
         running = xp.full(nb, -xp.inf, dtype="float64")
         for s in range(0, k, kc):
-            eps = rng.standard_normal((min(kc, k - s), nb, c.latent_dim), dtype=vae.dtype)
+            eps = vae.latent.posterior.noise(rng, (min(kc, k - s), nb), vae.dtype)
             z, kl = vae.latent.sample_kl(h, eps)                           # (kc, nb, M), log q - log p (kc, nb)
-            dec = vae.decoder.predict(with_labels(vae, z.reshape(-1, c.latent_dim), onehot))
+            dec = vae.decoder.predict(with_labels(vae, z.reshape(-1, c.code_size), onehot))
             ll = observation.log_likelihood(vae, xb, dec.reshape(*z.shape[:-1], -1))       # (kc, nb)
             log_w = (ll - kl).astype("float64")
             running = xp.logaddexp(running, logsumexp(log_w, axis=0))
         out.append(running - math.log(k))
     return xp.concatenate(out)
 
+
+
+def mutual_information(vae, x, y=None, seed=0):
+    """The mutual information I_q(x; z) of the encoder's joint q(x, z) = p_data(x) q(z|x), in nats.
+
+        I = E_x E_q(z|x) [ log q(z|x) ] - E_q(z) [ log q(z) ],   q(z) = 1/N sum_n q(z|x_n)
+
+    estimated with one z_n ~ q(z|x_n) per image and the aggregate posterior
+    q(z) taken as the mixture of the N posteriors of x (the estimator of
+    Hoffman & Johnson 2016, used by He et al. 2019 to watch posterior
+    collapse). It lies in [0, log N]: log N is the most N images can tell
+    apart, so use N of a few thousand. It is what beta KL takes away and what
+    InfoVAE adds back. Diagonal Gaussian posteriors (no flow) only.
+    """
+    c = vae.config
+    if c.latent != "gaussian" or c.posterior != "diagonal" or c.flow:
+        raise ConfigError("mutual_information needs a diagonal Gaussian posterior without a flow (latent='gaussian', "
+                          f"posterior='diagonal'); got latent={c.latent!r}, posterior={c.posterior!r}, flow={c.flow!r}")
+    x = as_images(vae, x)
+    n = x.shape[0]
+    if n < 2:
+        raise ConfigError(f"mutual_information needs at least 2 images (it is at most log N), got {n}")
+    mu, logvar = (a.astype("float64") for a in vae.encode(x, y))
+    eps = vae.backend.default_rng(seed).standard_normal(mu.shape)
+    z = mu + vae.xp.exp(0.5 * logvar) * eps
+    log_q_zx = -0.5 * (eps * eps + logvar + math.log(2 * math.pi)).sum(axis=1)          # log q(z_n|x_n)
+    log_q_z = mixture_log_prob(z, mu, logvar, vae.xp.full(n, -math.log(n)))[0]           # log q(z_n)
+    return float((log_q_zx - log_q_z).mean())

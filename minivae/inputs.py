@@ -48,25 +48,47 @@ def check_finite(name, a):
 
 
 def as_eps(model, eps, n, check=True):
-    """eps ~ N(0, I) for n examples: (n, latent_dim), or (iwae_k, n, latent_dim); drawn from model.rng when None.
+    """The noise of q(z|x) for n examples; drawn from model.rng when None.
 
-    Given eps is checked for its shape and, with ``check``, for finiteness."""
-    c = model.config
-    shape = (n, c.latent_dim) if c.iwae_k == 1 else (c.iwae_k, n, c.latent_dim)
+    Gaussian latents: eps ~ N(0, I), (n, latent_dim) or (iwae_k, n, latent_dim);
+    categorical latents: u ~ U(0, 1), (n, latent_dim, categories), the source
+    of the Gumbel noise. Given noise is checked for its shape and, with
+    ``check``, for finiteness (and u for the open interval (0, 1))."""
+    c, posterior = model.config, model.latent.posterior
+    lead = (n,) if c.iwae_k == 1 else (c.iwae_k, n)
     if eps is None:
-        return model.rng.standard_normal(shape, dtype=model.dtype)
+        return posterior.noise(model.rng, lead, model.dtype)
     eps = model.backend.asarray(eps, dtype=model.dtype)
+    shape = posterior.noise_shape(lead)
     if eps.shape != shape:
-        what = "(N, latent_dim)" if c.iwae_k == 1 else "(iwae_k, N, latent_dim)"
+        what = ("(N, latent_dim, categories)" if c.latent == "categorical" else
+                "(N, latent_dim)" if c.iwae_k == 1 else "(iwae_k, N, latent_dim)")
         raise ShapeError(f"eps must have shape {what} = {shape}, got {tuple(eps.shape)}")
+    if check and c.latent == "categorical" and bool(((eps <= 0) | (eps >= 1)).any()):
+        raise DataError("eps of categorical latents is the uniform noise u of g = -log(-log u): every entry must "
+                        "lie in the open interval (0, 1)")
     return check_finite("eps", eps) if check else eps
 
 
+def as_prior_draws(model, z_prior, n, check=True):
+    """z_prior ~ p(z) = N(0, I), (n, latent_dim), for the MMD term; drawn from model.rng when None."""
+    shape = (n, model.config.latent_dim)
+    if z_prior is None:
+        return model.rng.standard_normal(shape, dtype=model.dtype)
+    z_prior = model.backend.asarray(z_prior, dtype=model.dtype)
+    if z_prior.shape != shape:
+        raise ShapeError(f"z_prior (draws from p(z) for the MMD term) must have shape (N, latent_dim) = {shape}, "
+                         f"got {tuple(z_prior.shape)}")
+    return check_finite("z_prior", z_prior) if check else z_prior
+
+
 def as_latents(model, z):
-    """z as (N, latent_dim) codes on the model's backend."""
+    """z as (N, code_size) codes on the model's backend (latent_dim, or latent_dim * categories one-hot entries)."""
     z = model.backend.asarray(z, dtype=model.dtype)
-    if z.ndim != 2 or z.shape[1] != model.config.latent_dim:
-        raise ShapeError(f"z must have shape (N, {model.config.latent_dim}), got {tuple(z.shape)}")
+    size = model.config.code_size
+    if z.ndim != 2 or z.shape[1] != size:
+        what = "latent_dim * categories" if model.config.latent == "categorical" else "latent_dim"
+        raise ShapeError(f"z must have shape (N, {what}) = (N, {size}), got {tuple(z.shape)}")
     return check_finite("z", z)
 
 

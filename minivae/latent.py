@@ -20,6 +20,7 @@ h has N + C rows, the last C of them the pseudo-inputs'.
 """
 from __future__ import annotations
 
+from .posterior_categorical import CategoricalPosterior
 from .posteriors import GaussianPosterior
 from .priors import make_prior
 
@@ -31,7 +32,8 @@ class Latent:
     """q(z|x) (:mod:`minivae.posteriors`) and p(z) (:mod:`minivae.priors`) with the KL term of a config."""
 
     def __init__(self, config, h_dim, rng, backend, dtype):
-        self.posterior = GaussianPosterior(config, h_dim, rng, backend, dtype)
+        kind = CategoricalPosterior if config.latent == "categorical" else GaussianPosterior
+        self.posterior = kind(config, h_dim, rng, backend, dtype)
         self.prior = make_prior(config, rng, backend.xp, dtype)
         self.closed_form = config.closed_form_kl and config.iwae_k == 1
         self.pseudo = self.prior.components if self.prior.name == "vamp" else 0

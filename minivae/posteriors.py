@@ -30,7 +30,32 @@ from .planar import planar_flow, planar_flow_backward
 from .reparam import reparameterize, reparameterize_backward
 
 
-class GaussianPosterior:
+class Heads:
+    """Linear heads on the encoder's h (``self.heads``: name -> Dense), forward and backward together."""
+
+    heads = {}
+
+    def parts(self):
+        """[(name, Dense)] for :func:`minivae.layers.pack_parameters`."""
+        return list(self.heads.items())
+
+    def stats(self, h, train=True):
+        """The heads' outputs on h (R, H), by head name, each (R, ·)."""
+        return {k: (d.forward(h) if train else d.predict(h)) for k, d in self.heads.items()}
+
+    def stats_backward(self, dstats, need_dx=True):
+        """Backward through the heads (the last ``stats(train=True)``): dL/dh, or None."""
+        dh = None
+        for k, d in self.heads.items():
+            dx = d.backward(dstats[k], need_dx=need_dx)
+            if dh is None:
+                dh = dx
+            elif need_dx:
+                dh += dx                                    # h feeds every head
+        return dh
+
+
+class GaussianPosterior(Heads):
     """q(z|x): a diagonal or full-covariance Gaussian, optionally followed by K planar flow steps.
 
     Head parameters: ``mu.W/b``, ``logvar.W/b``, ``L.W/b`` (full covariance)
@@ -51,25 +76,12 @@ class GaussianPosterior:
             self.heads["flow"] = Dense(h_dim, self.steps * (2 * m + 1), rng, backend, dtype, init)
         self.closed_form = not self.steps
 
-    def parts(self):
-        """[(name, Dense)] for :func:`minivae.layers.pack_parameters`."""
-        return list(self.heads.items())
+    def noise(self, rng, lead, dtype):
+        """eps ~ N(0, I) of shape lead + (M,) (``lead``: (N,) or (S, N))."""
+        return rng.standard_normal(self.noise_shape(lead), dtype=dtype)
 
-    # ------------------------------------------------------------ the heads
-    def stats(self, h, train=True):
-        """The heads' outputs on h (R, H): {"mu", "logvar"[, "L"][, "flow"]}, each (R, ·)."""
-        return {k: (d.forward(h) if train else d.predict(h)) for k, d in self.heads.items()}
-
-    def stats_backward(self, dstats, need_dx=True):
-        """Backward through the heads (the last ``stats(train=True)``): dL/dh, or None."""
-        dh = None
-        for k, d in self.heads.items():
-            dx = d.backward(dstats[k], need_dx=need_dx)
-            if dh is None:
-                dh = dx
-            elif need_dx:
-                dh += dx                                    # h feeds every head
-        return dh
+    def noise_shape(self, lead):
+        return tuple(lead) + (self.latent_dim,)
 
     def flow_parameters(self, raw):
         """The flow head's (R, K (2M + 1)) output as u, w (R, K, M) and b (R, K): views."""

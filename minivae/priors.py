@@ -58,6 +58,28 @@ class StandardNormal:
         return rng.standard_normal((n, self.latent_dim), dtype=self.dtype)
 
 
+class UniformCategorical:
+    """p(z) = prod_m 1/K for M one-hot categorical variables of K classes: log p(z) = -M log K."""
+
+    name = "standard"
+    components = 0
+
+    def __init__(self, latent_dim, categories, xp, dtype):
+        self.m, self.k, self.xp, self.dtype = latent_dim, categories, xp, dtype
+        self.params, self.grads = {}, {}
+
+    def log_prob(self, z, stats=None):
+        return self.xp.full(z.shape[:-1], -self.m * math.log(self.k), dtype=z.dtype), None
+
+    def backward(self, dlogp, cache):
+        raise NotImplementedError("the uniform prior is constant: categorical latents use the closed-form KL")
+
+    def sample(self, n, rng, stats=None):
+        """n one-hot codes (n, M K), each variable's class uniform."""
+        c = rng.integers(0, self.k, (n, self.m))
+        return (c[..., None] == self.xp.arange(self.k)).astype(self.dtype).reshape(n, -1)
+
+
 class _Mixture:
     """The mixture density shared by the MoG prior and the VampPrior: log p(z) over rows of z (…, M)."""
 
@@ -158,4 +180,6 @@ def make_prior(config, rng, xp, dtype):
         return MixturePrior(c.latent_dim, c.prior_components, rng, xp, dtype)
     if c.prior == "vamp":
         return VampPrior(c.latent_dim, c.prior_components, c.input_dim, rng, xp, dtype)
+    if c.latent == "categorical":
+        return UniformCategorical(c.latent_dim, c.categories, xp, dtype)
     return StandardNormal(c.latent_dim, xp, dtype)

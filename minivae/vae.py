@@ -38,10 +38,12 @@ from .backend import get_backend
 from .buffers import Buffers
 from .config import VAEConfig
 from .errors import ConfigError, MiniVAEError
-from .inputs import as_eps, as_images, onehot_labels, repeat_rows, with_labels
+from .gumbel import temperature
+from .inputs import as_eps, as_images, as_prior_draws, onehot_labels, repeat_rows, with_labels
 from .kl import free_bits_kl
 from .latent import Latent
 from .layers import MLP, pack_parameters
+from .mmd import mmd, mmd_backward
 from .model import Model
 from .vae_inference import VAEInference
 from .optim import make_optimizer
@@ -54,7 +56,8 @@ class VAE(VAEInference, Model):
     ----------
     input_dim, hidden_dims, latent_dim, likelihood, activation, beta, dtype,
     num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init, min_obs_logvar,
-    posterior, flow, flow_steps, prior, prior_components, variance
+    posterior, flow, flow_steps, prior, prior_components, variance, latent, categories,
+    temperature, temperature_min, anneal_rate, straight_through, mmd_weight, mmd_kernel
         See :class:`minivae.config.VAEConfig`. ``init`` is the weight
         initialisation: ``"uniform"`` (PyTorch's default), ``"he"``,
         ``"xavier"`` or ``"auto"`` (He for ReLU-like activations, else Xavier).
@@ -66,17 +69,21 @@ class VAE(VAEInference, Model):
     """
 
     kind = "vae"
-    step_values = ("beta",)             # the KL weight of the step, recorded at the epoch's end
+    step_values = ("beta", "temperature")    # the KL weight and Gumbel-softmax tau of the step, at the epoch's end
     tuple_options = ("hidden_dims",)
 
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20, likelihood="bernoulli",
                  activation="relu", beta=1.0, seed=0, dtype="float32", num_classes=None,
                  free_bits=0.0, iwae_k=1, learn_variance=False, obs_logvar=0.0, init="uniform",
                  min_obs_logvar=None, posterior="diagonal", flow=None, flow_steps=10, prior="standard",
-                 prior_components=None, variance="fixed", backend=None):
+                 prior_components=None, variance="fixed", latent="gaussian", categories=10, temperature=1.0,
+                 temperature_min=0.5, anneal_rate=3e-5, straight_through=False, mmd_weight=0.0, mmd_kernel="imq",
+                 backend=None):
         self.config = c = VAEConfig(input_dim, hidden_dims, latent_dim, likelihood, activation, beta, dtype,
                                     num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init, min_obs_logvar,
-                                    posterior, flow, flow_steps, prior, prior_components, variance)
+                                    posterior, flow, flow_steps, prior, prior_components, variance, latent,
+                                    categories, temperature, temperature_min, anneal_rate, straight_through,
+                                    mmd_weight, mmd_kernel)
         if c.free_bits > 0 and c.iwae_k > 1:
             raise ConfigError("free_bits (a floor on the ELBO's KL) cannot be combined with iwae_k > 1: the IWAE "
                               "bound has no separate KL term; use one of them")
@@ -91,7 +98,7 @@ class VAE(VAEInference, Model):
                            c.dtype, final_activation=c.activation, init=c.init)
         self.latent = Latent(c, h_dim, init_rng, self.backend, c.dtype)
         out_dim = c.input_dim * (2 if c.variance == "network" else 1)         # (mean, log sigma^2) per pixel
-        self.decoder = MLP([c.latent_dim + n_cls, *reversed(c.hidden_dims), out_dim],
+        self.decoder = MLP([c.code_size + n_cls, *reversed(c.hidden_dims), out_dim],
                            c.activation, init_rng, self.backend, c.dtype, init=c.init)
         extra = []
         if c.learn_variance:
@@ -99,27 +106,29 @@ class VAE(VAEInference, Model):
             extra.append(("decoder.logvar", numpy.full(c.input_dim, start, dtype=self.dtype)))
         parts = [("encoder", self.encoder), *self.latent.parts(), ("decoder", self.decoder)]
         self.params, self.grads = pack_parameters(parts, extra, self.backend, c.dtype)
-        self.mu_head, self.logvar_head = self.latent.posterior.heads["mu"], self.latent.posterior.heads["logvar"]
+        heads = self.latent.posterior.heads
+        self.mu_head, self.logvar_head = heads.get("mu"), heads.get("logvar")     # None for categorical latents
         self.beta = c.beta   # the KL weight; train_step scales it by the warm-up of each step
         self.buffers = Buffers(self.xp, self.dtype)
         self._cache = None
 
     # ---------------------------------------------------------- the objective
-    def loss(self, x, y=None, eps=None, target=None, check=True, beta=None):
+    def loss(self, x, y=None, eps=None, target=None, check=True, beta=None, z_prior=None):
         """Forward pass: the batch-mean negative ELBO (or IWAE bound) in nats per example.
 
         x: (N, input_dim) in the model's dtype (converted if not); y: labels
         (N,) for a conditional model; eps: (N, latent_dim), or
         (iwae_k, N, latent_dim), drawn from ``self.rng`` when None; target:
         what the decoder must reconstruct, x itself unless denoising; beta:
-        the KL weight of this pass (``self.beta`` when None).
-        Returns ``{"loss", "recon", "kl"}`` as 0-d arrays (``float()`` reads them).
+        the KL weight of this pass (``self.beta`` when None); z_prior: the
+        (N, latent_dim) draws from p(z) of the MMD term (``mmd_weight``).
+        Returns ``{"loss", "recon", "kl"}`` (and ``"mmd"``) as 0-d arrays (``float()`` reads them).
         """
         c, buf = self.config, self.buffers
         beta = float(self.beta if beta is None else beta)     # a Python float keeps float32 float32
         x = as_images(self, x, check)
         target = x if target is None else as_images(self, target, check, like=x, name="target")
-        n, k, dim = x.shape[0], c.iwae_k, c.latent_dim
+        n, k, dim = x.shape[0], c.iwae_k, c.code_size
         onehot = onehot_labels(self, y, n)
         eps = as_eps(self, eps, n, check)
         h = self.encoder.forward(self.encoder_input(x, onehot, "x_enc"))                    # (N [+ C pseudo-inputs], H)
@@ -140,7 +149,12 @@ class VAE(VAEInference, Model):
             cache["kl_weight"] = self.dtype.type(beta / n)
             loss = (nll + beta * kl).mean()
         self._cache = cache
-        return {"loss": loss, "recon": nll.mean(), "kl": kl.mean()}
+        out = {"loss": loss, "recon": nll.mean(), "kl": kl.mean()}
+        if c.mmd_weight > 0:                                                        # InfoVAE / MMD-VAE
+            z_prior = as_prior_draws(self, z_prior, n, check)
+            out["mmd"], cache["mmd"] = mmd(z, z_prior, c.mmd_kernel)
+            out["loss"] = loss + c.mmd_weight * out["mmd"]
+        return out
 
     def backward(self):
         """Fill ``self.grads`` with dL/dparam for the last ``loss`` call (same eps)."""
@@ -161,11 +175,14 @@ class VAE(VAEInference, Model):
             dkl = k["kl_weight"]
         dz = self.decoder.backward(dout)                                            # (K N, M [+ C])
         if k["onehot"] is not None:                                                 # the labels get no gradient
-            dz_z = buf("dz", (dz.shape[0], c.latent_dim))
-            xp.copyto(dz_z, dz[:, :c.latent_dim])
+            dz_z = buf("dz", (dz.shape[0], c.code_size))
+            xp.copyto(dz_z, dz[:, :c.code_size])
             dz = dz_z
+        dz = dz.reshape(k["z_shape"])
+        if c.mmd_weight > 0:
+            dz = dz + mmd_backward(c.mmd_weight, k["mmd"])
         hidden, pseudo = bool(c.hidden_dims), self.latent.pseudo
-        dh = self.latent.backward(dz.reshape(k["z_shape"]), dkl, buf, need_dx=hidden or bool(pseudo))
+        dh = self.latent.backward(dz, dkl, buf, need_dx=hidden or bool(pseudo))
         if hidden:
             dh = self.encoder.backward(dh, need_dx=bool(pseudo))
         if pseudo:                                                                  # the VampPrior's pseudo-inputs
@@ -185,15 +202,20 @@ class VAE(VAEInference, Model):
     def train_step(self, batch, optimizers):
         """One step of the objective on a :class:`minivae.train.Batch`: loss, backward, update, constraints.
 
-        The KL weight of the step is beta times the batch's warm-up fraction.
-        Returns the loss dict and the KL weight used (``beta``).
+        The KL weight of the step is beta times the batch's warm-up fraction;
+        categorical latents anneal their temperature with the optimizer's step
+        count t (so a resumed run continues the schedule exactly).
+        Returns the loss dict and the KL weight used (``beta``) (and ``temperature``).
         """
-        beta = self.beta * batch.warmup
+        beta, c, extra = self.beta * batch.warmup, self.config, {}
+        if c.latent == "categorical":
+            tau = temperature(optimizers["vae"].t, c.temperature, c.temperature_min, c.anneal_rate)
+            self.latent.posterior.tau = extra["temperature"] = tau
         out = self.loss(batch.x, y=batch.y, target=batch.target, check=False, beta=beta)
         self.backward()
         optimizers["vae"].step(self.grads)
         self.apply_constraints()
-        return {**out, "beta": beta}
+        return {**out, "beta": beta, **extra}
 
     def eval_step(self, batch):
         """The objective on a held-out batch at the full KL weight: ``{"loss", "recon", "kl"}``."""

@@ -38,8 +38,17 @@ class VAEInference:
 
     def encode(self, x, y=None):
         """(mu, logvar) of q(z|x) (of the base Gaussian q_0 for a flow), each (N, latent_dim)."""
+        if self.mu_head is None:
+            raise ConfigError("encode gives a Gaussian's (mu, logvar); a categorical VAE's q(z|x) is its class "
+                              "probabilities: use vae.code_probabilities(x)")
         h = self._hidden(x, y)
         return self.mu_head.predict(h), self.logvar_head.predict(h)
+
+    def code_probabilities(self, x, y=None):
+        """pi(x) = softmax(logits): (N, latent_dim, categories), for categorical latents."""
+        if self.config.latent != "categorical":
+            raise ConfigError("code_probabilities needs latent='categorical'; use encode(x) for (mu, logvar)")
+        return self.latent.posterior.probabilities(self.latent.posterior.stats(self._hidden(x, y), train=False))
 
     def decode(self, z, y=None):
         """The decoder's mean: pixel probabilities (Bernoulli) or means (Gaussian), (N, input_dim)."""
@@ -74,6 +83,10 @@ class VAEInference:
     def active_units(self, x, y=None, threshold=0.01, batch_size=1000):
         """Number of active latent units (Burda et al. 2015): Cov_x(E_q[z_u]) > threshold."""
         return diagnostics.active_units(self, x, y, threshold, batch_size)
+
+    def mutual_information(self, x, y=None, seed=0):
+        """I_q(x; z) in nats, estimated on the images x (:func:`minivae.diagnostics.mutual_information`)."""
+        return diagnostics.mutual_information(self, x, y, seed)
 
     def log_likelihood(self, x, k=5000, batch_size=100, y=None, seed=None, chunk_elems=2**22):
         """Importance-sampled estimate of log p(x) per example, (N,) in nats (:func:`minivae.diagnostics.log_likelihood`)."""
