@@ -122,7 +122,8 @@ def evaluate_vae(a, kind="vae"):
         x, y = x[:a.n], None if y is None else y[:a.n]
     xd = vae.backend.asarray(x, dtype=vae.dtype)
     res = evaluate(vae, xd, y)
-    diag = latent_diagnostics(vae, xd, y)
+    gaussian = vae.config.latent == "gaussian"            # categorical codes have no (mu, logvar) diagnostics
+    diag = latent_diagnostics(vae, xd, y) if gaussian else {"active_units": None}
     t0 = time.perf_counter()
     ll = vae.backend.to_numpy(vae.log_likelihood(xd, k=a.k, batch_size=a.batch_size, y=y, seed=a.seed))
     out = {"test_elbo": res["recon"] + res["kl"], "test_nll": float(-ll.mean()), "test_kl": res["kl"],
@@ -134,7 +135,7 @@ def evaluate_vae(a, kind="vae"):
     if a.samples is not None:
         out["sample_quality"], out["samples_time_s"] = sample_figures(vae, a.samples, a.seed, vae.config.num_classes)
         _print_samples(out["sample_quality"])
-    if a.figure:
+    if a.figure and gaussian:
         figures.latent_diagnostics(diag["kl_per_dim"], diag["activity"], a.figure)
     return out
 

@@ -151,3 +151,16 @@ def test_train_takes_the_discrete_and_mmd_flags(tmp_path, capsys):
     assert VAE.load(tmp_path / "mmd" / "model.npz").config.mmd_weight == 10
     assert main(["train", *tiny, "--latent", "categorical", "--categories", "1", "--out", str(tmp_path / "bad")]) == 2
     assert "categories" in capsys.readouterr().err
+
+
+def test_a_categorical_vae_is_evaluated_as_the_discrete_model(rng):
+    """eval_step scores one-hot codes: its -ELBO bounds the discrete model's -log p(x), at any temperature."""
+    from minivae.train import evaluate
+    vae = VAE(**{**CAT, "temperature": 5.0})
+    x = (rng.random((50, 6)) > 0.5).astype("float64")
+    res = evaluate(vae, x)
+    nll = -float(vae.log_likelihood(x, k=5000, seed=0).mean())
+    assert res["recon"] + res["kl"] >= nll - 0.02
+    vae.latent.posterior.tau = 0.1
+    assert evaluate(vae, x)["loss"] == pytest.approx(res["loss"])         # the temperature does not enter
+    assert not vae.latent.posterior.straight_through                       # and training stays relaxed
