@@ -7,9 +7,11 @@ from .gan_config import GANConfig
 from .gradcheck import numerical_gradient, numerical_gradient_array, rel_error
 from .optim import SGD, Adam, RMSProp
 from .vae import VAE
+from .vaegan import VAEGAN
+from .vqvae import VQVAE
 
 __version__ = "0.1.0"
-__all__ = ["VAE", "VAEConfig", "GAN", "GANConfig", "Adam", "SGD", "RMSProp", "Backend", "get_backend", "use_backend",
+__all__ = ["VAE", "VAEConfig", "VAEGAN", "VQVAE", "GAN", "GANConfig", "Adam", "SGD", "RMSProp", "Backend", "get_backend", "use_backend",
            "numerical_gradient", "numerical_gradient_array", "rel_error", "gradcheck"]
 
 from . import gradcheck  # noqa: E402  (minivae.gradcheck is part of the API)

@@ -25,7 +25,7 @@ def _umask():
 
 
 RUN = "__run__."           # the prefix of the training state's arrays
-KIND_CLASSES = {"vae": "VAE", "gan": "GAN", "vaegan": "VAEGAN", "classifier": "metrics.Classifier"}
+KIND_CLASSES = {"vae": "VAE", "gan": "GAN", "vaegan": "VAEGAN", "vqvae": "VQVAE", "classifier": "metrics.Classifier"}
 
 
 def save_checkpoint(path, config, arrays, extra=None, train_state=None, keep_previous=False, kind="vae"):

@@ -223,6 +223,8 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
     p.train_parser = sub.add_parser("train", help="train a VAE and write checkpoint, metrics and figures")
     add_train_args(p.train_parser)
+    p.train_parser.add_argument("--model", choices=("vae", "vqvae"), default="vae",
+                                help="vqvae: train a VQ-VAE instead (`python -m minivae train --model vqvae --help`)")
     fl = p.train_parser.add_argument_group("VAE_Dis_l: with --feature-loss the run is `python -m minivae vaegan "
                                            "--feature-loss ...` (its options, not train's; see its --help)")
     fl.add_argument("--feature-loss", default=None, metavar="GAN_CHECKPOINT",
@@ -239,6 +241,16 @@ def build_parser():
     return p
 
 
+def _model_flag(argv):
+    """The value of ``--model`` in argv (None if absent)."""
+    for i, t in enumerate(argv):
+        if t.startswith("--model="):
+            return t.split("=", 1)[1]
+        if t == "--model" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "bench":                 # python -m minivae bench [nll|variants|faults|gpu-check] ...
@@ -247,6 +259,8 @@ def main(argv=None):
         return module.main(argv[2:] if name else argv[1:])
     if argv[:1] == ["train"] and any(t == "--feature-loss" or t.startswith("--feature-loss=") for t in argv):
         return importlib.import_module(".cli_vaegan", __package__).main(argv[1:])     # VAE_Dis_l
+    if argv[:1] == ["train"] and _model_flag(argv) == "vqvae":
+        return importlib.import_module(".cli_vqvae", __package__).main(argv[1:])
     if argv and argv[0] in COMMANDS:
         return importlib.import_module(f".{COMMANDS[argv[0]]}", __package__).main(argv[1:])
     parser = build_parser()

@@ -260,3 +260,19 @@ def latent_diagnostics(kl_per_dim, activity, path, threshold: float = 0.01,
     ax2.set_xlabel("latent dimension u")
     ax2.set_xticks(d if len(kl) <= 16 else d[::max(1, len(kl) // 16)])
     return _save(fig, path)
+
+
+def codebook_usage(counts, path, title: str = "Codebook usage") -> Path:
+    """Bar chart of how often each code k was chosen; unused (dead) codes marked in grey on the axis."""
+    counts = _host(counts).astype(np.float64).ravel()
+    k = np.arange(len(counts))
+    fig = Figure(figsize=(max(4.0, 0.08 * len(counts) + 2.0), 3.0), layout="tight")
+    ax = fig.add_subplot()
+    ax.bar(k, counts, color="tab:blue", width=0.9)
+    dead = counts == 0
+    ax.plot(k[dead], np.zeros(int(dead.sum())), "|", color="grey", markersize=10, label=f"dead ({int(dead.sum())})")
+    ax.set_xlabel("code k")
+    ax.set_ylabel("times chosen")
+    ax.set_title(title, fontsize=10)
+    ax.legend(frameon=False)
+    return _save(fig, path)
