@@ -12,7 +12,7 @@ from minivae.assignments import AssignmentError, fill_in, solution_blocks, strip
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON_DIR = ROOT / "lessons"
-MUST_HAVE_EXERCISES = {"02", "04", "05", "06", "08", "09", "13", "14", "15"}
+MUST_HAVE_EXERCISES = {"02", "04", "05", "06", "08", "09", "13", "14", "15", "16", "17", "18"}
 
 
 def test_strip_source_stubs_solutions_and_removes_hidden_tests():
@@ -54,7 +54,7 @@ def built(tmp_path_factory):
                           cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
     assert proc.returncode == 0, proc.stderr
-    assert "wrote 15 student notebooks" in proc.stdout
+    assert "wrote 18 student notebooks" in proc.stdout
     return out
 
 

@@ -39,6 +39,46 @@ def _onehot(y, c):
     return np.eye(c)[y]
 
 
+def _planar_log_det(z, uh, w, b, h_prime=lambda a: 1 - np.tanh(a) ** 2, with_b=True):
+    a = (z * w).sum(-1) + (b if with_b else 0)
+    return np.log(np.abs(1 + h_prime(a) * (uh * w).sum(-1)))
+
+
+def _gumbel_softmax(a, g, tau):
+    s = (a + g) / tau
+    e = np.exp(s - s.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _categorical_kl(a):
+    s = a - a.max(-1, keepdims=True)
+    log_q = s - np.log(np.exp(s).sum(-1, keepdims=True))
+    return (np.exp(log_q) * (log_q + np.log(a.shape[-1]))).sum((-2, -1))
+
+
+def _sq_dist(z, e):
+    return ((z[:, None, :] - e[None]) ** 2).sum(-1)
+
+
+def _mmd2(z, zp, kernel, s, unbiased=True, cross=2.0):
+    def k(a, b):
+        d = ((a[:, None] - b[None]) ** 2).sum(-1)
+        return np.exp(-d / s) if kernel == "rbf" else s / (s + d)
+    n, p, kzz, kpp = len(z), len(zp), k(z, z), k(zp, zp)
+    if unbiased:
+        return ((kzz.sum() - np.trace(kzz)) / (n * (n - 1)) + (kpp.sum() - np.trace(kpp)) / (p * (p - 1))
+                - cross * k(z, zp).mean())
+    return kzz.mean() + kpp.mean() - cross * k(z, zp).mean()
+
+
+def _kl_split(mu, lv, eps, log_n=True):
+    z = mu + np.exp(lv / 2) * eps
+    lq = -0.5 * ((z[:, None] - mu[None]) ** 2 / np.exp(lv[None]) + lv[None] + LOG_2PI).sum(-1)   # log q(z_i|x_m)
+    log_qz = np.logaddexp.reduce(lq, axis=1) - (np.log(len(mu)) if log_n else 0)
+    log_pz = -0.5 * (z * z + LOG_2PI).sum(-1)
+    return (np.diag(lq) - log_qz).mean(), (log_qz - log_pz).mean()
+
+
 # name -> (the closed form, {mistake: wrong implementation})
 CASES = {
     "check_kl_divergence": (
@@ -131,6 +171,49 @@ CASES = {
         {"no 1/2": lambda fx, ft: (((ft - fx) ** 2).sum() / len(fx), 2 * (ft - fx) / len(fx)),
          "sign error": lambda fx, ft: (0.5 * ((ft - fx) ** 2).sum() / len(fx), (fx - ft) / len(fx)),
          "sum not mean": lambda fx, ft: (0.5 * ((ft - fx) ** 2).sum(), ft - fx)}),
+    "check_planar_log_det": (
+        _planar_log_det,
+        {"tanh for h'": lambda z, uh, w, b: _planar_log_det(z, uh, w, b, h_prime=np.tanh),
+         "no b": lambda z, uh, w, b: _planar_log_det(z, uh, w, b, with_b=False),
+         "no 1 +": lambda z, uh, w, b: np.log(np.abs((1 - np.tanh((z * w).sum(-1) + b) ** 2) * (uh * w).sum(-1))),
+         "no log": lambda z, uh, w, b: np.exp(_planar_log_det(z, uh, w, b))}),
+    "check_full_kl": (
+        lambda mu, lv, l: _kl(mu, lv) + 0.5 * (l**2).sum(-1),
+        {"no L term": lambda mu, lv, l: _kl(mu, lv),
+         "L term without 1/2": lambda mu, lv, l: _kl(mu, lv) + (l**2).sum(-1),
+         "log sigma for log sigma^2": lambda mu, lv, l: 0.5 * (mu**2 + np.exp(lv) - lv / 2 - 1).sum(-1)
+                                                         + 0.5 * (l**2).sum(-1)}),
+    "check_gumbel_softmax": (
+        _gumbel_softmax,
+        {"tau multiplied": lambda a, g, tau: _gumbel_softmax(a, g, 1 / tau),
+         "noise outside the temperature": lambda a, g, tau: _gumbel_softmax(a, g * tau, tau),
+         "no noise": lambda a, g, tau: _gumbel_softmax(a, 0 * g, tau)}),
+    "check_gumbel_softmax_backward": (
+        lambda dy, y, tau: y * (dy - (dy * y).sum(-1, keepdims=True)) / tau,
+        {"no 1/tau": lambda dy, y, tau: y * (dy - (dy * y).sum(-1, keepdims=True)),
+         "diagonal only": lambda dy, y, tau: y * dy / tau,
+         "sign error": lambda dy, y, tau: -y * (dy - (dy * y).sum(-1, keepdims=True)) / tau}),
+    "check_categorical_kl": (
+        _categorical_kl,
+        {"no log K": lambda a: _categorical_kl(a) - a.shape[-2] * np.log(a.shape[-1]),
+         "naive softmax": lambda a: (np.exp(a) / np.exp(a).sum(-1, keepdims=True)
+                                     * np.log(a.shape[-1] * np.exp(a) / np.exp(a).sum(-1, keepdims=True))).sum((-2, -1)),
+         "no sum over M": lambda a: _categorical_kl(a[..., None, :])}),
+    "check_nearest_codes": (
+        lambda z, e: _sq_dist(z, e).argmin(1),
+        {"argmax": lambda z, e: _sq_dist(z, e).argmax(1),
+         "largest dot product": lambda z, e: (z @ e.T).argmax(1),
+         "float indices": lambda z, e: _sq_dist(z, e).argmin(1).astype(float)}),
+    "check_mmd": (
+        _mmd2,
+        {"biased": lambda z, zp, k, s: _mmd2(z, zp, k, s, unbiased=False),
+         "no factor 2": lambda z, zp, k, s: _mmd2(z, zp, k, s, cross=1.0),
+         "MMD not squared": lambda z, zp, k, s: np.sqrt(abs(_mmd2(z, zp, k, s)))}),
+    "check_kl_decomposition": (
+        _kl_split,
+        {"no 1/N": lambda mu, lv, eps: _kl_split(mu, lv, eps, log_n=False),
+         "swapped": lambda mu, lv, eps: _kl_split(mu, lv, eps)[::-1],
+         "closed-form KL": lambda mu, lv, eps: (_kl_split(mu, lv, eps)[0], _kl(mu, lv).mean())}),
 }
 
 

@@ -30,7 +30,10 @@ grouped by topic in :mod:`.gaussian` (KL, reparameterization), :mod:`.decoder`
 (dense backward, likelihoods), :mod:`.bounds` (log weights, IWAE),
 :mod:`.conditional` (CVAE), :mod:`.collapse` (free bits, active units) and
 :mod:`.gan` (the optimal discriminator, the non-saturating gradient, W_1 in 1-D,
-the gradient penalty of a linear critic), :mod:`.vaegan` (the VAE-GAN's feature-matching loss);
+the gradient penalty of a linear critic), :mod:`.vaegan` (the VAE-GAN's feature-matching loss),
+:mod:`.flows` (a planar flow step's log-determinant, the KL of a full-covariance posterior);
+:mod:`.discrete` (the Gumbel-softmax sample and its backward, the categorical KL, nearest codes);
+:mod:`.mmd` (the unbiased MMD^2 estimate, the KL term split into I_q(x; z) and KL(q(z) || p(z)));
 :mod:`.lessons` holds the two helpers. Import them all from here.
 """
 from .bounds import check_iwae_bound, check_log_weights
@@ -43,6 +46,13 @@ from .decoder import (
     check_dense_backward,
     check_gaussian_log_likelihood,
 )
+from .discrete import (
+    check_categorical_kl,
+    check_gumbel_softmax,
+    check_gumbel_softmax_backward,
+    check_nearest_codes,
+)
+from .flows import check_full_kl, check_planar_log_det
 from .gan import (
     check_linear_critic_penalty,
     check_ns_generator_gradient,
@@ -56,6 +66,7 @@ from .gaussian import (
     check_reparameterize_backward,
 )
 from .lessons import figure_path, quick_mode
+from .mmd import check_kl_decomposition, check_mmd
 from .vaegan import check_feature_matching_loss
 
 __all__ = [
@@ -67,4 +78,7 @@ __all__ = [
     "check_condition_input", "check_free_bits_kl", "check_active_units",
     "check_optimal_discriminator", "check_ns_generator_gradient", "check_wasserstein_1d",
     "check_linear_critic_penalty", "check_feature_matching_loss",
+    "check_planar_log_det", "check_full_kl",
+    "check_gumbel_softmax", "check_gumbel_softmax_backward", "check_categorical_kl", "check_nearest_codes",
+    "check_mmd", "check_kl_decomposition",
 ]
