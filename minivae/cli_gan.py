@@ -156,18 +156,22 @@ def _new_run(a):
     return gan, train, test, cfg, info
 
 
-def _resume(a, given):
-    """(gan, train, test, config, info, state) of the run saved in ``a.resume``, checked against ``a``."""
+def resume_checkpoint(a, given, cls, command, free=FREE):
+    """(model, train, test, config, info, state) of the ``cls`` run saved in ``a.resume``, checked against ``a``.
+
+    Options given now must agree with the run's, except ``free`` ones
+    (``--epochs`` extends it); ``a.out`` becomes the run's folder.
+    """
     path = os.path.join(a.resume, "model.npz")
     if not os.path.isfile(path):
-        raise ConfigError(f"--resume {a.resume}: no model.npz there (a run's folder, the --out of `gan`)")
-    if checkpoint_kind(path) != "gan":
-        raise ConfigError(f"--resume {a.resume}: a {checkpoint_kind(path).upper()} run, not a GAN's "
-                          "(resume it with `python -m minivae train --resume`)")
+        raise ConfigError(f"--resume {a.resume}: no model.npz there (a run's folder, the --out of `{command}`)")
+    if checkpoint_kind(path) != cls.kind:
+        raise ConfigError(f"--resume {a.resume}: a {checkpoint_kind(path).upper()} run, not a {cls.__name__}'s "
+                          f"(resume it with the command that made it)")
     info = load_checkpoint(path)[2]
     if "out" in given and os.path.abspath(a.out) != os.path.abspath(a.resume):
         raise ConfigError(f"--out {a.out}: a resumed run goes on in its own folder, --resume {a.resume}")
-    conflicts = [f"--{d.replace('_', '-')} {getattr(a, d)} (the run has {info[d]})" for d in sorted(given - FREE)
+    conflicts = [f"--{d.replace('_', '-')} {getattr(a, d)} (the run has {info[d]})" for d in sorted(given - free)
                  if d in info and _plain(getattr(a, d)) != info[d]]
     if conflicts:
         raise ConfigError(f"--resume {a.resume}: these options contradict the saved run: {', '.join(conflicts)}; "
@@ -175,11 +179,11 @@ def _resume(a, given):
     if "epochs" in given:
         info["epochs"] = a.epochs
     cfg = TrainConfig(**{f.name: info[f.name] for f in dataclasses.fields(TrainConfig) if f.name in info})
-    gan = GAN.load(path, backend=info["backend"])
+    model = cls.load(path, backend=info["backend"])
     train, _, test = load_data(info["dataset"], info["data_dir"], False, info["train_size"], 0, info["seed"])
     test = type(test)(test.x[:info["test_size"]], test.y[:info["test_size"]], test.name, test.split)
     a.out = a.resume
-    return gan, train, test, cfg, info, load_run(gan, cfg, path)
+    return model, train, test, cfg, info, load_run(model, cfg, path)
 
 
 def _plain(v):
@@ -191,7 +195,7 @@ def cmd_gan(a, given=()):
     t_start = time.perf_counter()
     _check_options(a)
     if a.resume:
-        gan, train, test, cfg, info, state = _resume(a, set(given))
+        gan, train, test, cfg, info, state = resume_checkpoint(a, set(given), GAN, "gan")
     else:
         (gan, train, test, cfg, info), state = _new_run(a), None
     c, out = gan.config, a.out

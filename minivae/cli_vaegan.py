@@ -21,6 +21,9 @@ is handed to this command. It writes to ``--out DIR``:
     samples_epoch_001.png ...   Dec(z) of one fixed z after each epoch (z from its own generator,
                           default_rng([seed, GRID_SEED]): drawing it leaves the training stream alone)
     samples_by_epoch.png  the first row of those grids, one row per epoch
+
+``--resume DIR`` continues a stopped run (Ctrl-C, SIGTERM, a kill) exactly
+where it stopped, as ``gan --resume`` does.
     reconstructions.png   test inputs above their reconstructions Dec(mu(x))
     samples.png           100 samples Dec(z), z ~ N(0, I)
     losses.png            the three parts' losses, the pixel -ELBO (train and test) and D on x, x_tilde, x_p
@@ -38,7 +41,7 @@ from . import figures, figures_gan
 from .activations import ACTIVATIONS
 from .checkpoint import write_json
 from .cli_compare import quality, reconstruction_images, sample_images
-from .cli_gan import GRID, NOT_MNIST, fixed_noise, run
+from .cli_gan import FREE, GRID, NOT_MNIST, fixed_noise, resume_checkpoint, run
 from .datasets import DATASETS, INPUT_DIM, load_data
 from .errors import ConfigError, MiniVAEError
 from .layers import INIT_SCHEMES
@@ -88,6 +91,8 @@ def build_parser():
     t.add_argument("--samples", type=int, default=10000, metavar="N", help="samples and test reconstructions "
                    "of the final yardstick (FID against the MNIST test set, class entropy, Inception score)")
     t.add_argument("--out", default="runs/vaegan", metavar="DIR")
+    t.add_argument("--resume", default=None, metavar="DIR", help="continue the run saved in DIR where it stopped; "
+                   "--epochs N may extend it, other options must match the run's")
     t.add_argument("--no-figures", action="store_true")
     t.add_argument("--quiet", action="store_true")
     return p
@@ -160,7 +165,11 @@ def cmd_vaegan(a, given=()):
     """Train the run ``a`` describes; write its files; returns 0."""
     t_start = time.perf_counter()
     _check_options(a)
-    model, train, test, cfg, info = _new_run(a, given)
+    if a.resume:
+        model, train, test, cfg, info, state = resume_checkpoint(a, set(given), VAEGAN, "vaegan", FREE)
+        a.seed, a.feature_loss = info["seed"], info["feature_loss"]
+    else:
+        (model, train, test, cfg, info), state = _new_run(a, given), None
     out = a.out
     rows = figures_gan.EpochRows(os.path.join(out, "samples_by_epoch.npz"))
     z = fixed_noise(a.seed, GRID, model.config.latent_dim, "normal", info["dtype"])
@@ -176,9 +185,10 @@ def cmd_vaegan(a, given=()):
         mode = f"VAE_Dis_l on {a.feature_loss}'s discriminator" if a.feature_loss else "VAE-GAN"
         print(f"{mode}, feature layer {model.feature_layer}, gamma {model.gamma:g}\ntraining on {len(train.y)} "
               f"{info['dataset']} images, {cfg.epochs} epochs of batch {cfg.batch_size}, lr {cfg.lr:g}, "
-              f"writing to {out}", file=sys.stderr)
+              f"writing to {out}" + (f" (resuming after epoch {state.epoch}, step {state.step})" if state else ""),
+              file=sys.stderr)
     history = fit(model, train.x, test.x, config=cfg, progress=not a.quiet, on_epoch_end=on_epoch_end, out_dir=out,
-                  extra=info)
+                  extra=info, state=state)
     final = final_figures(model, test, a.samples, a.seed, info["dataset"])
     metrics = {"config": {**vars(cfg), **info}, "history": history,
                "final": {**final, "epochs": len(history), "wall_time_s": None}}
@@ -213,4 +223,4 @@ def _figures(model, history, rows, test, out):
 
 
 def main(argv=None):
-    return run(build_parser(), sys.argv[1:] if argv is None else list(argv), cmd_vaegan)
+    return run(build_parser(), sys.argv[1:] if argv is None else list(argv), cmd_vaegan, resume="vaegan")

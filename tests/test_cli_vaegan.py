@@ -136,3 +136,35 @@ def test_bad_options_exit_2_with_a_clear_message(argv, expected, tmp_path, capsy
     err = capsys.readouterr().err
     assert err.startswith("error: ") and expected in err, err
     assert not (tmp_path / "out" / "model.npz").exists()
+
+
+def _weights(path):
+    return {k: v for k, v in np.load(path).items() if not k.startswith("__")}
+
+
+def test_a_stopped_vaegan_run_resumes_exactly(tmp_path, monkeypatch, capsys):
+    """SIGINT inside epoch 2 of 2; resumed, the run ends with the weights and history of one never stopped."""
+    import os
+    import signal
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main([*TINY, *ARCH, "--epochs", "2", "--no-figures", "--out", str(whole)]) == 0
+    train_step = VAEGAN.train_step
+
+    def interrupted(model, batch, optimizers):
+        out = train_step(model, batch, optimizers)
+        if optimizers["encoder"].t == 11:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(VAEGAN, "train_step", interrupted)
+    assert main([*TINY, *ARCH, "--epochs", "2", "--no-figures", "--out", str(cut)]) == 128 + signal.SIGINT
+    assert f"python -m minivae vaegan --resume {cut}" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(["--resume", str(cut), "--quiet", "--no-figures", "--samples", "200"]) == 0
+    a, b = _weights(whole / "model.npz"), _weights(cut / "model.npz")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    untimed = lambda h: [{k: v for k, v in e.items() if "time" not in k} for e in h]  # noqa: E731
+    m, r = (json.loads((d / "metrics.json").read_text()) for d in (whole, cut))
+    assert untimed(m["history"]) == untimed(r["history"])
+    assert main(["--resume", str(cut), "--gamma", "3", "--quiet"]) == 2
+    assert "--gamma 3.0 (the run has 1.0)" in capsys.readouterr().err
