@@ -22,6 +22,10 @@ full covariance too (log|det C| = sum_j log sigma_j: C is triangular).
 """
 from __future__ import annotations
 
+import math
+
+import numpy
+
 from .full_covariance import (full_kl, full_kl_backward, full_reparameterize, full_reparameterize_backward,
                               tril_size)
 from .layers import Dense, init_for
@@ -70,14 +74,26 @@ class GaussianPosterior(Heads):
         self.steps = c.flow_steps if c.flow else 0
         self.heads = {"mu": Dense(h_dim, m, rng, backend, dtype, init),
                       "logvar": Dense(h_dim, m, rng, backend, dtype, init)}
-        if self.full:
+        if self.full:                                  # L = 0 at the start: the diagonal posterior, then learned
             self.heads["L"] = Dense(h_dim, tril_size(m), rng, backend, dtype, init)
+            for a in self.heads["L"].params.values():
+                a[...] = 0
         if self.steps:
             self.heads["flow"] = Dense(h_dim, self.steps * (2 * m + 1), rng, backend, dtype, init)
+            self._identity_flow(rng, backend)
         self.closed_form = not self.steps
 
+    def _identity_flow(self, rng, backend):
+        """Start every flow step at the identity: W = 0, and biases w ~ N(0, I/M), u = log(e - 1) w / ||w||^2,
+        b = 0, so that m(w^T u) = 0 and u_hat = 0 (the model starts as the diagonal VAE; then learns)."""
+        k, m, p = self.steps, self.latent_dim, self.heads["flow"].params
+        w = rng.standard_normal((k, m)) / math.sqrt(m)
+        u = math.log(math.e - 1) * w / (w * w).sum(axis=1, keepdims=True)
+        p["W"][...] = 0
+        p["b"][...] = backend.asarray(numpy.concatenate([u.ravel(), w.ravel(), numpy.zeros(k)]), dtype=p["b"].dtype)
+
     def noise(self, rng, lead, dtype):
-        """eps ~ N(0, I) of shape lead + (M,) (``lead``: (N,) or (S, N))."""
+        """eps ~ N(0, I) of shape lead + (M,) (``lead``: (N,) or (S, N)).""" 
         return rng.standard_normal(self.noise_shape(lead), dtype=dtype)
 
     def noise_shape(self, lead):
