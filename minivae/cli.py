@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 import time
@@ -176,12 +177,16 @@ def cmd_train(a, given=()):
                   val_x=None if val is None else val.x, val_y=None if val is None or not cond else val.y,
                   config=cfg, progress=not a.quiet, out_dir=a.out, extra=info, state=state)
     final = evaluate(vae, vae.backend.asarray(test.x, dtype=vae.dtype), test.y if cond else None)
-    diag = (latent_diagnostics(vae, test.x, test.y if cond else None) if vae.config.latent == "gaussian"
+    c = vae.config
+    diag = (latent_diagnostics(vae, test.x, test.y if cond else None) if c.latent == "gaussian"
             else {"active_units": None, "kl_per_dim": []})
+    n_mi = min(2000, len(test.y))                    # I_q(x; z) <= log n_mi
+    mi = (vae.mutual_information(test.x[:n_mi], test.y[:n_mi] if cond else None)
+          if c.latent == "gaussian" and c.posterior == "diagonal" and not c.flow else None)
     metrics = {"config": info, "history": history,
                "final": {"test_loss": final["loss"], "test_recon": final["recon"], "test_kl": final["kl"],
                          "test_elbo": final["recon"] + final["kl"], "epochs": len(history),
-                         "active_units": diag["active_units"],
+                         "active_units": diag["active_units"], "mutual_information": mi,
                          "kl_per_dim": [round(float(v), 6) for v in diag["kl_per_dim"]]},
                "wall_time_s": None}
     if not a.no_figures:
@@ -191,7 +196,8 @@ def cmd_train(a, given=()):
     write_json(metrics, os.path.join(a.out, "metrics.json"))
     print(f"test loss {final['loss']:.2f} nats (recon {final['recon']:.2f}, KL {final['kl']:.2f}), "
           f"active units {'n/a' if diag['active_units'] is None else diag['active_units']}/{vae.config.latent_dim}, "
-          f"after {len(history)} epochs, "
+          + ("" if mi is None else f"I(x; z) {mi:.2f} nats (of at most log {n_mi} = {math.log(n_mi):.2f}), ")
+          + f"after {len(history)} epochs, "
           f"{metrics['wall_time_s']:.1f} s; wrote {a.out}")
     return 0
 
