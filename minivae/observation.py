@@ -58,24 +58,43 @@ def _network_nll_and_grad(model, target, out, scale, dout, nll):
         nll = 1/2 sum_d [ r_d^2 / sigma_d^2 + log sigma_d^2 + log 2 pi ],  r = x - mean
         d nll / d mean = -r / sigma^2,   d nll / d log sigma^2 = 1/2 (1 - r^2 / sigma^2)
 
-    times sigmoid(raw - f) for the soft floor's d log sigma^2 / d raw.
+    times sigmoid(raw - f) = 1 - exp(-softplus(raw - f)) for the soft floor's
+    d log sigma^2 / d raw. Every (R, D) array is a kept buffer, and r lives in
+    dout's first half until it becomes the gradient there.
     """
-    xp, d, floor = model.xp, model.config.input_dim, model.config.min_obs_logvar
+    xp, buf, d, floor = model.xp, model.buffers, model.config.input_dim, model.config.min_obs_logvar
     mean, raw = out[:, :d], out[:, d:]
-    lv = network_logvar(model, raw)
-    inv_var = xp.exp(-lv)
-    r = target - mean
-    q = r * r * inv_var                                        # r^2 / sigma^2
-    xp.sum(q + lv, axis=1, out=nll)
+    r, dlv, t = dout[:, :d], dout[:, d:], buf("net_work", mean.shape)
+    if floor is None:
+        lv = raw
+    else:
+        f = model.dtype.type(floor)
+        sp, lv = buf("net_softplus", mean.shape), buf("net_logvar", mean.shape)
+        xp.subtract(raw, f, out=sp)                            # a = raw - f
+        xp.abs(sp, out=t)
+        xp.negative(t, out=t)
+        xp.exp(t, out=t)
+        xp.log1p(t, out=t)                                     # log(1 + e^-|a|)
+        xp.maximum(sp, 0, out=sp)
+        sp += t                                                # softplus(a)
+        xp.add(sp, f, out=lv)                                  # log sigma^2 = f + softplus(a)
+    xp.subtract(target, mean, out=r)                           # r
+    xp.negative(lv, out=t)
+    xp.exp(t, out=t)                                           # 1 / sigma^2
+    t *= r                                                     # r / sigma^2
+    xp.multiply(t, r, out=dlv)                                 # q = r^2 / sigma^2
+    xp.sum(dlv, axis=1, out=nll)
+    nll += lv.sum(axis=1)
     nll += d * LOG_2PI
     nll *= 0.5
-    xp.multiply(r, inv_var, out=dout[:, :d])
-    dout[:, :d] *= -scale
-    dlv = dout[:, d:]
-    xp.subtract(1, q, out=dlv)
-    dlv *= 0.5 * scale
+    xp.multiply(t, -scale, out=r)                              # d nll / d mean, scaled
+    xp.subtract(1, dlv, out=dlv)
+    dlv *= 0.5 * scale                                         # d nll / d log sigma^2, scaled
     if floor is not None:
-        dlv *= sigmoid(raw - floor)
+        xp.negative(sp, out=t)
+        xp.expm1(t, out=t)
+        t *= -1                                                # sigmoid(a) = 1 - exp(-softplus(a))
+        dlv *= t
     return nll
 
 
