@@ -14,6 +14,12 @@ With sigma = exp(logvar / 2):
     log p(z)   = -1/2 sum_j (z_j^2 + log 2 pi)
     log q(z|x) = -1/2 sum_j (eps_j^2 + logvar_j + log 2 pi)
 A KL weight beta scales log p(z) - log q(z|x) (beta = 1 is the true bound).
+
+The VAE's step forms the same weights for every posterior and prior as
+log p(x|z) - beta kl, kl = log q(z|x) - log p(z) (:mod:`minivae.latent`);
+``log_weights`` and ``prior_posterior_backward`` are the diagonal Gaussian,
+N(0, I) case written out as the lecture does, for the lessons, the checks
+and ``tests/test_one_step.py``, which chains them against the VAE.
 """
 from __future__ import annotations
 
