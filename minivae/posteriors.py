@@ -130,34 +130,35 @@ class GaussianPosterior(Heads):
     # ----------------------------------------------------- Monte Carlo terms
     def sample(self, s, eps):
         """z and log q(z|x) for eps (N, M) or (S, N, M): z of eps's shape, log q (N,) or (S, N); and a cache."""
+        squeeze = eps.ndim == 2
+        e = eps[None] if squeeze else eps                                          # (S, N, M)
         mu, logvar = s["mu"], s["logvar"]
-        log_q = -0.5 * ((eps * eps).sum(axis=-1) + logvar.sum(axis=-1) + self.latent_dim * LOG_2PI)
+        log_q = -0.5 * ((e * e).sum(axis=-1) + logvar.sum(axis=-1) + self.latent_dim * LOG_2PI)   # (S, N)
         if self.full:
-            z, c = full_reparameterize(mu, logvar, s["L"], eps if eps.ndim == 3 else eps[None])
-            return (z if eps.ndim == 3 else z[0]), log_q, (eps.ndim, c)
-        z, c = reparameterize(mu, logvar, eps)
-        if not self.steps:
-            return z, log_q, (eps.ndim, c)
-        z3, log_det, fc = planar_flow(z if eps.ndim == 3 else z[None], *self.flow_parameters(s["flow"]))
-        log_det = log_det if eps.ndim == 3 else log_det[0]
-        return (z3 if eps.ndim == 3 else z3[0]), log_q - log_det, (eps.ndim, c, fc)
+            z, c = full_reparameterize(mu, logvar, s["L"], e)
+        else:
+            z, c = reparameterize(mu, logvar, e)
+        fc = None
+        if self.steps:                                                             # log q_K = log q_0 - log det
+            z, log_det, fc = planar_flow(z, *self.flow_parameters(s["flow"]))
+            log_q = log_q - log_det
+        cache = (squeeze, c, fc)
+        return (z[0], log_q[0], cache) if squeeze else (z, log_q, cache)
 
     def sample_backward(self, dz, dlog_q, cache):
         """Gradients of the heads' outputs from dL/dz and dL/dlog q(z|x) (shapes of ``sample``'s outputs)."""
-        ndim, c = cache[0], cache[1]
+        squeeze, c, fc = cache
+        if squeeze:
+            dz, dlog_q = dz[None], dlog_q[None]
         d = {}
         if self.steps:
-            dz3 = dz if ndim == 3 else dz[None]
-            dlq = dlog_q if ndim == 3 else dlog_q[None]
-            dz0, du, dw, db = planar_flow_backward(dz3, -dlq, cache[2])           # log q_K = log q_0 - log det
+            dz, du, dw, db = planar_flow_backward(dz, -dlog_q, fc)
             d["flow"] = self.xp.concatenate([du.reshape(du.shape[0], -1), dw.reshape(dw.shape[0], -1), db], axis=1)
-            dz = dz0 if ndim == 3 else dz0[0]
         if self.full:
-            dmu, dlogvar, d["L"] = full_reparameterize_backward(dz if ndim == 3 else dz[None], c)
+            dmu, dlogvar, d["L"] = full_reparameterize_backward(dz, c)
         else:
-            dmu, dlogvar = reparameterize_backward(dz, c)
-        dlq_n = dlog_q.sum(axis=0) if ndim == 3 else dlog_q                      # (N,)
-        d["mu"], d["logvar"] = dmu, dlogvar - 0.5 * dlq_n[:, None]
+            dmu, dlogvar = reparameterize_backward(dz, c)                          # summed over the S samples
+        d["mu"], d["logvar"] = dmu, dlogvar - 0.5 * dlog_q.sum(axis=0)[:, None]
         return d
 
     def point(self, s):
