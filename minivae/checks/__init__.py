@@ -26,14 +26,23 @@ The package also holds two small helpers the lessons use: :func:`quick_mode`
 
 Layout: :mod:`.compare` holds the machinery every check shares (calling,
 comparing, spotting common mistakes, reporting); the checks themselves are
-grouped by topic in :mod:`.gaussian` (KL, reparameterization), :mod:`.decoder`
-(dense backward, likelihoods), :mod:`.bounds` (log weights, IWAE),
-:mod:`.conditional` (CVAE), :mod:`.collapse` (free bits, active units) and
-:mod:`.gan` (the optimal discriminator, the non-saturating gradient, W_1 in 1-D,
-the gradient penalty of a linear critic), :mod:`.vaegan` (the VAE-GAN's feature-matching loss),
-:mod:`.flows` (a planar flow step's log-determinant, the KL of a full-covariance posterior);
-:mod:`.discrete` (the Gumbel-softmax sample and its backward, the categorical KL, nearest codes);
-:mod:`.mmd` (the unbiased MMD^2 estimate, the KL term split into I_q(x; z) and KL(q(z) || p(z)));
+grouped by topic:
+
+* :mod:`.gaussian`: KL, reparameterization;
+* :mod:`.decoder`: dense backward, likelihoods;
+* :mod:`.bounds`: log weights, IWAE;
+* :mod:`.conditional`: CVAE;
+* :mod:`.collapse`: free bits, active units;
+* :mod:`.gan`: the optimal discriminator, the non-saturating gradient, W_1 in
+  1-D, the gradient penalty of a linear critic;
+* :mod:`.vaegan`: the VAE-GAN's feature-matching loss;
+* :mod:`.flows`: a planar flow step's log-determinant, the KL of a
+  full-covariance posterior;
+* :mod:`.discrete`: the Gumbel-softmax sample and its backward, the
+  categorical KL, nearest codes;
+* :mod:`.mmd`: the unbiased MMD^2 estimate, the KL term split into I_q(x; z)
+  and KL(q(z) || p(z)).
+
 :mod:`.lessons` holds the two helpers. Import them all from here.
 """
 from .bounds import check_iwae_bound, check_log_weights
