@@ -206,8 +206,7 @@ def _new_run(a):
     """The model, data, options and run record of a new ``train`` run."""
     vae = VAE(**_model_kwargs(a))                  # bad model options fail before the data is read
     train, val, test = load_data(a.dataset, a.data_dir, a.binarize, a.train_size, a.val_size, a.seed)
-    if a.test_size is not None:
-        test = type(test)(test.x[:a.test_size], test.y[:a.test_size], test.name, test.split)
+    test = test.first(a.test_size)
     if a.output_bias == "data":
         vae.init_output_bias(train.x)
     prepare(vae, train.x, a)

@@ -27,6 +27,7 @@ import time
 import numpy
 
 from .checkpoint import checkpoint_kind, load_checkpoint, write_json
+from .cli_common import make_out_dir
 from .datasets import load_data
 from .errors import ConfigError, MiniVAEError
 from .train import evaluate
@@ -188,10 +189,7 @@ def cmd_compare(a):
     for path in a.checkpoints:                           # every path fails now, not after an hour of scoring
         load_model(path, "numpy")
     if a.out:
-        try:
-            os.makedirs(a.out, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"--out {a.out}: cannot make the folder ({exc.strerror or exc})") from exc
+        make_out_dir(a.out)
     rows, images, tests = [], [], {}
     for path in a.checkpoints:
         if not a.quiet:

@@ -44,10 +44,11 @@ import numpy
 from . import figures_gan
 from .activations import ACTIVATIONS
 from .adversarial import LOSSES
+from .cli_common import add_data_args, make_out_dir
 from .checkpoint import checkpoint_kind, load_checkpoint, write_json
 from .cli_evaluate import sample_figures
 from .cli_resume import given_options
-from .datasets import DATASETS, load_data
+from .datasets import load_data
 from .errors import ConfigError, MiniVAEError, TrainingInterrupted
 from .gan import GAN
 from .gan_config import NOISES
@@ -65,12 +66,7 @@ def build_parser():
     p = argparse.ArgumentParser(prog="python -m minivae gan", allow_abbrev=False,
                                 description="train a GAN (minimax, non-saturating, LSGAN, WGAN, WGAN-GP) and write "
                                             "its checkpoint, metrics.json and figures")
-    d = p.add_argument_group("data")
-    d.add_argument("--dataset", choices=DATASETS, default="mnist")
-    d.add_argument("--data-dir", default=None, help="folder with the four IDX files (Fashion-MNIST)")
-    d.add_argument("--train-size", type=int, default=None, help="use only the first N training images")
-    d.add_argument("--test-size", type=int, default=None,
-                   help="score both losses on the first N test images after each epoch (0: none; default all)")
+    add_data_args(p, "score both losses on the first N test images after each epoch (0: none; default all)")
     m = p.add_argument_group("model (an option left out: the paper's value for --loss)")
     m.add_argument("--loss", choices=LOSSES, default="ns")
     m.add_argument("--noise-dim", type=int, default=96)
@@ -141,16 +137,12 @@ def _new_run(a):
                       lr=paper["lr"] if a.lr is None else a.lr, optimizer=gan.config.optimizer, seed=a.seed,
                       clip_norm=a.clip_norm, time_budget=a.time_budget, budget_clock=a.budget_clock,
                       checkpoint_every=a.checkpoint_every)
-    try:
-        os.makedirs(a.out, exist_ok=True)          # an unwritable --out fails now, not after an epoch
-    except OSError as exc:
-        raise ConfigError(f"--out {a.out}: cannot make the folder ({exc.strerror or exc})") from exc
+    make_out_dir(a.out)                            # an unwritable --out fails now, not after an epoch
     for name in os.listdir(a.out):                 # a new run's grids only (not an older run's in the same folder)
         if name.startswith("samples_epoch_") and name.endswith(".png"):
             os.remove(os.path.join(a.out, name))
     train, _, test = load_data(a.dataset, a.data_dir, False, a.train_size, 0, a.seed)
-    test = test if a.test_size is None else type(test)(test.x[:a.test_size], test.y[:a.test_size], test.name,
-                                                       test.split)
+    test = test.first(a.test_size)
     info = {**vars(cfg), **gan.architecture(), "dataset": a.dataset, "data_dir": a.data_dir,
             "train_size": len(train.y), "test_size": len(test.y), "backend": a.backend, "log_every": a.log_every}
     return gan, train, test, cfg, info
@@ -181,7 +173,7 @@ def resume_checkpoint(a, given, cls, command, free=FREE):
     cfg = TrainConfig(**{f.name: info[f.name] for f in dataclasses.fields(TrainConfig) if f.name in info})
     model = cls.load(path, backend=info["backend"])
     train, _, test = load_data(info["dataset"], info["data_dir"], False, info["train_size"], 0, info["seed"])
-    test = type(test)(test.x[:info["test_size"]], test.y[:info["test_size"]], test.name, test.split)
+    test = test.first(info["test_size"])
     a.out = a.resume
     return model, train, test, cfg, info, load_run(model, cfg, path)
 

@@ -59,7 +59,7 @@ def resume_run(a, given):
     vae = VAE.load(path, backend=info.get("backend", "numpy"))
     train, val, test = load_data(info["dataset"], info.get("data_dir"), cfg.binarize, info["train_size"],
                                  info["val_size"], info["seed"])
-    test = type(test)(test.x[:info["test_size"]], test.y[:info["test_size"]], test.name, test.split)
+    test = test.first(info["test_size"])
     state = load_run(vae, cfg, path)
     a.out = a.resume
     return vae, train, val, test, cfg, info, state

@@ -39,10 +39,11 @@ import numpy
 
 from . import figures, figures_gan
 from .activations import ACTIVATIONS
+from .cli_common import add_data_args, make_out_dir
 from .checkpoint import write_json
 from .cli_compare import quality, reconstruction_images, sample_images
 from .cli_gan import FREE, GRID, NOT_MNIST, fixed_noise, resume_checkpoint, run
-from .datasets import DATASETS, INPUT_DIM, load_data
+from .datasets import INPUT_DIM, load_data
 from .errors import ConfigError, MiniVAEError
 from .layers import INIT_SCHEMES
 from .optim import OPTIMIZERS
@@ -56,11 +57,7 @@ def build_parser():
     p = argparse.ArgumentParser(prog="python -m minivae vaegan", allow_abbrev=False,
                                 description="train a VAE-GAN (Larsen et al. 2016), or with --feature-loss a VAE_Dis_l, "
                                             "and write its checkpoint, metrics.json and figures")
-    d = p.add_argument_group("data")
-    d.add_argument("--dataset", choices=DATASETS, default="mnist")
-    d.add_argument("--data-dir", default=None, help="folder with the four IDX files (Fashion-MNIST)")
-    d.add_argument("--train-size", type=int, default=None, help="use only the first N training images")
-    d.add_argument("--test-size", type=int, default=None, help="use only the first N test images (>= 2)")
+    add_data_args(p, "use only the first N test images (>= 2)")
     m = p.add_argument_group("model")
     m.add_argument("--hidden-dims", type=int, nargs="*", default=[400], metavar="H",
                    help="encoder hidden sizes (the decoder mirrors them)")
@@ -129,16 +126,12 @@ def _new_run(a, given):
     model = build_model(a, given)
     cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer, seed=a.seed,
                       clip_norm=a.clip_norm, time_budget=a.time_budget, budget_clock=a.budget_clock)
-    try:
-        os.makedirs(a.out, exist_ok=True)          # an unwritable --out fails now, not after an epoch
-    except OSError as exc:
-        raise ConfigError(f"--out {a.out}: cannot make the folder ({exc.strerror or exc})") from exc
+    make_out_dir(a.out)                            # an unwritable --out fails now, not after an epoch
     for name in os.listdir(a.out):                 # a new run's grids only
         if name.startswith("samples_epoch_") and name.endswith(".png"):
             os.remove(os.path.join(a.out, name))
     train, _, test = load_data(a.dataset, a.data_dir, False, a.train_size, 0, a.seed)
-    if a.test_size is not None:
-        test = type(test)(test.x[:a.test_size], test.y[:a.test_size], test.name, test.split)
+    test = test.first(a.test_size)
     info = {**vars(cfg), **model.architecture(), "dataset": a.dataset, "data_dir": a.data_dir,
             "train_size": len(train.y), "test_size": len(test.y), "backend": a.backend,
             "feature_loss": a.feature_loss}

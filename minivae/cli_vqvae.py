@@ -27,11 +27,11 @@ import numpy
 
 from . import figures
 from .activations import ACTIVATIONS
+from .cli_common import add_data_args, make_out_dir
 from .checkpoint import write_json
 from .cli_gan import run
 from .config import LIKELIHOODS
-from .datasets import DATASETS, INPUT_DIM, load_data
-from .errors import ConfigError
+from .datasets import INPUT_DIM, load_data
 from .layers import INIT_SCHEMES
 from .train import TrainConfig, evaluate, fit
 from .vqvae import VQVAE
@@ -41,12 +41,7 @@ def build_parser():
     p = argparse.ArgumentParser(prog="python -m minivae train --model vqvae", allow_abbrev=False,
                                 description="train a VQ-VAE and write its checkpoint, metrics.json and figures")
     p.add_argument("--model", choices=("vqvae",), default="vqvae", help="(given to reach this command)")
-    d = p.add_argument_group("data")
-    d.add_argument("--dataset", choices=DATASETS, default="mnist")
-    d.add_argument("--data-dir", default=None, help="folder with the four IDX files (Fashion-MNIST)")
-    d.add_argument("--binarize", action="store_true", help="dynamic binarization of every training batch")
-    d.add_argument("--train-size", type=int, default=None, help="use only the first N training images")
-    d.add_argument("--test-size", type=int, default=None, help="use only the first N test images")
+    add_data_args(p, binarize=True)
     m = p.add_argument_group("model")
     m.add_argument("--hidden-dims", type=int, nargs="*", default=[400], metavar="H")
     m.add_argument("--latent-dim", type=int, default=20, metavar="G", help="code positions per image")
@@ -79,13 +74,9 @@ def _new_run(a):
                   seed=a.seed, dtype=a.dtype, backend=a.backend)
     cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, binarize=a.binarize,
                       time_budget=a.time_budget)
-    try:
-        os.makedirs(a.out, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"--out {a.out}: cannot make the folder ({exc.strerror or exc})") from exc
+    make_out_dir(a.out)                            # an unwritable --out fails now, not after an epoch
     train, _, test = load_data(a.dataset, a.data_dir, a.binarize, a.train_size, 0, a.seed)
-    if a.test_size is not None:
-        test = type(test)(test.x[:a.test_size], test.y[:a.test_size], test.name, test.split)
+    test = test.first(a.test_size)
     info = {**vars(cfg), **model.architecture(), "dataset": a.dataset, "train_size": len(train.y),
             "test_size": len(test.y), "backend": a.backend}
     return model, train, test, cfg, info

@@ -154,6 +154,10 @@ class Dataset:
     def input_dim(self) -> int:
         return self.x.shape[1]
 
+    def first(self, n):
+        """The first n images and labels (all of them for n = None), as a Dataset of the same name and split."""
+        return self if n is None else Dataset(self.x[:n], self.y[:n], self.name, self.split)
+
 
 def load_dataset(name: str = "mnist", split: str = "train", data_dir=None, dtype="float32",
                  verify: bool = True) -> Dataset:
