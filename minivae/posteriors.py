@@ -37,7 +37,7 @@ from .reparam import reparameterize, reparameterize_backward
 class Heads:
     """Linear heads on the encoder's h (``self.heads``: name -> Dense), forward and backward together."""
 
-    heads = {}
+    heads: dict                                     # name -> Dense, set by each posterior
 
     def parts(self):
         """[(name, Dense)] for :func:`minivae.layers.pack_parameters`."""
