@@ -1,4 +1,5 @@
 """Saving and loading: round trip, atomic writes, and clear errors for bad files."""
+import json
 import os
 from pathlib import Path
 
@@ -107,3 +108,37 @@ def test_checkpoints_written_before_the_one_step_design_still_load_and_agree(nam
     eps = np.random.default_rng(2).standard_normal((8, vae.config.latent_dim))
     assert float(vae.loss(x, y=y, eps=eps)["loss"]) == pytest.approx(extra["loss"], rel=1e-12)
     assert float(vae.backward()["encoder.0.W"].sum()) == pytest.approx(extra["grad_encoder_0_W_sum"], rel=1e-10)
+
+
+FIXTURES = Path(__file__).parent / "data"
+RECORDED = json.loads((FIXTURES / "checkpoints_da6974c.json").read_text())
+
+
+def test_a_vae_with_design_points_written_before_the_package_layout_loads_and_agrees():
+    """A full-covariance, MoG-prior VAE saved by commit da6974c (the flat layout) gives its loss and gradient."""
+    vae = VAE.load(FIXTURES / "checkpoint_vae_full_mog_da6974c.npz")
+    x = np.random.default_rng(1).random((8, 6))
+    eps = np.random.default_rng(2).standard_normal((8, 3))
+    assert float(vae.loss(x, eps=eps)["loss"]) == pytest.approx(RECORDED["vae_full_mog"]["loss"], rel=1e-12)
+    assert float(vae.backward()["encoder.0.W"].sum()) == pytest.approx(RECORDED["vae_full_mog"]["grad_sum"], rel=1e-10)
+
+
+def test_gan_vaegan_and_vqvae_checkpoints_written_before_the_package_layout_load_and_agree():
+    from minivae import GAN, VAEGAN, VQVAE
+    x = np.random.default_rng(1).random((8, 6))
+    gan = GAN.load(FIXTURES / "checkpoint_gan_wgan_gp_da6974c.npz")
+    z = np.random.default_rng(3).uniform(-1, 1, (8, 3))
+    assert float(gan.generate(z).sum()) == pytest.approx(RECORDED["gan_wgan_gp"]["generate_sum"], rel=1e-12)
+    assert float(np.asarray(gan.discriminate(x)).sum()) == pytest.approx(RECORDED["gan_wgan_gp"]["discriminate_sum"],
+                                                                        rel=1e-12)
+    vaegan = VAEGAN.load(FIXTURES / "checkpoint_vaegan_da6974c.npz")
+    eps = np.random.default_rng(2).standard_normal((8, 3))
+    z_p = np.random.default_rng(4).standard_normal((8, 3))
+    got = vaegan.loss(x, eps=eps, z_p=z_p)
+    for key, want in RECORDED["vaegan"].items():
+        assert float(got[key]) == pytest.approx(want, rel=1e-12), key
+    vq = VQVAE.load(FIXTURES / "checkpoint_vqvae_da6974c.npz")
+    assert np.asarray(vq.encode(x)).tolist() == RECORDED["vqvae"]["codes"]
+    got = vq.loss(x)
+    for key in ("loss", "recon", "codebook", "commitment", "perplexity"):
+        assert float(got[key]) == pytest.approx(RECORDED["vqvae"][key], rel=1e-12), key
