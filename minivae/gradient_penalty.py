@@ -56,7 +56,7 @@ bounded (never a division by an underflowed 0).
 from __future__ import annotations
 
 from .backend import array_module
-from .buffers import Buffers
+from .backend.buffers import Buffers
 from .errors import ConfigError, DataError, MiniVAEError, ShapeError, finite_number
 from .layers import Dense
 

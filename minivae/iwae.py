@@ -16,7 +16,7 @@ With sigma = exp(logvar / 2):
 A KL weight beta scales log p(z) - log q(z|x) (beta = 1 is the true bound).
 
 The VAE's step forms the same weights for every posterior and prior as
-log p(x|z) - beta kl, kl = log q(z|x) - log p(z) (:mod:`minivae.latent`);
+log p(x|z) - beta kl, kl = log q(z|x) - log p(z) (:mod:`minivae.models.latent`);
 ``log_weights`` and ``prior_posterior_backward`` are the diagonal Gaussian,
 N(0, I) case written out as the lecture does, for the lessons, the checks
 and ``tests/test_one_step.py``, which chains them against the VAE.

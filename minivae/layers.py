@@ -10,7 +10,7 @@ the layers against them. :class:`Dense` (a dense layer with its activation
 fused, ``y = act(x @ W + b)``) and :class:`MLP` are the same maths as
 objects that hold ``params`` and ``grads`` dicts under the same keys, cache
 what their backward needs, and are fast as written: each product writes
-into a buffer kept for its batch size (:class:`minivae.buffers.Buffers`),
+into a buffer kept for its batch size (:class:`minivae.backend.buffers.Buffers`),
 and the bias, the activation and its derivative are one fused pass each
 (the backend's ``ops.bias_act_forward`` and ``ops.act_backward``).
 """
@@ -20,7 +20,7 @@ import math
 
 from .activations import get_activation
 from .backend import get_backend
-from .buffers import Buffers
+from .backend.buffers import Buffers
 from .errors import ConfigError, MiniVAEError, ShapeError
 
 

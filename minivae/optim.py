@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 
-from . import blas
+from .backend import blas
 from .backend import array_module
 from .errors import ConfigError, NonFiniteGradientError, finite_number
-from .kernels import ops_for
+from .backend.kernels import ops_for
 
 
 def global_norm(grads):

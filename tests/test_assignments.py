@@ -1,4 +1,4 @@
-"""Student versions: built by `python -m minivae.assignments build`, exercises open, solutions restore them."""
+"""Student versions: built by `python -m minivae.cli.assignments build`, exercises open, solutions restore them."""
 import json
 import os
 import subprocess
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from minivae import assignments
-from minivae.assignments import AssignmentError, fill_in, solution_blocks, strip_source
+from minivae.cli import assignments
+from minivae.cli.assignments import AssignmentError, fill_in, solution_blocks, strip_source
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON_DIR = ROOT / "lessons"
@@ -50,7 +50,7 @@ def test_fill_in_counts_answers():
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("student")
-    proc = subprocess.run([sys.executable, "-m", "minivae.assignments", "build", str(LESSON_DIR), "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "minivae.cli.assignments", "build", str(LESSON_DIR), "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
     assert proc.returncode == 0, proc.stderr
@@ -67,7 +67,7 @@ def _src(cell):
 
 
 def test_cli_reports_errors(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "minivae.assignments", "build", str(tmp_path), "--out", str(tmp_path / "o")],
+    proc = subprocess.run([sys.executable, "-m", "minivae.cli.assignments", "build", str(tmp_path), "--out", str(tmp_path / "o")],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1 and "no notebooks" in proc.stderr
 

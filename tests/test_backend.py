@@ -6,7 +6,7 @@ import pytest
 
 from minivae import VAE, get_backend, use_backend
 from minivae.backend import array_module, get_backend as resolve
-from minivae.cpu import NumpyBackend
+from minivae.backend.numpy_backend import NumpyBackend
 from minivae.errors import BackendError, ConfigError
 
 
@@ -27,7 +27,7 @@ def test_use_backend_sets_and_resets_the_default():
 
 def test_array_modules_name_their_backend():
     b = get_backend(np)
-    assert isinstance(b, NumpyBackend) and b.ops.__name__ == "minivae.kernels.cpu"
+    assert isinstance(b, NumpyBackend) and b.ops.__name__ == "minivae.backend.kernels.numpy_ops"
 
 
 def test_unknown_backend_is_a_clear_error():

@@ -115,7 +115,7 @@ def test_bad_bench_options_are_refused(capsys, flag, value):
 
 
 def test_cupy_backend_without_the_gpu_module_fails_clearly(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "minivae.bench.gpu", None)
+    monkeypatch.setitem(sys.modules, "minivae.bench.gpu.speed", None)
     assert main(["--backend", "cupy"]) == 2
     assert "CuPy" in capsys.readouterr().err
 

@@ -1,10 +1,10 @@
-"""minivae.blas: y <- a x + y and y <- a x + b y on NumPy's OpenBLAS, and their array-code fallback."""
+"""minivae.backend.blas: y <- a x + y and y <- a x + b y on NumPy's OpenBLAS, and their array-code fallback."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minivae import blas
+from minivae.backend import blas
 from minivae.errors import ShapeError
 
 LIB = blas.openblas()
@@ -67,7 +67,7 @@ def test_openblas_is_found_with_both_routines():
 
 
 def test_without_openblas_the_array_code_gives_the_same_update(monkeypatch):
-    from minivae.kernels import cpu, reference
+    from minivae.backend.kernels import numpy_ops as cpu, reference
 
     monkeypatch.setattr(blas, "openblas", lambda: None)                # e.g. a NumPy built against MKL
     x, y = operands(1000, "float32")

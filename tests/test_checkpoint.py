@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from minivae import VAE
-from minivae.checkpoint import load_checkpoint, save_checkpoint
+from minivae.models.checkpoint import load_checkpoint, save_checkpoint
 from minivae.errors import CheckpointError
 
 

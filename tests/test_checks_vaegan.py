@@ -8,7 +8,7 @@ from minivae import checks
 from minivae.checks.vaegan import feature_matching_loss
 from minivae.errors import DataError, ShapeError
 from minivae.gradcheck import numerical_gradient, rel_error
-from minivae.vaegan import VAEGAN
+from minivae.models.vaegan import VAEGAN
 
 
 def test_reference_is_the_vaegans_llike():

@@ -6,7 +6,7 @@ import pytest
 
 from minivae import VAE
 from minivae.bench import nll
-from minivae.checkpoint import load_checkpoint
+from minivae.models.checkpoint import load_checkpoint
 from minivae.cli import main
 from minivae.datasets import load_data
 

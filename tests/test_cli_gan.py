@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from minivae import cli, figures_gan
-from minivae.checkpoint import checkpoint_kind, load_checkpoint
-from minivae.cli_evaluate import sample_figures
-from minivae.cli_gan import GRID, fixed_noise, main
+from minivae import cli
+from minivae.figures import gan as figures_gan
+from minivae.models.checkpoint import checkpoint_kind, load_checkpoint
+from minivae.cli.evaluate import sample_figures
+from minivae.cli.gan import GRID, fixed_noise, main
 from minivae.datasets import load_data
 from minivae.errors import DataError, ShapeError
-from minivae.gan import GAN
-from minivae.gan_config import PAPER_DEFAULTS
+from minivae.models.gan import GAN
+from minivae.models.gan_config import PAPER_DEFAULTS
 from minivae.train import TrainConfig, fit
 
 ARCH = ["--noise-dim", "8", "--generator-dims", "32", "--discriminator-dims", "32"]

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from minivae import cli
-from minivae.checkpoint import checkpoint_kind, load_checkpoint
-from minivae.cli_gan import GRID, fixed_noise
-from minivae.cli_vaegan import main
-from minivae.gan import GAN
-from minivae.vae import VAE
-from minivae.vaegan import VAEGAN
+from minivae.models.checkpoint import checkpoint_kind, load_checkpoint
+from minivae.cli.gan import GRID, fixed_noise
+from minivae.cli.vaegan import main
+from minivae.models.gan import GAN
+from minivae.models.vae import VAE
+from minivae.models.vaegan import VAEGAN
 
 ARCH = ["--hidden-dims", "32", "--latent-dim", "4", "--discriminator-dims", "32", "16"]
 TINY = ["--train-size", "512", "--test-size", "200", "--samples", "200", "--quiet"]

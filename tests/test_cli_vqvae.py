@@ -4,7 +4,7 @@ import json
 import pytest
 
 from minivae import VQVAE
-from minivae.checkpoint import checkpoint_kind
+from minivae.models.checkpoint import checkpoint_kind
 from minivae.cli import main
 
 TINY = ["train", "--model", "vqvae", "--train-size", "512", "--test-size", "200", "--epochs", "1",

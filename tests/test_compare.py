@@ -4,9 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from minivae import cli, cli_gan, cli_vaegan
-from minivae.cli_compare import main, reconstruction_images, sample_images, table, train_time
-from minivae.vaegan import VAEGAN
+from minivae import cli
+from minivae.cli import gan as cli_gan, vaegan as cli_vaegan
+from minivae.cli.compare import main, reconstruction_images, sample_images, table, train_time
+from minivae.models.vaegan import VAEGAN
 
 TINY = ["--train-size", "512", "--test-size", "200", "--epochs", "1", "--quiet", "--no-figures"]
 SMALL = ["--samples", "200", "--k", "4", "--nll-n", "30", "--quiet"]
@@ -71,7 +72,7 @@ def test_the_elbo_matches_what_the_training_run_reported(compared, runs):
 
 
 def test_samples_are_reproducible_from_the_seed_for_every_kind(runs):
-    from minivae.cli_compare import load_model
+    from minivae.cli.compare import load_model
     for kind, path in runs.items():
         model = load_model(str(path), "numpy")[1]
         a, b = sample_images(model, 30, seed=5, batch=7), sample_images(model, 30, seed=5)

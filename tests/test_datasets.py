@@ -15,7 +15,7 @@ from minivae.datasets import (DATA_DIR, Dataset, batches, binarize, binarize_thr
                               validate_images)
 from minivae.errors import (ChecksumError, ConfigError, DataError, DatasetNotFoundError, IDXFormatError,
                             ShapeError)
-from minivae.idx import read_idx, write_idx
+from minivae.datasets.idx import read_idx, write_idx
 
 
 def _fake_split(directory, split, n_images, n_labels=None, label_max=9, gz=True):

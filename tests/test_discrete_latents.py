@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-import minivae.posterior_categorical as pc
+import minivae.models.posterior_categorical as pc
 from minivae import VAE
 from minivae.cli import main
 from minivae.errors import ConfigError, DataError, ShapeError

@@ -257,14 +257,14 @@ def test_active_units_count_the_dimensions_whose_mean_varies_with_x():
 
 
 def test_latent_diagnostics_and_figure(tmp_path):
-    from minivae.diagnostics import latent_diagnostics
+    from minivae.models.diagnostics import latent_diagnostics
     vae = VAE(**SMALL, num_classes=2, seed=1)
     x, y = data(40), np.arange(40) % 2
     diag = latent_diagnostics(vae, x, y)
     assert diag["active_units"] == int((diag["activity"] > 0.01).sum()) == vae.active_units(x, y)
     np.testing.assert_allclose(diag["kl_per_dim"], vae.kl_per_dim(x, y))
     assert diag["kl"] == pytest.approx(float(diag["kl_per_dim"].sum()))
-    from minivae.figures import latent_diagnostics as figure
+    from minivae.figures.vae import latent_diagnostics as figure
     path = figure(diag["kl_per_dim"], diag["activity"], tmp_path / "d.png")
     assert path.stat().st_size > 1000
 

@@ -1,11 +1,11 @@
-"""Tests for minivae.figures: each function writes a non-empty PNG from small inputs."""
+"""Tests for minivae.figures.vae: each function writes a non-empty PNG from small inputs."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from minivae import figures
+from minivae.figures import vae as figures
 from minivae.errors import ConfigError, DataError, ShapeError
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -9,7 +9,7 @@ from minivae import get_backend
 from minivae.errors import ConfigError, ShapeError
 from minivae.full_covariance import (_gather_lower, _scatter_lower, full_kl, full_kl_backward, full_log_q,
                                      full_reparameterize, full_reparameterize_backward, lower_factor, tril_size)
-from minivae.gpu import gpu_unavailable_reason
+from minivae.backend.cupy_backend import gpu_unavailable_reason
 from minivae.gradcheck import numerical_gradient, numerical_gradient_array, rel_error
 from minivae.kl import kl_backward, kl_divergence
 from minivae.reparam import reparameterize, reparameterize_backward

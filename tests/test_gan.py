@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from minivae import VAE
 from minivae.errors import CheckpointError, ConfigError, DataError, MiniVAEError, ShapeError
-from minivae.gan import GAN
+from minivae.models.gan import GAN
 from minivae.gradcheck import check_model_gradients
 from minivae.layers import dense_forward
 from minivae.train import Batch, TrainConfig, fit

@@ -20,8 +20,8 @@ import pytest
 from minivae import VAE, Adam, get_backend, use_backend
 from minivae.backend import Backend
 from minivae.errors import BackendError
-from minivae.gpu import CupyBackend, gpu_unavailable_reason
-from minivae.kernels import reference
+from minivae.backend.cupy_backend import CupyBackend, gpu_unavailable_reason
+from minivae.backend.kernels import reference
 
 GPU_REASON = gpu_unavailable_reason()
 BACKENDS = ["numpy", pytest.param("cupy", marks=[pytest.mark.gpu,
@@ -138,8 +138,8 @@ def test_backend_object(backend):
     backend.synchronize()
     draws = backend.default_rng(3).standard_normal((2, 3), dtype=np.float32)
     assert draws.dtype == np.float32 and type(draws).__module__.split(".")[0] == backend.xp.__name__
-    assert backend.ops.__name__ == ("minivae.kernels.cpu" if backend.name == "numpy"
-                                    else "minivae.kernels.cuda")
+    assert backend.ops.__name__ == ("minivae.backend.kernels.numpy_ops" if backend.name == "numpy"
+                                    else "minivae.backend.kernels.cuda")
 
 
 def test_model_params_grads_and_state_live_on_the_backend(backend):
@@ -300,7 +300,7 @@ def test_cupy_backend_is_a_backend():
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_graphed_loss_backward_matches_eager(dtype):
-    from minivae.gpu import GraphedLossBackward
+    from minivae.backend.cupy_backend import GraphedLossBackward
 
     eager = VAE(**PYTORCH_EXAMPLES, dtype=dtype, seed=3, backend="cupy")
     graphed_model = VAE(**PYTORCH_EXAMPLES, dtype=dtype, seed=3, backend="cupy")
@@ -317,7 +317,7 @@ def test_graphed_loss_backward_matches_eager(dtype):
 
 
 def _tiny_bench(backend, **kw):
-    from minivae.bench import gpu as bench
+    from minivae.bench.gpu import speed as bench
 
     x = bench.load_train_images(limit=128)
     timer = None
@@ -350,7 +350,7 @@ def test_benchmark_measures_and_reports(backend):
 def test_benchmark_torch_side_runs_on_cpu():
     """The PyTorch baseline's code on the CPU (the GPU run uses device "cuda")."""
     pytest.importorskip("torch")
-    from minivae.bench import gpu as bench
+    from minivae.bench.gpu import speed as bench
 
     res = bench.bench_torch(bench.load_train_images(limit=64), (32,), steps=1, repeats=1, epochs=1, device="cpu")
     assert res[32]["step_ms"] > 0 and res[32]["epoch_s"] > 0
@@ -358,7 +358,7 @@ def test_benchmark_torch_side_runs_on_cpu():
 
 
 def test_benchmark_run_without_gpu_is_a_clear_error(monkeypatch):
-    from minivae.bench import gpu as bench
+    from minivae.bench.gpu import speed as bench
 
     monkeypatch.setitem(sys.modules, "cupy", None)
     with pytest.raises(BackendError, match="CuPy"):

@@ -8,7 +8,7 @@ stopped at its own limit while the others still run.
 import json
 import time
 
-from minivae.bench.gpu_check import junit_counts, main
+from minivae.bench.gpu.check import junit_counts, main
 
 
 def test_dry_run_goes_through_every_part_and_writes_json_and_log(tmp_path, capsys):

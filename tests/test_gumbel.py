@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from minivae.errors import ConfigError, DataError, ShapeError
-from minivae.gpu import gpu_unavailable_reason
+from minivae.backend.cupy_backend import gpu_unavailable_reason
 from minivae.gradcheck import numerical_gradient, numerical_gradient_array, rel_error
 from minivae.gumbel import (categorical_kl, categorical_kl_backward, gumbel_max_sample, gumbel_noise,
                             gumbel_softmax, gumbel_softmax_backward, log_relaxed_density, straight_through,

@@ -1,4 +1,4 @@
-"""Tests for minivae.idx: round trips, corrupted headers and payloads, checksums."""
+"""Tests for minivae.datasets.idx: round trips, corrupted headers and payloads, checksums."""
 
 import gzip
 import struct
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from minivae.errors import ChecksumError, DataError, IDXFormatError
-from minivae.idx import idx_bytes, read_idx, sha256_hex, write_idx
+from minivae.datasets.idx import idx_bytes, read_idx, sha256_hex, write_idx
 
 DTYPES = ["uint8", "int8", ">i2", "<i2", "int32", ">f4", "float32", "float64"]
 

@@ -1,13 +1,13 @@
 """The fused training-step ops: NumPy references against the lecture, CUDA kernels against the references.
 
-CPU part (always runs): each function of :mod:`minivae.kernels.reference`
+CPU part (always runs): each function of :mod:`minivae.backend.kernels.reference`
 against the readable lecture functions it replaces (:mod:`minivae.reparam`,
 :mod:`minivae.kl`, :mod:`minivae.likelihoods`, :mod:`minivae.activations`, the
 textbook Adam), float32 and float64, shapes drawn by hypothesis, inputs random
 and never zero.
 
 GPU part (skipped with the reason where CuPy or a CUDA device is missing):
-each kernel of :mod:`minivae.kernels.cuda` against its NumPy reference run on
+each kernel of :mod:`minivae.backend.kernels.cuda` against its NumPy reference run on
 host copies of the same inputs.
 
 Error measure: ``max_rel(a, b, scale) = max|a - b| / max(scale)``, the
@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 
 from minivae.activations import get_activation
 from minivae.errors import ConfigError, DataError, ShapeError
-from minivae.gpu import gpu_unavailable_reason
-from minivae.kernels import cpu, cuda, reference
+from minivae.backend.cupy_backend import gpu_unavailable_reason
+from minivae.backend.kernels import numpy_ops as cpu, cuda, reference
 from minivae.kl import kl_backward, kl_divergence
 from minivae.layers import dense_forward
 from minivae.likelihoods import (bernoulli_log_likelihood, bernoulli_log_likelihood_backward,
@@ -335,7 +335,7 @@ def test_bernoulli_reference_is_finite_for_extreme_logits():
 
 # ====================================================== CPU: cuda.py without a GPU
 def test_importing_cuda_module_neither_imports_cupy_nor_compiles():
-    code = "import sys, minivae.kernels.cuda as c; assert 'cupy' not in sys.modules; print(c._module.cache_info().currsize)"
+    code = "import sys, minivae.backend.kernels.cuda as c; assert 'cupy' not in sys.modules; print(c._module.cache_info().currsize)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "0"

@@ -6,10 +6,10 @@ import pytest
 
 from minivae import VAE, Adam
 from minivae.backend import get_backend
-from minivae.buffers import Buffers
+from minivae.backend.buffers import Buffers
 from minivae.errors import TrainingDivergedError
 from minivae.layers import Dense, pack_parameters
-from minivae.model import Model
+from minivae.models.base import Model
 from minivae.train import Batch, TrainConfig, TrainState, corrupt, fit
 
 

@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minivae import VAE, metrics
-from minivae.checkpoint import checkpoint_kind
+from minivae.models.checkpoint import checkpoint_kind
 from minivae.cli import main
-from minivae.cli_evaluate import draw_samples
+from minivae.cli.evaluate import draw_samples
 from minivae.datasets import load_dataset
 from minivae.errors import CheckpointError, ConfigError, DataError, ShapeError
-from minivae.gan import GAN
+from minivae.models.gan import GAN
 from minivae.gradcheck import check_model_gradients
 from minivae.metrics import Classifier, frechet_distance, gaussian_statistics
 from minivae.metrics.scores import entropy
@@ -317,7 +317,7 @@ def test_evaluate_scores_a_gan_checkpoint_on_samples_only(tmp_path, capsys):
 
 def test_evaluate_scores_a_vaegan_checkpoint_through_its_encoder_and_decoder(tmp_path):
     """The pixel -ELBO and NLL of a VAE-GAN: those of its inner VAE, which the same command gives for a VAE."""
-    from minivae.vaegan import VAEGAN
+    from minivae.models.vaegan import VAEGAN
     model = VAEGAN(hidden_dims=(16,), latent_dim=2, discriminator_dims=(8,), seed=2)
     path, out, ref = model.save(tmp_path / "vg.npz"), tmp_path / "vg.json", tmp_path / "ref.json"
     assert main(["evaluate", str(path), "--k", "2", "--n", "20", "--json", str(out)]) == 0

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minivae.errors import ShapeError
-from minivae.gpu import gpu_unavailable_reason
+from minivae.backend.cupy_backend import gpu_unavailable_reason
 from minivae.gradcheck import numerical_gradient_array, rel_error
 from minivae.likelihoods import gaussian_log_likelihood
 from minivae.mixture import mixture_log_prob, mixture_log_prob_backward, responsibilities

@@ -1,4 +1,4 @@
-"""Compile every CUDA source of minivae.kernels without a GPU.
+"""Compile every CUDA source of minivae.backend.kernels without a GPU.
 
 nvcc (CI has one) compiles each ``.cu`` file for sm_90 with the options CuPy's
 NVRTC uses at run time, warnings as errors, so a syntax or type error in a
@@ -13,8 +13,8 @@ import subprocess
 
 import pytest
 
-from minivae.kernels import cuda
-from minivae.kernels.reference import ACTS, LEAKY_SLOPE
+from minivae.backend.kernels import cuda
+from minivae.backend.kernels.reference import ACTS, LEAKY_SLOPE
 
 NVCC = shutil.which("nvcc")
 ARCH = "sm_90"

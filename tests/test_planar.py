@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from minivae.errors import DataError, ShapeError
-from minivae.gpu import gpu_unavailable_reason
+from minivae.backend.cupy_backend import gpu_unavailable_reason
 from minivae.gradcheck import numerical_gradient, rel_error
 from minivae.likelihoods import softplus
 from minivae.planar import planar_flow, planar_flow_backward, u_hat

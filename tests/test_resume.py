@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from minivae.bench.faults import OPTS        # the small run the fault-injection bench kills too
-from minivae.checkpoint import load_checkpoint, load_train_state
+from minivae.models.checkpoint import load_checkpoint, load_train_state
 from minivae.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

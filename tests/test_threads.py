@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minivae.errors import ConfigError
-from minivae.threads import blas_limit, blas_threads, cpu_count, set_blas_threads
+from minivae.backend.threads import blas_limit, blas_threads, cpu_count, set_blas_threads
 
 
 def test_cpu_count_is_a_positive_integer():

@@ -6,7 +6,7 @@ from minivae import GAN, VAE
 from minivae.errors import CheckpointError, ConfigError, DataError, MiniVAEError, ShapeError
 from minivae.gradcheck import check_model_gradients
 from minivae.train import fit
-from minivae.vaegan import VAEGAN
+from minivae.models.vaegan import VAEGAN
 
 SMALL = dict(input_dim=6, hidden_dims=(5,), latent_dim=3, discriminator_dims=(4, 4), activation="tanh",
              discriminator_activation="tanh", dtype="float64")

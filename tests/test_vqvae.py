@@ -5,15 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from minivae.checkpoint import checkpoint_kind, load_checkpoint
+from minivae.models.checkpoint import checkpoint_kind, load_checkpoint
 from minivae.datasets import load_data
 from minivae.errors import CheckpointError, ConfigError, DataError, MiniVAEError, ShapeError
 from minivae.gradcheck import check_model_gradients
 from minivae.layers import dense_forward
 from minivae.quantizer import perplexity
 from minivae.train import Batch, TrainConfig, evaluate, fit, load_run
-from minivae.vae import VAE
-from minivae.vqvae import VQVAE
+from minivae.models.vae import VAE
+from minivae.models.vqvae import VQVAE
 from tests.conftest import data
 
 SMALL = dict(input_dim=6, hidden_dims=(5,), latent_dim=3, code_dim=2, codebook_size=4, dtype="float64", init="he")

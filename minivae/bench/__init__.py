@@ -21,9 +21,9 @@ import numpy
 
 from ..adversarial import LOSSES
 from ..errors import MiniVAEError
-from ..threads import blas_limit, cpu_count
+from ..backend.threads import blas_limit, cpu_count
 from . import flops as _flops
-from .cpu import MiniVAETrainer, load_data, peak_rss_mb
+from .workload import MiniVAETrainer, load_data, peak_rss_mb
 from .peak import matmul_peak
 
 CONFIGS = {
@@ -61,7 +61,7 @@ def build_parser():
                    help="idle time before each timed epoch, so that the other framework's spin-waiting "
                         "threads have gone to sleep")
     p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy",
-                   help="cupy: the GPU benchmark of minivae.bench.gpu")
+                   help="cupy: the GPU benchmark of minivae.bench.gpu.speed")
     p.add_argument("--peak-sizes", type=int, nargs="+", default=[512, 1024, 2048],
                    help="square matrix sizes for the matmul peak")
     return p
@@ -94,9 +94,9 @@ def main(argv=None):
 
 def _run_gpu(args):
     try:
-        from . import gpu
+        from .gpu import speed as gpu
     except ImportError as exc:
-        raise MiniVAEError(f"--backend cupy needs minivae.bench.gpu, CuPy and an NVIDIA GPU ({exc}); "
+        raise MiniVAEError(f"--backend cupy needs minivae.bench.gpu.speed, CuPy and an NVIDIA GPU ({exc}); "
                            "install CuPy (pip install cupy-cuda12x or cupy-cuda13x) on a machine with a GPU, "
                            "or run the CPU benchmark (--backend numpy)") from exc
     args.batch_sizes = args.batch_size          # gpu.run's name for the list of batch sizes

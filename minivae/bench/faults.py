@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy
 
-from ..checkpoint import load_checkpoint
+from ..models.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 OPTS = ["--train-size", "2000", "--test-size", "300", "--hidden-dims", "32", "--latent-dim", "4", "--no-figures",

@@ -2,7 +2,7 @@
 
 The model is cs231n's GAN: G 96-1024-1024-784 (ReLU, then tanh), D
 784-256-256-1 (LeakyReLU 0.01), z ~ U(-1, 1), MNIST scaled to [-1, 1], with
-the loss's paper settings (:data:`minivae.gan_config.PAPER_DEFAULTS`; ns:
+the loss's paper settings (:data:`minivae.models.gan_config.PAPER_DEFAULTS`; ns:
 Adam(1e-3, 0.5, 0.999), batch 128). One iteration is one step of ``fit``: a
 critic step on the batch and, after every n_critic-th, a generator step
 (``GAN.train_step``). ``--vs torch`` trains the same GAN in PyTorch eager in a
@@ -21,11 +21,11 @@ import time
 import numpy
 
 from ..errors import ConfigError
-from ..gan import GAN
-from ..gan_config import GANConfig
-from ..threads import blas_limit
+from ..models.gan import GAN
+from ..models.gan_config import GANConfig
+from ..backend.threads import blas_limit
 from ..train import Batch, TrainConfig
-from .cpu import load_data, peak_rss_mb
+from .workload import load_data, peak_rss_mb
 from .peak import matmul_peak
 
 

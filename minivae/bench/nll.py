@@ -22,7 +22,7 @@ Published after 3,280 epochs: 86.76 nats (VAE), 84.78 (IWAE, k = 50).
     python -m minivae bench nll --flow planar --flow-steps 10 --epochs 20 --time-budget 0
     python -m minivae bench nll --prior vamp --epochs 20 --time-budget 0
 
-The design-point flags are ``train``'s (:mod:`minivae.cli_design`), so each
+The design-point flags are ``train``'s (:mod:`minivae.cli.design`), so each
 row of the README's table of posteriors and priors is one command.
     python -m minivae.bench.nll --eval-only runs/bench-nll/model.npz
 """
@@ -38,12 +38,12 @@ import time
 
 import numpy
 
-from ..checkpoint import load_checkpoint
-from ..cli_design import add_design_args, design_kwargs, prepare
+from ..models.checkpoint import load_checkpoint
+from ..cli.design import add_design_args, design_kwargs, prepare
 from ..datasets import load_data
 from ..errors import ConfigError, MiniVAEError
 from ..train import TrainConfig, evaluate, fit
-from ..vae import VAE
+from ..models.vae import VAE
 
 TRAINING = ("time_budget", "budget_clock", "batch_size", "lr", "lr_schedule", "lr_min", "lr_decay", "val_size",
             "train_size", "output_bias", "seed")

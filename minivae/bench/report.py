@@ -6,7 +6,7 @@ import statistics
 
 import numpy
 
-from ..threads import cpu_count
+from ..backend.threads import cpu_count
 
 RSS_ALLOWANCE_MB = 200      # target: peak memory <= dataset + 200 MB
 

@@ -256,9 +256,9 @@ class TorchGANTrainer:
 def _serve(conn, arch, seed, lr, threads, limit, impl):
     """The child process: build the trainer, then answer (method, args) requests until None."""
     try:
-        from ..gan import GAN
+        from ..models.gan import GAN
         from ..train import TrainConfig
-        from .cpu import load_data
+        from .workload import load_data
 
         x, _, _ = load_data(limit)
         gan = GAN(**arch, seed=seed)

@@ -133,8 +133,8 @@ def torch_available():
 def _serve(conn, arch, seed, lr, adam, threads, limit, test_limit):
     """The child process: build the TorchTrainer, then answer (method, args) requests until None."""
     try:
-        from ..vae import VAE
-        from .cpu import load_data
+        from ..models.vae import VAE
+        from .workload import load_data
 
         x, x_test, _ = load_data(limit, test_limit)
         trainer = TorchTrainer(VAE(**arch, seed=seed), x, x_test, lr=lr, adam=adam, threads=threads)

@@ -49,31 +49,13 @@ from .bounds import check_iwae_bound, check_log_weights
 from .collapse import check_active_units, check_free_bits_kl
 from .compare import RTOL, SHAPES  # noqa: F401  (SHAPES: not in __all__, importable as before)
 from .conditional import check_condition_input
-from .decoder import (
-    check_bernoulli_backward,
-    check_bernoulli_log_likelihood,
-    check_dense_backward,
-    check_gaussian_log_likelihood,
-)
-from .discrete import (
-    check_categorical_kl,
-    check_gumbel_softmax,
-    check_gumbel_softmax_backward,
-    check_nearest_codes,
-)
+from .decoder import (check_bernoulli_backward, check_bernoulli_log_likelihood, check_dense_backward,
+                      check_gaussian_log_likelihood)
+from .discrete import (check_categorical_kl, check_gumbel_softmax, check_gumbel_softmax_backward, check_nearest_codes)
 from .flows import check_full_kl, check_planar_log_det
-from .gan import (
-    check_linear_critic_penalty,
-    check_ns_generator_gradient,
-    check_optimal_discriminator,
-    check_wasserstein_1d,
-)
-from .gaussian import (
-    check_kl_backward,
-    check_kl_divergence,
-    check_reparameterize,
-    check_reparameterize_backward,
-)
+from .gan import (check_linear_critic_penalty, check_ns_generator_gradient, check_optimal_discriminator,
+                  check_wasserstein_1d)
+from .gaussian import (check_kl_backward, check_kl_divergence, check_reparameterize, check_reparameterize_backward)
 from .lessons import figure_path, quick_mode
 from .mmd import check_kl_decomposition, check_mmd
 from .vaegan import check_feature_matching_loss

@@ -40,7 +40,7 @@ def check_active_units(student_fn):
     Reference :meth:`minivae.VAE.active_units` on a small model whose heads
     are scaled so that some units are active and some are not.
     """
-    from ..vae import VAE
+    from ..models.vae import VAE
 
     check = "check_active_units"
     rng, results = _rng(12), []

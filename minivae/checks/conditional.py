@@ -13,7 +13,7 @@ def check_condition_input(student_fn):
     Reference: what :class:`minivae.VAE` with ``num_classes=C`` feeds its
     decoder; the decoded images through your input must equal ``vae.decode(z, y)``.
     """
-    from ..vae import VAE
+    from ..models.vae import VAE
 
     check = "check_condition_input"
     rng, results = _rng(10), []

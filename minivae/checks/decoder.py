@@ -7,12 +7,8 @@ import math
 import numpy as np
 
 from ..layers import dense_backward, dense_forward
-from ..likelihoods import (
-    bernoulli_log_likelihood,
-    bernoulli_log_likelihood_backward,
-    gaussian_log_likelihood,
-    softplus,
-)
+from ..likelihoods import (bernoulli_log_likelihood, bernoulli_log_likelihood_backward, gaussian_log_likelihood,
+                           softplus)
 from .compare import SHAPES, _call, _case, _compare, _outputs, _report, _rng
 
 

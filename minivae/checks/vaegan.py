@@ -1,7 +1,7 @@
 """Check of the VAE-GAN exercise (lesson 15): the feature-matching loss L_llike and its gradient.
 
 The reference :func:`feature_matching_loss` is written out here in float64; the library computes
-the same term inside :meth:`minivae.vaegan.VAEGAN.loss` (``llike``) from the discriminator's layer l.
+the same term inside :meth:`minivae.models.vaegan.VAEGAN.loss` (``llike``) from the discriminator's layer l.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
     fid.py         frechet_distance (NumPy only), gaussian_statistics
     scores.py      class entropy and Inception score of class probabilities
     quality.py     fid, class_entropy, inception_score, sample_quality, real_data_floor of images;
-                   load_classifier (the shipped weights, minivae/data/mnist_classifier.npz), clear_cache
+                   load_classifier (the shipped weights, minivae/metrics/mnist_classifier.npz), clear_cache
     cli.py         ``python -m minivae classifier``: trains the shipped weights again
 
 The shipped classifier (98.49% test accuracy) scores, 10,000 images each, FID against the test set:

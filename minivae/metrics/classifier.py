@@ -16,9 +16,9 @@ import numpy
 from ..backend import check_dtype, get_backend
 from ..datasets import validate_images
 from ..errors import ConfigError, DataError, MiniVAEError
-from ..inputs import positive_int
+from ..models.inputs import positive_int
 from ..layers import MLP, pack_parameters
-from ..model import Model
+from ..models.base import Model
 from ..optim import make_optimizer
 from ..softmax import check_labels, log_softmax, softmax_cross_entropy, softmax_cross_entropy_backward
 

@@ -31,7 +31,7 @@ from .fid import frechet_distance, gaussian_statistics
 from .scores import class_entropy_of, inception_score_of
 
 #: the shipped classifier's weights (``python -m minivae classifier`` reproduces them)
-CLASSIFIER_PATH = DATA_DIR / "mnist_classifier.npz"
+CLASSIFIER_PATH = Path(__file__).resolve().parent / "mnist_classifier.npz"
 REFERENCES = ("test", "train")
 BATCH = 1000
 

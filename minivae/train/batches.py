@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..backend import array_module
-from ..buffers import Buffers
+from ..backend.buffers import Buffers
 from ..datasets import binarize
 
 

@@ -30,7 +30,7 @@ import time
 
 import numpy
 
-from ..checkpoint import write_json
+from ..models.checkpoint import write_json
 from ..errors import ConfigError, NonFiniteGradientError, TrainingDivergedError, TrainingInterrupted
 from .batches import Batch, BatchMaker
 from .config import TrainConfig

@@ -75,7 +75,7 @@ def restore_state(state, record, arrays, backend, source="checkpoint"):
 
 def load_run(model, config, path):
     """A :class:`TrainState` for ``model`` (its weights already loaded) that continues the run saved at ``path``."""
-    from ..checkpoint import load_train_state
+    from ..models.checkpoint import load_train_state
     from .state import TrainState
 
     saved = load_train_state(path)

@@ -1,0 +1,1 @@
+"""The GPU benchmark and the one command that checks everything needing a GPU."""

@@ -1,0 +1,159 @@
+"""Student versions of the lesson notebooks (nbgrader conventions, without nbgrader).
+
+The lessons mark their exercises the way nbgrader does, so instructors who use
+nbgrader can take the notebooks as they are:
+
+* in a code cell, the lines between ``### BEGIN SOLUTION`` and
+  ``### END SOLUTION`` are the reference answer; the student version replaces
+  them with ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` at the
+  marker's indentation (in a markdown cell, with ``YOUR ANSWER HERE``);
+* the lines between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``
+  are removed from the student version.
+
+Solution and test cells also carry nbgrader's metadata
+(``{"nbgrader": {"grade_id": ..., "solution": ..., "grade": ...}}``).
+
+Command line::
+
+    python -m minivae.cli.assignments build lessons/ --out DIR
+
+writes ``DIR/NN_topic.ipynb`` for every notebook in ``lessons/``, with
+outputs cleared. Only the standard library is needed (notebooks are JSON).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
+
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
+MARKDOWN_STUB = ("YOUR ANSWER HERE",)
+
+
+class AssignmentError(ValueError):
+    """A notebook's nbgrader markers are unbalanced or nested."""
+
+
+def _source(cell):
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _blocks(lines, begin, end, where):
+    """[(i_begin, i_end)] line indices of each marked block; AssignmentError if unbalanced."""
+    blocks, start = [], None
+    for i, line in enumerate(lines):
+        tag = line.strip()
+        if tag == begin:
+            if start is not None:
+                raise AssignmentError(f"{where}: line {i + 1}: {begin!r} inside an open block (opened at line {start + 1})")
+            start = i
+        elif tag == end:
+            if start is None:
+                raise AssignmentError(f"{where}: line {i + 1}: {end!r} without a {begin!r} before it")
+            blocks.append((start, i))
+            start = None
+    if start is not None:
+        raise AssignmentError(f"{where}: line {start + 1}: {begin!r} is never closed by {end!r}")
+    return blocks
+
+
+def strip_source(source, cell_type="code", where="cell"):
+    """The student version of one cell's source: solutions stubbed, hidden tests removed."""
+    lines = source.split("\n")
+    for begin, end in ((BEGIN_SOLUTION, END_SOLUTION), (BEGIN_HIDDEN, END_HIDDEN)):
+        for i, j in reversed(_blocks(lines, begin, end, where)):
+            if begin == BEGIN_HIDDEN:
+                lines[i:j + 1] = []
+            else:
+                indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+                stub = CODE_STUB if cell_type == "code" else MARKDOWN_STUB
+                lines[i:j + 1] = [indent + s for s in stub]
+    return "\n".join(lines)
+
+
+def solution_blocks(source, where="cell"):
+    """The reference answers of one cell: the text between each pair of solution markers."""
+    lines = source.split("\n")
+    return ["\n".join(lines[i + 1:j]) for i, j in _blocks(lines, BEGIN_SOLUTION, END_SOLUTION, where)]
+
+
+def fill_in(student_source, answers):
+    """Put ``answers`` (one per stub, in order) in place of the ``raise NotImplementedError()`` stubs.
+
+    This is what a student does; with the reference answers it restores runnable code.
+    """
+    lines, out, k = student_source.split("\n"), [], 0
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() == CODE_STUB[0] and i + 1 < len(lines) and lines[i + 1].strip() == CODE_STUB[1]:
+            if k >= len(answers):
+                raise AssignmentError(f"more stubs than answers ({len(answers)})")
+            out.extend(answers[k].split("\n"))
+            k, i = k + 1, i + 2
+        else:
+            out.append(lines[i])
+            i += 1
+    if k != len(answers):
+        raise AssignmentError(f"{len(answers)} answers for {k} stubs")
+    return "\n".join(out)
+
+
+def has_exercises(nb):
+    """True when any cell of the notebook holds a solution block."""
+    return any(BEGIN_SOLUTION in _source(c) for c in nb.get("cells", []))
+
+
+def student_notebook(nb, name="notebook"):
+    """A copy of notebook ``nb`` (a dict) as students get it, outputs cleared."""
+    nb = copy.deepcopy(nb)
+    for k, cell in enumerate(nb.get("cells", [])):
+        src = _source(cell)
+        cell["source"] = strip_source(src, cell.get("cell_type", "code"), where=f"{name}, cell {k}")
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+    return nb
+
+
+def build(src_dir, out_dir):
+    """Write the student version of every ``*.ipynb`` in ``src_dir`` to ``out_dir``; returns the paths."""
+    src_dir, out_dir = Path(src_dir), Path(out_dir)
+    paths = sorted(src_dir.glob("*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no notebooks (*.ipynb) in {src_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in paths:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        target = out_dir / path.name
+        target.write_text(json.dumps(student_notebook(nb, path.name), indent=1, ensure_ascii=False) + "\n",
+                          encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m minivae.cli.assignments",
+                                     description="Build student versions of the lesson notebooks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="write student notebooks: solutions stubbed, hidden tests removed")
+    b.add_argument("src", help="directory of lesson notebooks, e.g. lessons/")
+    b.add_argument("--out", required=True, help="directory for the student versions")
+    args = parser.parse_args(argv)
+    try:
+        written = build(args.src, args.out)
+    except (AssignmentError, FileNotFoundError, json.JSONDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    n_ex = sum(has_exercises(json.loads(p.read_text(encoding="utf-8"))) for p in map(Path, sorted(Path(args.src).glob("*.ipynb"))))
+    print(f"wrote {len(written)} student notebooks ({n_ex} with exercises) to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

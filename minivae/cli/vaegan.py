@@ -1,0 +1,219 @@
+"""``python -m minivae vaegan``: train a VAE-GAN (Larsen et al. 2016), or VAE_Dis_l, and write its files.
+
+The VAE-GAN (:class:`minivae.models.vaegan.VAEGAN`): the VAE's encoder and decoder
+(default 784-400-20, as ``train``) and an MLP discriminator D (256-256 leaky
+ReLU, as ``gan``); the reconstruction error is measured in D's hidden layer
+``--feature-layer`` l, L_llike = 1/2 ||Dis_l(x) - Dis_l(x_tilde)||^2, and the
+decoder also plays the GAN against D, weighing L_llike by ``--gamma``.
+
+``--feature-loss GAN_CHECKPOINT`` trains VAE_Dis_l instead: a VAE whose
+reconstruction is measured in the features of a trained GAN's discriminator,
+frozen (no adversarial term; the discriminator's sizes come from the GAN).
+``python -m minivae train --feature-loss GAN_CHECKPOINT --feature-layer L``
+is handed to this command. It writes to ``--out DIR``:
+
+    model.npz             the checkpoint (kind "vaegan"), rewritten after every epoch
+    metrics.json          {"config": every option, "history": one entry per epoch (fit's), "final": the test
+                           pixel -ELBO (test_elbo = test_recon + test_kl, Bernoulli, nats per image), the
+                           yardstick (FID, class entropy, IS) of --samples samples ("samples") and of the
+                           reconstructions of the first --samples test images ("reconstructions"),
+                           epochs, wall_time_s; "figures": [...]}
+    samples_epoch_001.png ...   Dec(z) of one fixed z after each epoch (z from its own generator,
+                          default_rng([seed, GRID_SEED]): drawing it leaves the training stream alone)
+    samples_by_epoch.png  the first row of those grids, one row per epoch
+
+``--resume DIR`` continues a stopped run (Ctrl-C, SIGTERM, a kill) exactly
+where it stopped, as ``gan --resume`` does.
+    reconstructions.png   test inputs above their reconstructions Dec(mu(x))
+    samples.png           100 samples Dec(z), z ~ N(0, I)
+    losses.png            the three parts' losses, the pixel -ELBO (train and test) and D on x, x_tilde, x_p
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy
+
+from ..figures import vae as figures, gan as figures_gan
+from ..activations import ACTIVATIONS
+from .common import add_data_args, make_out_dir
+from ..models.checkpoint import write_json
+from .compare import quality, reconstruction_images, sample_images
+from .gan import FREE, GRID, NOT_MNIST, fixed_noise, resume_checkpoint, run
+from ..datasets import INPUT_DIM, load_data
+from ..errors import ConfigError, MiniVAEError
+from ..layers import INIT_SCHEMES
+from ..optim import OPTIMIZERS
+from ..train import TrainConfig, evaluate, fit
+from ..models.vaegan import VAEGAN
+
+FROM_GAN = {"discriminator_dims", "discriminator_activation", "dtype"}    # VAE_Dis_l takes these from the GAN
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m minivae vaegan", allow_abbrev=False,
+                                description="train a VAE-GAN (Larsen et al. 2016), or with --feature-loss a VAE_Dis_l, "
+                                            "and write its checkpoint, metrics.json and figures")
+    add_data_args(p, "use only the first N test images (>= 2)")
+    m = p.add_argument_group("model")
+    m.add_argument("--hidden-dims", type=int, nargs="*", default=[400], metavar="H",
+                   help="encoder hidden sizes (the decoder mirrors them)")
+    m.add_argument("--latent-dim", type=int, default=20)
+    m.add_argument("--discriminator-dims", type=int, nargs="+", default=[256, 256], metavar="H")
+    m.add_argument("--feature-layer", type=int, default=1, metavar="L",
+                   help="the hidden layer of D (1..len(discriminator dims)) whose features L_llike compares "
+                        "(1 measured best for these MLPs)")
+    m.add_argument("--gamma", type=float, default=1.0, help="weight of L_llike in the decoder's loss (>= 0)")
+    m.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
+    m.add_argument("--discriminator-activation", choices=sorted(ACTIVATIONS), default="leaky_relu")
+    m.add_argument("--feature-loss", default=None, metavar="GAN_CHECKPOINT",
+                   help="VAE_Dis_l: measure the reconstruction in this trained GAN's discriminator, frozen "
+                        "(its sizes, activation and dtype are the GAN's)")
+    m.add_argument("--init", choices=INIT_SCHEMES, default="uniform")
+    m.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    m.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
+    m.add_argument("--seed", type=int, default=0)
+    t = p.add_argument_group("training (each part has its own optimizer of this kind and lr)")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
+    t.add_argument("--clip-norm", type=float, default=None, help="clip each part's gradient norm")
+    t.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop before an epoch that would end past this many seconds")
+    t.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall")
+    t.add_argument("--samples", type=int, default=10000, metavar="N", help="samples and test reconstructions "
+                   "of the final yardstick (FID against the MNIST test set, class entropy, Inception score)")
+    t.add_argument("--out", default="runs/vaegan", metavar="DIR")
+    t.add_argument("--resume", default=None, metavar="DIR", help="continue the run saved in DIR where it stopped; "
+                   "--epochs N may extend it, other options must match the run's")
+    t.add_argument("--no-figures", action="store_true")
+    t.add_argument("--quiet", action="store_true")
+    return p
+
+
+def _check_options(a):
+    for name, value, low in (("--samples", a.samples, 2), ("--seed", a.seed, 0), ("--train-size", a.train_size, 1),
+                             ("--test-size", a.test_size, 2)):
+        if value is not None and value < low:
+            raise ConfigError(f"{name} must be an integer >= {low}, got {value}"
+                              + (" (FID needs a covariance)" if name == "--samples" else ""))
+
+
+def build_model(a, given=()):
+    """The VAE-GAN the options describe, or VAE_Dis_l from ``--feature-loss``'s GAN."""
+    options = dict(hidden_dims=tuple(a.hidden_dims), latent_dim=a.latent_dim, gamma=a.gamma, activation=a.activation,
+                   init=a.init, seed=a.seed, backend=a.backend)
+    if a.feature_loss is None:
+        return VAEGAN(input_dim=INPUT_DIM, discriminator_dims=tuple(a.discriminator_dims),
+                      feature_layer=a.feature_layer, discriminator_activation=a.discriminator_activation,
+                      dtype=a.dtype, **options)
+    clash = sorted(FROM_GAN & set(given))
+    if clash:
+        raise ConfigError(f"--feature-loss {a.feature_loss}: the discriminator comes from the GAN; leave out "
+                          + ", ".join("--" + c.replace("_", "-") for c in clash))
+    try:
+        return VAEGAN.from_gan(a.feature_loss, feature_layer=a.feature_layer, input_dim=INPUT_DIM, **options)
+    except MiniVAEError as exc:
+        raise type(exc)(f"--feature-loss {a.feature_loss}: {exc}") from exc
+
+
+def _new_run(a, given):
+    """(model, train, test, config, info); bad options fail before the data is read."""
+    model = build_model(a, given)
+    cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer, seed=a.seed,
+                      clip_norm=a.clip_norm, time_budget=a.time_budget, budget_clock=a.budget_clock)
+    make_out_dir(a.out)                            # an unwritable --out fails now, not after an epoch
+    for name in os.listdir(a.out):                 # a new run's grids only
+        if name.startswith("samples_epoch_") and name.endswith(".png"):
+            os.remove(os.path.join(a.out, name))
+    train, _, test = load_data(a.dataset, a.data_dir, False, a.train_size, 0, a.seed)
+    test = test.first(a.test_size)
+    info = {**vars(cfg), **model.architecture(), "dataset": a.dataset, "data_dir": a.data_dir,
+            "train_size": len(train.y), "test_size": len(test.y), "backend": a.backend,
+            "feature_loss": a.feature_loss}
+    return model, train, test, cfg, info
+
+
+def final_figures(model, test, n, seed, dataset):
+    """{"test_elbo", "test_recon", "test_kl", "test_llike", "samples": yardstick, "reconstructions": yardstick}."""
+    res = evaluate(model, model.backend.asarray(test.x, dtype=model.dtype))
+    out = {"test_elbo": res["recon"] + res["kl"], "test_recon": res["recon"], "test_kl": res["kl"],
+           "test_llike": res["llike"], "test_d_real": res["d_real"], "test_d_recon": res["d_recon"]}
+    if dataset != "mnist":
+        return {**out, "samples": {"note": NOT_MNIST}, "reconstructions": {"note": NOT_MNIST}}
+    m = min(n, len(test.y))
+    for name, images, k in (("samples", sample_images(model, n, seed), n),
+                            ("reconstructions", reconstruction_images(model, test.x[:m]), m)):
+        q = quality(images, "q")
+        out[name] = {"fid": q["q_fid"], "class_entropy": q["q_class_entropy"],
+                     "inception_score": q["q_inception_score"], "n": k}
+    return out
+
+
+def cmd_vaegan(a, given=()):
+    """Train the run ``a`` describes; write its files; returns 0."""
+    t_start = time.perf_counter()
+    _check_options(a)
+    if a.resume:
+        model, train, test, cfg, info, state = resume_checkpoint(a, set(given), VAEGAN, "vaegan", FREE)
+        a.seed, a.feature_loss = info["seed"], info["feature_loss"]
+    else:
+        (model, train, test, cfg, info), state = _new_run(a, given), None
+    out = a.out
+    rows = figures_gan.EpochRows(os.path.join(out, "samples_by_epoch.npz"))
+    z = fixed_noise(a.seed, GRID, model.config.latent_dim, "normal", info["dtype"])
+
+    def on_epoch_end(entry, m):
+        if not a.no_figures:
+            images = m.backend.to_numpy(m.decode(z))
+            figures.image_grid(images, os.path.join(out, f"samples_epoch_{entry['epoch']:03d}.png"), 10,
+                               f"Dec(z) after epoch {entry['epoch']} (the same z every epoch)")
+            rows.add(entry["epoch"], images[:figures_gan.ROW])
+
+    if not a.quiet:
+        mode = f"VAE_Dis_l on {a.feature_loss}'s discriminator" if a.feature_loss else "VAE-GAN"
+        print(f"{mode}, feature layer {model.feature_layer}, gamma {model.gamma:g}\ntraining on {len(train.y)} "
+              f"{info['dataset']} images, {cfg.epochs} epochs of batch {cfg.batch_size}, lr {cfg.lr:g}, "
+              f"writing to {out}" + (f" (resuming after epoch {state.epoch}, step {state.step})" if state else ""),
+              file=sys.stderr)
+    history = fit(model, train.x, test.x, config=cfg, progress=not a.quiet, on_epoch_end=on_epoch_end, out_dir=out,
+                  extra=info, state=state)
+    final = final_figures(model, test, a.samples, a.seed, info["dataset"])
+    metrics = {"config": {**vars(cfg), **info}, "history": history,
+               "final": {**final, "epochs": len(history), "wall_time_s": None}}
+    if not a.no_figures:
+        metrics["figures"] = _figures(model, history, rows, test, out)
+    metrics["final"]["wall_time_s"] = time.perf_counter() - t_start
+    write_json(metrics, os.path.join(out, "metrics.json"))
+    f = metrics["final"]
+    scores = "; ".join(f"{name} FID {f[name]['fid']:.2f}, class entropy {f[name]['class_entropy']:.3f}, "
+                       f"IS {f[name]['inception_score']:.2f} ({f[name]['n']})"
+                       for name in ("samples", "reconstructions") if "fid" in f[name])
+    print(f"test -ELBO {f['test_elbo']:.2f} nats (recon {f['test_recon']:.2f}, KL {f['test_kl']:.2f}); "
+          f"{scores or 'no sample yardstick (not MNIST)'}; after {len(history)} epoch{'s' * (len(history) != 1)}, "
+          f"{f['wall_time_s']:.1f} s; wrote {out}")
+    return 0
+
+
+def _figures(model, history, rows, test, out):
+    """The run's final figures; their file names."""
+    from ..figures.compare import vaegan_curves
+    to_np = model.backend.to_numpy
+    idx = numpy.random.default_rng(0).choice(len(test.y), min(10, len(test.y)), replace=False)
+    paths = [figures.reconstructions(test.x[idx], to_np(model.reconstruct(test.x[idx])),
+                                     os.path.join(out, "reconstructions.png")),
+             figures.samples(sample_images(model, 100, 0), os.path.join(out, "samples.png")),
+             vaegan_curves(history, os.path.join(out, "losses.png"))]
+    if rows.epochs:
+        paths.append(figures_gan.samples_by_epoch(numpy.stack(rows.images), rows.epochs,
+                                                  os.path.join(out, "samples_by_epoch.png")))
+    grids = [f"samples_epoch_{h['epoch']:03d}.png" for h in history]
+    return [os.path.basename(p) for p in paths] + [g for g in grids if os.path.isfile(os.path.join(out, g))]
+
+
+def main(argv=None):
+    return run(build_parser(), sys.argv[1:] if argv is None else list(argv), cmd_vaegan, resume="vaegan")

@@ -1,0 +1,293 @@
+"""The variational autoencoder, forward and backward by hand, written once for every variant.
+
+Encoder q(z|x) = N(mu, diag(sigma^2)) with sigma = exp(logvar / 2) (or a
+full covariance, or a planar flow after the sample: :mod:`minivae.models.posteriors`);
+prior p(z) = N(0, I) (or a learned mixture, or the VampPrior:
+:mod:`minivae.models.priors`); decoder p(x|z) Bernoulli (logits) or Gaussian (means,
+and with ``variance="network"`` log-variances too).
+``loss`` returns the batch mean of the negative ELBO with a KL weight beta,
+
+    L = 1/N sum_n [ -log p(x_n|z_n) + beta KL(q(z|x_n) || p(z)) ],  z_n = mu_n + sigma_n eps_n,
+
+and ``backward`` fills ``grads`` for that same pass (same eps). With
+``iwae_k = K > 1`` it is the negative K-sample importance-weighted bound
+(Burda et al. 2015, :mod:`minivae.iwae`); with ``free_bits`` the KL of each
+latent dimension has a floor (:func:`minivae.kl.free_bits_kl`); with
+``num_classes`` encoder and decoder also read the one-hot label (CVAE).
+Where the KL has no closed form it is the Monte Carlo estimate
+log q(z|x) - log p(z) at the sample (:mod:`minivae.models.latent`).
+Every variant is the one graph below, on :class:`minivae.layers.Dense`
+layers and the backend's fused ops for the elementwise maths
+(reparameterization + KL, the likelihood and its gradient), whose
+references are the lecture functions of :mod:`minivae.reparam`,
+:mod:`minivae.kl` and :mod:`minivae.likelihoods`.
+
+Parameter names (one flat dict, shared by the optimizer and the gradient
+checker): ``encoder.{i}.W/b`` for the hidden layers, ``mu.W/b`` and
+``logvar.W/b`` for the two heads (``L.W/b``, ``flow.W/b`` for a full
+covariance or a flow), ``prior.*`` for a learned prior,
+``decoder.{i}.W/b`` for every decoder layer including the output layer, and
+``decoder.logvar`` for a learned per-pixel variance.
+"""
+from __future__ import annotations
+
+import numpy
+
+from .. import iwae
+from . import observation
+from ..backend import get_backend
+from ..backend.buffers import Buffers
+from .vae_config import VAEConfig
+from ..errors import ConfigError, MiniVAEError
+from ..gumbel import temperature
+from .inputs import as_eps, as_images, as_prior_draws, onehot_labels, repeat_rows, with_labels
+from ..kl import free_bits_kl
+from .latent import Latent
+from ..layers import MLP, pack_parameters
+from ..mmd import mmd, mmd_backward
+from .base import Model
+from .vae_inference import VAEInference
+from ..optim import make_optimizer
+
+
+class VAE(VAEInference, Model):
+    """A VAE with MLP encoder and decoder. See the module docstring for the math.
+
+    Parameters
+    ----------
+    input_dim, hidden_dims, latent_dim, likelihood, activation, beta, dtype,
+    num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init, min_obs_logvar,
+    posterior, flow, flow_steps, prior, prior_components, variance, latent, categories,
+    temperature, temperature_min, anneal_rate, straight_through, mmd_weight, mmd_kernel
+        See :class:`minivae.models.vae_config.VAEConfig`. ``init`` is the weight
+        initialisation: ``"uniform"`` (PyTorch's default), ``"he"``,
+        ``"xavier"`` or ``"auto"`` (He for ReLU-like activations, else Xavier).
+    seed : int
+        Seeds both the weight initialisation and the model's own generator
+        (``self.rng``) for eps, prior samples and binarisation.
+    backend : str or Backend, optional
+        ``"numpy"`` (default) or ``"cupy"``.
+    """
+
+    kind = "vae"
+    step_values = ("beta", "temperature")    # the KL weight and Gumbel-softmax tau of the step, at the epoch's end
+    tuple_options = ("hidden_dims",)
+
+    def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20, likelihood="bernoulli",
+                 activation="relu", beta=1.0, seed=0, dtype="float32", num_classes=None,
+                 free_bits=0.0, iwae_k=1, learn_variance=False, obs_logvar=0.0, init="uniform",
+                 min_obs_logvar=None, posterior="diagonal", flow=None, flow_steps=10, prior="standard",
+                 prior_components=None, variance="fixed", latent="gaussian", categories=10, temperature=1.0,
+                 temperature_min=0.5, anneal_rate=3e-5, straight_through=False, mmd_weight=0.0, mmd_kernel="imq",
+                 backend=None):
+        self.config = c = VAEConfig(input_dim, hidden_dims, latent_dim, likelihood, activation, beta, dtype,
+                                    num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init, min_obs_logvar,
+                                    posterior, flow, flow_steps, prior, prior_components, variance, latent,
+                                    categories, temperature, temperature_min, anneal_rate, straight_through,
+                                    mmd_weight, mmd_kernel)
+        if c.free_bits > 0 and c.iwae_k > 1:
+            raise ConfigError("free_bits (a floor on the ELBO's KL) cannot be combined with iwae_k > 1: the IWAE "
+                              "bound has no separate KL term; use one of them")
+        self.seed = seed
+        self.backend = get_backend(backend)
+        self.xp, self.dtype = self.backend.xp, numpy.dtype(c.dtype)
+        self.rng = self.backend.default_rng(seed)
+        init_rng = numpy.random.default_rng(seed)  # same initial weights on every backend
+        n_cls = c.num_classes or 0
+        h_dim = c.hidden_dims[-1] if c.hidden_dims else c.input_dim + n_cls
+        self.encoder = MLP([c.input_dim + n_cls, *c.hidden_dims], c.activation, init_rng, self.backend,
+                           c.dtype, final_activation=c.activation, init=c.init)
+        self.latent = Latent(c, h_dim, init_rng, self.backend, c.dtype)
+        out_dim = c.input_dim * (2 if c.variance == "network" else 1)         # (mean, log sigma^2) per pixel
+        self.decoder = MLP([c.code_size + n_cls, *reversed(c.hidden_dims), out_dim],
+                           c.activation, init_rng, self.backend, c.dtype, init=c.init)
+        extra = []
+        if c.learn_variance:
+            start = c.obs_logvar if c.min_obs_logvar is None else max(c.obs_logvar, c.min_obs_logvar)
+            extra.append(("decoder.logvar", numpy.full(c.input_dim, start, dtype=self.dtype)))
+        parts = [("encoder", self.encoder), *self.latent.parts(), ("decoder", self.decoder)]
+        self.params, self.grads = pack_parameters(parts, extra, self.backend, c.dtype)
+        heads = self.latent.posterior.heads
+        self.mu_head, self.logvar_head = heads.get("mu"), heads.get("logvar")     # None for categorical latents
+        self.beta = c.beta   # the KL weight; train_step scales it by the warm-up of each step
+        self.buffers = Buffers(self.xp, self.dtype)
+        self._cache = None
+
+    # ---------------------------------------------------------- the objective
+    def loss(self, x, y=None, eps=None, target=None, check=True, beta=None, z_prior=None):
+        """Forward pass: the batch-mean negative ELBO (or IWAE bound) in nats per example.
+
+        x: (N, input_dim) in the model's dtype (converted if not); y: labels
+        (N,) for a conditional model; eps: (N, latent_dim), or
+        (iwae_k, N, latent_dim), drawn from ``self.rng`` when None; target:
+        what the decoder must reconstruct, x itself unless denoising; beta:
+        the KL weight of this pass (``self.beta`` when None); z_prior: the
+        (N, latent_dim) draws from p(z) of the MMD term (``mmd_weight``).
+        Returns ``{"loss", "recon", "kl"}`` (and ``"mmd"``) as 0-d arrays (``float()`` reads them).
+        """
+        c, buf = self.config, self.buffers
+        beta = float(self.beta if beta is None else beta)     # a Python float keeps float32 float32
+        x = as_images(self, x, check)
+        target = x if target is None else as_images(self, target, check, like=x, name="target")
+        n, k, dim = x.shape[0], c.iwae_k, c.code_size
+        onehot = onehot_labels(self, y, n)
+        eps = as_eps(self, eps, n, check)
+        h = self.encoder.forward(self.encoder_input(x, onehot, "x_enc"))                    # (N [+ C pseudo-inputs], H)
+        z, kl = self.latent.forward(h, eps, buf)                                   # (N, M) or (K, N, M); kl (N,) or (K, N)
+        out = self.decoder.forward(with_labels(self, z.reshape(-1, dim), onehot, "z_in"))     # (K N, D)
+        nll, dout, dobs_logvar = observation.nll_and_grad(self, repeat_rows(self, target, k), out,
+                                                            1.0 / n if k == 1 else 1.0)        # (K N,)
+        cache = dict(z_shape=z.shape, onehot=onehot, beta=beta, n=n, dout=dout, dobs_logvar=dobs_logvar)
+        if k > 1:
+            cache["log_w"] = -nll.reshape(k, n) - beta * kl                           # (K, N) log importance weights
+            loss = -iwae.bound(cache["log_w"]).mean()
+        elif c.free_bits > 0:
+            s = self.latent.last_stats
+            kl_term, active = free_bits_kl(s["mu"], s["logvar"], c.free_bits)
+            cache["kl_weight"] = (beta / n) * active.astype(self.dtype)               # (M,): 0 below the floor
+            loss = nll.mean() + beta * kl_term
+        else:
+            cache["kl_weight"] = self.dtype.type(beta / n)
+            loss = (nll + beta * kl).mean()
+        self._cache = cache
+        out = {"loss": loss, "recon": nll.mean(), "kl": kl.mean()}
+        if c.mmd_weight > 0:                                                        # InfoVAE / MMD-VAE
+            z_prior = as_prior_draws(self, z_prior, n, check)
+            out["mmd"], cache["mmd"] = mmd(z, z_prior, c.mmd_kernel)
+            out["loss"] = loss + c.mmd_weight * out["mmd"]
+        return out
+
+    def backward(self):
+        """Fill ``self.grads`` with dL/dparam for the last ``loss`` call (same eps)."""
+        if self._cache is None:
+            raise MiniVAEError("backward() needs a forward pass first: call vae.loss(x) before vae.backward()")
+        c, xp, buf, k = self.config, self.xp, self.buffers, self._cache
+        n, dout = k["n"], k["dout"]                                                 # from the loss's fused op
+        if c.iwae_k > 1:
+            w = iwae.normalized_weights(k["log_w"])                                 # (K, N); dL/dlog w = -w / N
+            s = (w / n).reshape(-1, 1)                                              # dL/d(-log p(x|z)) per row
+            dout_s = xp.multiply(dout, s, out=buf("dout_w", dout.shape))
+            if c.learn_variance:
+                self.grads["decoder.logvar"][...] = observation.weighted_logvar_grad(self, s, dout)
+            dout, dkl = dout_s, (k["beta"] / n) * w                                 # log w = log p(x|z) - beta kl
+        else:
+            if c.learn_variance:
+                self.grads["decoder.logvar"][...] = k["dobs_logvar"]
+            dkl = k["kl_weight"]
+        dz = self.decoder.backward(dout)                                            # (K N, M [+ C])
+        if k["onehot"] is not None:                                                 # the labels get no gradient
+            dz_z = buf("dz", (dz.shape[0], c.code_size))
+            xp.copyto(dz_z, dz[:, :c.code_size])
+            dz = dz_z
+        dz = dz.reshape(k["z_shape"])
+        if c.mmd_weight > 0:
+            dz = dz + mmd_backward(c.mmd_weight, k["mmd"])
+        hidden, pseudo = bool(c.hidden_dims), self.latent.pseudo
+        dh = self.latent.backward(dz, dkl, buf, need_dx=hidden or bool(pseudo))
+        if hidden:
+            dh = self.encoder.backward(dh, need_dx=bool(pseudo))
+        if pseudo:                                                                  # the VampPrior's pseudo-inputs
+            self.grads["prior.pseudo_inputs"][...] = dh[n:]
+        return self.grads
+
+    def loss_and_grads(self, x, y=None, eps=None, target=None):
+        """``loss`` then ``backward``: (the loss dict, the grads dict)."""
+        out = self.loss(x, y=y, eps=eps, target=target)
+        return out, self.backward()
+
+    # ------------------------------------------------------------- training
+    def configure_optimizers(self, config):
+        """The optimizers of ``train_step``: ``{"vae": Adam or SGD over every parameter}`` (TrainConfig's)."""
+        return {"vae": make_optimizer(config.optimizer, self.params, **config.optimizer_options())}
+
+    def train_step(self, batch, optimizers):
+        """One step of the objective on a :class:`minivae.train.Batch`: loss, backward, update, constraints.
+
+        The KL weight of the step is beta times the batch's warm-up fraction;
+        categorical latents anneal their temperature with the optimizer's step
+        count t (so a resumed run continues the schedule exactly).
+        Returns the loss dict and the KL weight used (``beta``) (and ``temperature``).
+        """
+        beta, c, extra = self.beta * batch.warmup, self.config, {}
+        if c.latent == "categorical":
+            tau = temperature(optimizers["vae"].t, c.temperature, c.temperature_min, c.anneal_rate)
+            self.latent.posterior.tau = extra["temperature"] = tau
+        out = self.loss(batch.x, y=batch.y, target=batch.target, check=False, beta=beta)
+        self.backward()
+        optimizers["vae"].step(self.grads)
+        self.apply_constraints()
+        return {**out, "beta": beta, **extra}
+
+    def eval_step(self, batch):
+        """The objective on a held-out batch at the full KL weight: ``{"loss", "recon", "kl"}``.
+
+        Categorical latents are scored as the discrete model: one-hot codes
+        (the Gumbel-max sample) in the forward, so the figure is the ELBO that
+        bounds its log p(x), whatever the temperature reached in training.
+        """
+        post = self.latent.posterior
+        relaxed = getattr(post, "straight_through", None)
+        if relaxed is None:
+            return self.loss(batch.x, y=batch.y, target=batch.target, check=False)
+        post.straight_through = True
+        try:
+            return self.loss(batch.x, y=batch.y, target=batch.target, check=False)
+        finally:
+            post.straight_through = relaxed
+
+    def check_data(self, x, y=None, name="x"):
+        """Validate (and move to this backend) a dataset fit will train or evaluate on."""
+        x = as_images(self, x, check=True, name=name)
+        if self.config.conditional or y is not None:
+            onehot_labels(self, y, x.shape[0])              # DataError / ConfigError for bad labels
+        return x
+
+    def apply_constraints(self):
+        """After each optimizer step (``train_step`` calls it): a learned log-variance stays >=
+        ``min_obs_logvar``. Without a floor, the variance of pixels that are always 0 (MNIST's
+        border) shrinks by about lr per Adam step and their likelihood grows without bound; the
+        loss and gradient are the unconstrained model's (projected gradient descent)."""
+        observation.apply_floor(self)
+        return self
+
+    def init_output_bias(self, x, floor=1e-4):
+        """Start the decoder at the data's per-pixel marginal (:func:`minivae.models.observation.init_output_bias`)."""
+        observation.init_output_bias(self, as_images(self, x), floor)
+        return self
+
+    def init_pseudo_inputs(self, x):
+        """Start the VampPrior's pseudo-inputs at C distinct training images of x, chosen by ``self.rng``."""
+        if not self.latent.pseudo:
+            raise ConfigError(f"init_pseudo_inputs needs prior='vamp'; this VAE has prior={self.config.prior!r}")
+        self.latent.prior.init_from_data(as_images(self, x), self.rng)
+        return self
+
+    # ------------------------------------------------------------ checkpoints
+    def architecture(self):
+        """The record a checkpoint rebuilds this VAE from: its config and seed."""
+        return {**self.config.to_dict(), "seed": self.seed}
+
+    def shape_hint(self, name, saved, expected):
+        if name in ("encoder.0.W", "decoder.0.W") and saved[1:] == expected[1:]:
+            return (f" (its input has {saved[0] - expected[0]:+d} features: a conditional model takes "
+                    f"num_classes one-hot inputs more; this one has num_classes={self.config.num_classes})")
+        return ""
+
+    def __repr__(self):
+        c = self.config
+        return (f"VAE(input_dim={c.input_dim}, hidden_dims={c.hidden_dims}, latent_dim={c.latent_dim}, "
+                f"likelihood={c.likelihood!r}, activation={c.activation!r}, beta={c.beta}, dtype={c.dtype!r}, "
+                + "".join(f"{k}={v!r}, " for k, v in self.design_points().items())
+                + f"backend={self.backend.name!r})")
+
+    def design_points(self):
+        """The options that differ from the plain VAE's posterior, prior and variance (for repr and reports)."""
+        c, d = self.config, {}
+        for key, plain in (("posterior", "diagonal"), ("flow", None), ("prior", "standard"), ("variance", "fixed")):
+            if getattr(c, key) != plain:
+                d[key] = getattr(c, key)
+        if c.flow:
+            d["flow_steps"] = c.flow_steps
+        if c.prior != "standard":
+            d["prior_components"] = c.prior_components
+        return d

@@ -1,0 +1,227 @@
+"""The VAE's architecture and objective options, validated in one place."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+
+from ..activations import ACTIVATIONS
+from ..backend import check_dtype
+from ..errors import ConfigError, finite_number
+from ..layers import INIT_SCHEMES
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+#: q(z|x): a diagonal or a full-covariance Gaussian (:mod:`minivae.models.posteriors`)
+POSTERIORS = ("diagonal", "full")
+#: normalizing flows after the Gaussian sample (:mod:`minivae.planar`)
+FLOWS = ("planar",)
+#: p(z): N(0, I), a learned mixture of Gaussians, the VampPrior (:mod:`minivae.models.priors`)
+PRIORS = ("standard", "mog", "vamp")
+#: the components of a learned prior when ``prior_components`` is None (Tomczak & Welling use 500 pseudo-inputs)
+DEFAULT_COMPONENTS = {"standard": 0, "mog": 10, "vamp": 500}
+#: z: a Gaussian vector, or M categorical variables of K classes relaxed by Gumbel-softmax (:mod:`minivae.gumbel`)
+LATENTS = ("gaussian", "categorical")
+#: the kernels of the MMD term (:mod:`minivae.mmd`)
+MMD_KERNELS = ("imq", "rbf")
+#: a Gaussian decoder's variance: one fixed number, learned per pixel, or an output of the decoder network
+VARIANCES = ("fixed", "pixel", "network")
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEConfig:
+    """Everything that defines a VAE's architecture and objective.
+
+    hidden_dims are the encoder's hidden sizes; the decoder mirrors them in
+    reverse. ``()`` gives a linear-Gaussian VAE (heads straight on x, a single
+    dense decoder layer), the 1-1-1 linear VAE of COMP 432.
+
+    Gaussian decoder (``variance``): ``obs_logvar`` is log sigma^2, fixed
+    ("fixed"), or the start of a learned per-pixel log-variance ("pixel";
+    ``learn_variance=True`` says the same); "network" makes the decoder
+    output (mean, log sigma^2) per pixel (HY-673's concrete VAE).
+    ``min_obs_logvar`` (None: no floor) keeps a learned log-variance above a
+    floor (:meth:`minivae.VAE.apply_constraints`; a soft floor for "network").
+
+    The design points of HY-673 lecture 10: ``posterior`` "diagonal" or
+    "full" q(z|x), ``flow`` "planar" with ``flow_steps`` K steps after the
+    sample, ``prior`` "standard" N(0, I), "mog" or "vamp" with
+    ``prior_components`` (None: 10 for mog, 500 for vamp).
+
+    Discrete latents: ``latent="categorical"`` makes z ``latent_dim`` (M)
+    categorical variables of ``categories`` (K) classes, relaxed with the
+    temperature tau = max(temperature_min, temperature exp(-anneal_rate t))
+    at step t, one-hot forward with ``straight_through``. The loss:
+    ``mmd_weight`` lambda adds lambda MMD(q(z), p(z)) (InfoVAE / MMD-VAE, with
+    ``mmd_kernel``), beside the KL weight ``beta``.
+    """
+
+    input_dim: int = 784
+    hidden_dims: tuple = (400,)
+    latent_dim: int = 20
+    likelihood: str = "bernoulli"
+    activation: str = "relu"
+    beta: float = 1.0
+    dtype: str = "float32"
+    num_classes: int | None = None
+    free_bits: float = 0.0
+    iwae_k: int = 1
+    learn_variance: bool = False
+    obs_logvar: float = 0.0
+    init: str = "uniform"
+    min_obs_logvar: float | None = None
+    posterior: str = "diagonal"
+    flow: str | None = None
+    flow_steps: int = 10
+    prior: str = "standard"
+    prior_components: int | None = None
+    variance: str = "fixed"
+    latent: str = "gaussian"
+    categories: int = 10
+    temperature: float = 1.0
+    temperature_min: float = 0.5
+    anneal_rate: float = 3e-5
+    straight_through: bool = False
+    mmd_weight: float = 0.0
+    mmd_kernel: str = "imq"
+
+    def __post_init__(self):
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        set_("input_dim", _positive_int("input_dim", self.input_dim))
+        set_("latent_dim", _positive_int("latent_dim", self.latent_dim))
+        if isinstance(self.hidden_dims, numbers.Integral):
+            set_("hidden_dims", (self.hidden_dims,))
+        try:
+            dims = tuple(self.hidden_dims)
+        except TypeError:
+            raise ConfigError(f"hidden_dims must be a sequence of ints, got {self.hidden_dims!r}") from None
+        set_("hidden_dims", tuple(_positive_int("each hidden dim", d) for d in dims))
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        set_("beta", finite_number("beta", self.beta, ">= 0", lambda v: v >= 0))
+        set_("dtype", check_dtype(self.dtype))
+        if self.num_classes is not None:
+            set_("num_classes", _positive_int("num_classes", self.num_classes))
+        set_("free_bits", finite_number("free_bits (lambda, nats per latent dimension)", self.free_bits, ">= 0",
+                                        lambda v: v >= 0))
+        set_("iwae_k", _positive_int("iwae_k (number of importance samples k)", self.iwae_k))
+        self._check_variance(set_)
+        set_("obs_logvar", finite_number("obs_logvar (log sigma^2 of the Gaussian decoder)", self.obs_logvar))
+        if self.min_obs_logvar is not None:
+            if self.variance == "fixed":
+                raise ConfigError("min_obs_logvar is a floor on a learned variance: it needs variance='pixel' "
+                                  "(learn_variance=True) or variance='network'")
+            if not (isinstance(self.min_obs_logvar, numbers.Real) and math.isfinite(self.min_obs_logvar)):
+                raise ConfigError(f"min_obs_logvar must be a finite number (log sigma^2) or None, "
+                                  f"got {self.min_obs_logvar!r}")
+            set_("min_obs_logvar", float(self.min_obs_logvar))
+        if self.init not in INIT_SCHEMES:
+            raise ConfigError(f"init must be one of {INIT_SCHEMES}, got {self.init!r}")
+
+        self._check_design_points(set_)
+        self._check_discrete_and_loss(set_)
+
+    def _check_variance(self, set_):
+        if self.variance not in VARIANCES:
+            raise ConfigError(f"variance must be one of {VARIANCES}, got {self.variance!r}")
+        if self.learn_variance and self.variance == "network":
+            raise ConfigError("learn_variance=True (one variance per pixel) and variance='network' (the decoder "
+                              "outputs it) are two different models: choose one")
+        if self.learn_variance:
+            set_("variance", "pixel")
+        set_("learn_variance", self.variance == "pixel")
+        if self.variance != "fixed" and self.likelihood != "gaussian":
+            raise ConfigError(f"a learned variance (variance={self.variance!r}) needs likelihood='gaussian'")
+
+    def _check_design_points(self, set_):
+        if self.posterior not in POSTERIORS:
+            raise ConfigError(f"posterior must be one of {POSTERIORS}, got {self.posterior!r}")
+        if self.flow is not None and self.flow not in FLOWS:
+            raise ConfigError(f"flow must be None or one of {FLOWS}, got {self.flow!r}")
+        set_("flow_steps", _positive_int("flow_steps (K, the number of flow steps)", self.flow_steps))
+        if self.flow is not None and self.posterior != "diagonal":
+            raise ConfigError("a flow starts from the diagonal Gaussian sample: use posterior='diagonal' with "
+                              f"flow={self.flow!r}")
+        if self.prior not in PRIORS:
+            raise ConfigError(f"prior must be one of {PRIORS}, got {self.prior!r}")
+        if self.prior == "standard":
+            if self.prior_components not in (None, 0):
+                raise ConfigError("prior_components is the number of components of a learned prior: it needs "
+                                  f"prior='mog' or 'vamp', got prior='standard' with {self.prior_components!r}")
+            set_("prior_components", 0)
+        else:
+            k = DEFAULT_COMPONENTS[self.prior] if self.prior_components is None else self.prior_components
+            set_("prior_components", _positive_int("prior_components (K, the prior's mixture components)", k))
+        if self.prior == "vamp" and self.num_classes is not None:
+            raise ConfigError("the VampPrior's pseudo-inputs carry no label: prior='vamp' cannot be combined with "
+                              "num_classes (a conditional VAE)")
+        if self.free_bits > 0 and not (self.closed_form_kl and self.posterior == "diagonal"):
+            raise ConfigError("free_bits is a floor on each dimension's closed-form KL to N(0, I): it needs "
+                              "posterior='diagonal', no flow and prior='standard' "
+                              f"(got posterior={self.posterior!r}, flow={self.flow!r}, prior={self.prior!r})")
+
+    def _check_discrete_and_loss(self, set_):
+        if self.latent not in LATENTS:
+            raise ConfigError(f"latent must be one of {LATENTS}, got {self.latent!r}")
+        cat = self.latent == "categorical"
+        if isinstance(self.categories, bool) or not isinstance(self.categories, numbers.Integral) \
+                or self.categories < 2:
+            raise ConfigError(f"categories (K, classes per categorical variable) must be an integer >= 2, "
+                              f"got {self.categories!r}")
+        set_("categories", int(self.categories))
+        for key, what in (("temperature", "the Gumbel-softmax temperature tau at step 0"),
+                          ("temperature_min", "the temperature's floor tau_min")):
+            set_(key, finite_number(f"{key} ({what})", getattr(self, key), "> 0", lambda v: v > 0))
+        set_("anneal_rate", finite_number("anneal_rate (r in tau = max(tau_min, tau0 exp(-r t)))", self.anneal_rate,
+                                          ">= 0", lambda v: v >= 0))
+        if self.straight_through and not cat:
+            raise ConfigError("straight_through is the one-hot forward of categorical latents: it needs "
+                              "latent='categorical'")
+        if cat:
+            clash = {k: getattr(self, k) for k, plain in (("posterior", "diagonal"), ("flow", None),
+                                                          ("prior", "standard"), ("iwae_k", 1), ("free_bits", 0.0))
+                     if getattr(self, k) != plain}
+            if clash:
+                raise ConfigError(f"latent='categorical' has its own posterior (softmax logits) and prior (uniform); "
+                                  f"these options assume a Gaussian posterior or prior: {clash}")
+        set_("mmd_weight", finite_number("mmd_weight (lambda of the MMD term)", self.mmd_weight, ">= 0",
+                                         lambda v: v >= 0))
+        if self.mmd_kernel not in MMD_KERNELS:
+            raise ConfigError(f"mmd_kernel must be one of {MMD_KERNELS}, got {self.mmd_kernel!r}")
+        if self.mmd_weight > 0 and (cat or self.iwae_k > 1):
+            raise ConfigError("mmd_weight compares a batch of Gaussian samples z with N(0, I): it needs "
+                              f"latent='gaussian' and iwae_k=1 (got latent={self.latent!r}, iwae_k={self.iwae_k})")
+
+    @property
+    def code_size(self):
+        """The decoder's input width: latent_dim, or latent_dim * categories one-hot entries."""
+        return self.latent_dim * (self.categories if self.latent == "categorical" else 1)
+
+    @property
+    def closed_form_kl(self):
+        """Whether the KL term is in closed form (a Gaussian q, no flow, the N(0, I) prior), else Monte Carlo."""
+        return self.flow is None and self.prior == "standard"
+
+    @property
+    def conditional(self):
+        return self.num_classes is not None
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["hidden_dims"] = list(self.hidden_dims)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown VAE options {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
