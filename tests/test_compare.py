@@ -76,7 +76,10 @@ def test_samples_are_reproducible_from_the_seed_for_every_kind(runs):
     for kind, path in runs.items():
         model = load_model(str(path), "numpy")[1]
         a, b = sample_images(model, 30, seed=5, batch=7), sample_images(model, 30, seed=5)
-        np.testing.assert_array_equal(a, b, err_msg=kind)           # batches do not change the draws' order
+        # The same draws in the same order whatever the batch size. Not bit for bit: BLAS may round a
+        # float32 product of 7 rows differently from one of 30 (1 ulp, ~1e-7 here); a reordered or
+        # redrawn sample would differ by ~0.1.
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5, err_msg=kind)
         assert a.shape == (30, 784) and a.min() >= 0 and a.max() <= 1
         assert not np.array_equal(a, sample_images(model, 30, seed=6)), kind
 
