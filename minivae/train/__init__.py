@@ -14,6 +14,7 @@ diverged model).
     schedules.py  the learning rate and the warm-up
     config.py     TrainConfig: the options, validated
     progress.py   the progress bar
+    step_log.py   StepLog, EpochRows: records kept by callbacks while a run trains
 """
 from .batches import Batch, BatchMaker, corrupt
 from .config import TrainConfig
@@ -22,6 +23,7 @@ from .progress import Progress
 from .resume import load_run
 from .schedules import LR_SCHEDULES, kl_weight, learning_rate, warmup_fraction
 from .state import TrainState
+from .step_log import EpochRows, StepLog
 
 __all__ = ["fit", "evaluate", "TrainConfig", "TrainState", "load_run", "Batch", "BatchMaker", "corrupt", "Progress",
-           "LR_SCHEDULES", "learning_rate", "kl_weight", "warmup_fraction"]
+           "LR_SCHEDULES", "learning_rate", "kl_weight", "warmup_fraction", "StepLog", "EpochRows"]
