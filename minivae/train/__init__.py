@@ -15,6 +15,8 @@ diverged model).
     config.py     TrainConfig: the options, validated
     progress.py   the progress bar
     step_log.py   StepLog, EpochRows: records kept by callbacks while a run trains
+    run_folder.py claim_run_folder: a new folder per run, a used --out refused (the policy)
+    run_record.py metrics.json: one layout, provenance, totals over resumes; read_metrics
 """
 from .batches import Batch, BatchMaker, corrupt
 from .config import TrainConfig

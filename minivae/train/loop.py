@@ -35,12 +35,12 @@ import time
 
 import numpy
 
-from ..models.checkpoint import write_json
 from ..errors import ConfigError, NonFiniteGradientError, TrainingDivergedError, TrainingInterrupted
 from .batches import Batch, BatchMaker
 from .config import TrainConfig
 from .progress import Progress
 from .resume import state_record
+from .run_record import provenance, write_metrics
 from .schedules import learning_rate, warmup_fraction
 from .state import TrainState, restore, snapshot
 
@@ -86,8 +86,10 @@ def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_
     With ``out_dir``, ``model.npz`` (with ``extra`` stored in it) and
     ``metrics.json`` (the history so far) are rewritten there after every
     epoch, and once more at the end (after model selection);
-    ``metrics.json`` holds ``{"config": {TrainConfig's fields, **extra},
-    "history": [...]}``.
+    ``metrics.json`` has the layout of :mod:`minivae.train.run_record`
+    (``{"kind", "provenance", "config": {TrainConfig's fields, **extra},
+    "history", "final": {"epochs", "train_seconds", "sessions"}}``), its
+    totals over every session of the run.
     ``state``: a :class:`TrainState` to continue (its epoch, step,
     generators, optimizers, best weights and history), e.g. one made by
     ``TrainState.start(model, config)`` and passed to an earlier ``fit``;
@@ -109,11 +111,14 @@ def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_
     evals = {name: (model.check_data(x, y, f"{name}_x"), y)
              for name, x, y in (("val", val_x, val_y), ("test", test_x, test_y)) if x is not None}
     state = TrainState.start(model, cfg) if state is None else state
+    if out_dir is not None:
+        state.sessions.append(provenance(model.backend, from_epoch=state.epoch))
     callbacks = [*callbacks, *([_EpochEnd(on_epoch_end)] if on_epoch_end is not None else [])]
     clock = time.process_time if cfg.budget_clock == "cpu" else time.perf_counter
     run = _Run(model=model, state=state, cfg=cfg, evals=evals,
                batches=BatchMaker(train_x, train_y, cfg, state.noise_rng, model.backend),
                bar=Progress(math.ceil(n / cfg.batch_size), progress), clock=clock, start=clock() - state.seconds,
+               wall_start=time.perf_counter() - state.train_seconds,
                on_step=[cb.on_step for cb in callbacks if hasattr(cb, "on_step")],
                on_epoch_end=[cb.on_epoch_end for cb in callbacks if hasattr(cb, "on_epoch_end")],
                out_dir=out_dir, extra=extra)
@@ -134,6 +139,7 @@ class _Run:
     bar: Progress
     clock: object                   # the budget's clock (wall or CPU seconds)
     start: float                    # clock() when the run would have started, had it never stopped
+    wall_start: float               # the same on the wall clock (time.perf_counter)
     on_step: list                   # the callbacks' on_step(step, metrics, model)
     on_epoch_end: list              # the callbacks' on_epoch_end(entry, model)
     out_dir: object = None
@@ -143,6 +149,10 @@ class _Run:
     def spent(self):
         """Seconds on the budget's clock, over every session of the run."""
         return self.clock() - self.start
+
+    def count_time(self):
+        """Bring the state's budget seconds and wall-clock training seconds up to now."""
+        self.state.seconds, self.state.train_seconds = self.spent(), time.perf_counter() - self.wall_start
 
     def save(self):
         """The checkpoint and metrics.json, when the run has a folder."""
@@ -164,7 +174,7 @@ def _run_epochs(run):
         try:
             entry = {"epoch": epoch, **_train_epoch(run)}
         except _Stopped:
-            state.seconds = run.spent()
+            run.count_time()
             run.save()
             raise TrainingInterrupted(run.stop.signal, state.epoch + 1, state.batch, run.out_dir) from None
         entry["lr"] = next(iter(state.optimizers.values())).lr
@@ -173,7 +183,7 @@ def _run_epochs(run):
         entry["epoch_time_s"] = time.perf_counter() - t0
         # stop before an epoch that would end past the budget (predicted from this one's length)
         now = run.clock()
-        state.seconds = now - run.start
+        run.count_time()
         out_of_time = cfg.time_budget is not None and state.seconds + (now - c0) > cfg.time_budget
         last = epoch == cfg.epochs or out_of_time
         if epoch % cfg.eval_every == 0 or last:
@@ -195,6 +205,7 @@ def _run_epochs(run):
             raise TrainingInterrupted(run.stop.signal, epoch, 0, run.out_dir)
     if state.best_params is not None and (cfg.patience is not None or cfg.keep_best):
         restore(model, state.best_params)              # model selection on the validation set
+        run.count_time()
         run.save()
 
 
@@ -251,7 +262,7 @@ def _train_epoch(run):
         if run.stop.signal is not None and i < steps:
             raise _Stopped
         if run.out_dir is not None and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and i < steps:
-            state.seconds = run.spent()
+            run.count_time()
             run.save()                                  # the run as it is between two steps of this epoch
     backend.synchronize()
     state.order = None
@@ -295,9 +306,9 @@ class StopOnSignal:
 
 def write_run(model, state, cfg, out_dir, extra=None):
     """``model.npz`` (weights and the run's state; the one before kept as ``model.prev.npz``) and
-    ``metrics.json`` (options and history so far) into ``out_dir``, each atomically."""
+    ``metrics.json`` (:mod:`minivae.train.run_record`: options, history and totals so far) into ``out_dir``,
+    each atomically."""
     os.makedirs(out_dir, exist_ok=True)
     model.save(os.path.join(out_dir, "model.npz"), extra, train_state=state_record(state, model.backend),
                keep_previous=True)
-    write_json({"config": {**vars(cfg), **(extra or {})}, "history": state.history},
-               os.path.join(out_dir, "metrics.json"))
+    write_metrics(out_dir, model, state, cfg, extra)
