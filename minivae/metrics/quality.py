@@ -18,7 +18,11 @@ Each takes ``progress=None``: a callable ``progress(done, total)`` (e.g. a
 the reference statistics, the classifier's features).
 
 The classifier (:func:`load_classifier`) and the reference statistics are
-cached per process; :func:`clear_cache` forgets them (tests reset it).
+cached per process; :func:`clear_cache` forgets them (tests reset it). The
+shipped weights are checked against their SHA-256 when they are loaded
+(:mod:`minivae.metrics.weights`), and ``sample_quality`` and
+``real_data_floor`` record the hash of the classifier that scored
+(``classifier_sha256``; None for a classifier that was never saved).
 """
 from __future__ import annotations
 
@@ -34,10 +38,9 @@ from ..softmax import log_softmax
 from ..train.progress import report, stage
 from .classifier import Classifier
 from .fid import frechet_distance, gaussian_statistics
+from .weights import CLASSIFIER_PATH, check_shipped, sha256_of
 from .scores import class_entropy_of, inception_score_of
 
-#: the shipped classifier's weights (``python -m minivae classifier`` reproduces them)
-CLASSIFIER_PATH = Path(__file__).resolve().parent / "mnist_classifier.npz"
 REFERENCES = ("test", "train")
 BATCH = 1000
 
@@ -50,10 +53,11 @@ def clear_cache():
 
 
 def load_classifier(path=None, backend=None):
-    """The classifier saved at ``path`` (default: the one shipped in ``minivae/data``), cached per process.
+    """The classifier saved at ``path`` (default: the shipped one, its SHA-256 checked), cached per process.
 
     The cache key is the file (resolved path, modification time, size) and the
     backend, so a rewritten file is read again; :func:`clear_cache` empties it.
+    The classifier's ``sha256`` is its file's.
     """
     path = Path(CLASSIFIER_PATH if path is None else path).resolve()
     stat = path.stat() if path.is_file() else None
@@ -62,7 +66,10 @@ def load_classifier(path=None, backend=None):
                               f"`python -m minivae classifier --out {os.fspath(path)}`")
     key = ("classifier", str(path), stat.st_mtime_ns, stat.st_size, getattr(backend, "name", backend))
     if key not in _CACHE:
-        _CACHE[key] = Classifier.load(path, backend=backend)
+        digest = check_shipped(path) if path == CLASSIFIER_PATH else sha256_of(path)
+        clf = Classifier.load(path, backend=backend)
+        clf.sha256 = digest
+        _CACHE[key] = clf
     return _CACHE[key]
 
 
@@ -136,9 +143,10 @@ def reference_statistics(reference="test", classifier=None, progress=None):
 
 def _figures(h, log_p, reference, classifier, progress=None):
     mu, C = gaussian_statistics(h)
-    return {"fid": frechet_distance(mu, C, *reference_statistics(reference, classifier, progress)),
+    clf = load_classifier() if classifier is None else classifier
+    return {"fid": frechet_distance(mu, C, *reference_statistics(reference, clf, progress)),
             "class_entropy": class_entropy_of(log_p), "inception_score": inception_score_of(log_p),
-            "n": int(h.shape[0])}
+            "n": int(h.shape[0]), "classifier_sha256": getattr(clf, "sha256", None)}
 
 
 def fid(images, reference="test", classifier=None, progress=None):
