@@ -13,7 +13,8 @@ diverged model).
     batches.py    Batch, BatchMaker, corrupt: from an epoch's order to batches
     schedules.py  the learning rate and the warm-up
     config.py     TrainConfig: the options, validated
-    progress.py   the progress bar
+    progress.py   Progress: the epoch bar, and progress(done, total) for any long call
+    stop.py       StopOnSignal: Ctrl-C and SIGTERM end a run after its step
     step_log.py   StepLog, EpochRows: records kept by callbacks while a run trains
     run_folder.py claim_run_folder: a new folder per run, a used --out refused (the policy)
     run_record.py metrics.json: one layout, provenance, totals over resumes; read_metrics

@@ -29,8 +29,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import signal
-import threading
 import time
 
 import numpy
@@ -43,6 +41,7 @@ from .resume import state_record
 from .run_record import provenance, write_metrics
 from .schedules import learning_rate, warmup_fraction
 from .state import TrainState, restore, snapshot
+from .stop import StopOnSignal
 
 
 def evaluate(model, x, y=None, batch_size=1000, seed=1234):
@@ -277,31 +276,6 @@ def _diverged(state, where, steps, cause=""):
 
 class _Stopped(Exception):
     """Raised between two steps of an epoch when a stop signal came."""
-
-
-class StopOnSignal:
-    """``with StopOnSignal() as stop``: SIGINT and SIGTERM set ``stop.signal`` instead of killing the process.
-
-    The loop finishes its step, writes the checkpoint and raises
-    :class:`TrainingInterrupted`. Only in the main thread (where Python
-    delivers signals); the previous handlers come back at the end.
-    """
-
-    def __init__(self):
-        self.signal, self._old = None, {}
-
-    def _handle(self, signum, frame):
-        self.signal = signum
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
 
 
 def write_run(model, state, cfg, out_dir, extra=None):
