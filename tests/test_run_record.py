@@ -33,7 +33,8 @@ def test_fit_writes_kind_provenance_config_history_and_totals(tmp_path):
     (p,) = m["provenance"]
     assert p["numpy"] == np.__version__ and p["command"] == sys.argv and p["backend"] == "numpy"
     assert {"minivae", "python", "blas", "blas_threads", "started", "from_epoch"} <= set(p)
-    assert m["final"]["epochs"] == 2 and m["final"]["sessions"] == 1 and m["final"]["train_seconds"] > 0
+    assert m["final"]["epochs"] == 2 and m["final"]["steps"] == 8 and m["final"]["sessions"] == 1
+    assert m["final"]["train_seconds"] > 0
 
 
 def test_a_resumed_runs_training_time_is_the_sum_of_its_sessions(tmp_path):
@@ -48,6 +49,7 @@ def test_a_resumed_runs_training_time_is_the_sum_of_its_sessions(tmp_path):
     m = read_metrics(tmp_path)
     assert m["final"]["train_seconds"] >= first + 0.2          # not the last session's alone
     assert m["final"]["sessions"] == 2 and [p["from_epoch"] for p in m["provenance"]] == [0, 1]
+    assert m["final"]["steps"] == 8 and m["final"]["epochs"] == 2
     assert [h["epoch"] for h in m["history"]] == [1, 2]
 
 

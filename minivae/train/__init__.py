@@ -26,7 +26,11 @@ from .progress import Progress
 from .resume import load_run
 from .schedules import LR_SCHEDULES, kl_weight, learning_rate, warmup_fraction
 from .state import TrainState
+from .run_folder import claim_run_folder, resolve_run
+from .run_record import provenance, read_metrics, train_seconds, update_metrics, write_metrics
 from .step_log import EpochRows, StepLog
 
 __all__ = ["fit", "evaluate", "TrainConfig", "TrainState", "load_run", "Batch", "BatchMaker", "corrupt", "Progress",
-           "LR_SCHEDULES", "learning_rate", "kl_weight", "warmup_fraction", "StepLog", "EpochRows"]
+           "LR_SCHEDULES", "learning_rate", "kl_weight", "warmup_fraction", "StepLog", "EpochRows",
+           "claim_run_folder", "resolve_run", "provenance", "read_metrics", "train_seconds", "update_metrics",
+           "write_metrics"]

@@ -9,8 +9,8 @@ The layout (every training command, every model)::
                      "started" (UTC, ISO 8601), "from_epoch" (epochs done when it started)}],
      "config":     {TrainConfig's fields, **the command's options},
      "history":    [fit's entries, one per epoch, over every session],
-     "final":      {"epochs": epochs done, "train_seconds": wall-clock seconds inside fit summed over
-                    every session (evaluation included), "sessions": how many,
+     "final":      {"epochs": epochs done, "steps": optimizer steps taken, "train_seconds": wall-clock
+                    seconds inside fit summed over every session (evaluation included), "sessions": how many,
                     **the command's end figures (test_*, fid, ...)},
      "figures":    [file names of the run's figures] (when it drew them)}
 
@@ -36,6 +36,8 @@ from ..models.checkpoint import write_json
 from .run_folder import resolve_run
 
 METRICS = "metrics.json"
+#: the loop's totals in "final", over every session of the run
+TOTALS = ("epochs", "steps", "train_seconds", "sessions")
 
 
 def blas_name():
@@ -63,7 +65,8 @@ def metrics_record(model, state, config, extra=None, final=None, figures=None):
     """The metrics.json of a run (module docstring): ``model``'s kind, ``state``'s history and totals."""
     record = {"kind": getattr(model, "kind", None), "provenance": list(state.sessions),
               "config": {**vars(config), **(extra or {})}, "history": state.history,
-              "final": {**(final or {}), "epochs": len(state.history), "train_seconds": state.train_seconds,
+              "final": {**(final or {}), "epochs": len(state.history), "steps": state.step,
+                        "train_seconds": state.train_seconds,
                         "sessions": len(state.sessions)}}
     if figures is not None:
         record["figures"] = list(figures)
@@ -80,12 +83,12 @@ def write_metrics(out_dir, model, state, config, extra=None, final=None, figures
 def update_metrics(out_dir, final=None, figures=None):
     """Add a finished run's end figures (``final``) and its figure names to the metrics.json fit wrote.
 
-    The loop's totals (epochs, train_seconds, sessions) are kept: a key of
+    The loop's totals (:data:`TOTALS`) are kept: a key of
     ``final`` never replaces them. Returns the record written.
     """
     path = os.path.join(out_dir, METRICS)
     record = _load(path)
-    totals = {k: record.get("final", {}).get(k) for k in ("epochs", "train_seconds", "sessions")}
+    totals = {k: record.get("final", {}).get(k) for k in TOTALS if k in record.get("final", {})}
     record["final"] = {**record.get("final", {}), **(final or {}), **totals}
     if figures is not None:
         record["figures"] = [os.path.basename(os.fspath(f)) for f in figures]
