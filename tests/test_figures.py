@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from minivae.figures import vae as figures
 from minivae.errors import ConfigError, DataError, ShapeError
@@ -91,3 +92,54 @@ def test_bad_image_shapes(tmp_path):
         figures.reconstructions(np.zeros((2, 784)), np.zeros((3, 784)), tmp_path / "bad.png")
     with pytest.raises(ConfigError, match="nrow=0, expected a positive integer"):
         figures.image_grid(np.zeros((3, 784)), tmp_path / "bad.png", nrow=0)
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The Figure objects the next calls draw (each is still saved)."""
+    figs = []
+    save = figures._save
+
+    def keep(fig, path):
+        figs.append(fig)
+        return save(fig, path)
+    monkeypatch.setattr(figures, "_save", keep)
+    return figs
+
+
+def test_the_kl_legend_shows_inactive_units_in_grey_even_when_there_are_none(tmp_path, drawn):
+    from matplotlib.colors import to_rgba
+    for active in (np.ones(20, bool), np.arange(20) % 3 > 0):
+        figures.kl_per_dim_bar(np.linspace(0.5, 3, 20), active, tmp_path / "kl.png")
+        legend = drawn[-1].axes[0].get_legend()
+        colours = {t.get_text().split(" ")[0]: to_rgba(h.get_facecolor()) for t, h in
+                   zip(legend.get_texts(), legend.legend_handles)}
+        assert colours["active"] == to_rgba("tab:blue") and colours["inactive"] == to_rgba("lightgrey")
+
+
+def _boxes(fig, artists):
+    renderer = fig.canvas.get_renderer()                 # of the Agg canvas the test drew on
+    return [a.get_window_extent(renderer) for a in artists if a.get_text()]
+
+
+@pytest.mark.parametrize("dims", [10, 20, 64])
+def test_latent_diagnostics_title_fits_and_its_tick_labels_do_not_overlap(tmp_path, drawn, dims):
+    rng = np.random.default_rng(0)
+    figures.latent_diagnostics(rng.uniform(0.1, 3, dims), rng.uniform(1e-4, 2, dims), tmp_path / "diag.png")
+    fig = drawn[-1]
+    FigureCanvasAgg(fig).draw()
+    page = fig.bbox
+    (title,) = _boxes(fig, [fig.axes[0].title])
+    assert page.x0 <= title.x0 and title.x1 <= page.x1 and title.y1 <= page.y1          # not cut off
+    labels = sorted(_boxes(fig, fig.axes[1].get_xticklabels()), key=lambda b: b.x0)
+    assert len(labels) >= min(dims, 20)
+    assert all(a.x1 <= b.x0 for a, b in zip(labels, labels[1:]))                         # none run together
+
+
+def test_grids_of_model_samples_have_titles_that_say_what_they_show(tmp_path, drawn, imgs):
+    figures.samples(imgs, tmp_path / "s.png")
+    assert "means" in drawn[-1].axes[0].get_title()                      # model.sample gives E[x | z]
+    figures.class_rows(np.tile(imgs, (5, 1))[:60], tmp_path / "c.png", 6)
+    assert drawn[-1].axes[0].get_title()                                 # a CVAE's rows: never untitled
+    figures.samples_per_class(np.tile(imgs, (5, 1))[:60], tmp_path / "spc.png", 6)
+    assert "class" in drawn[-1].axes[0].get_title() and "means" in drawn[-1].axes[0].get_title()

@@ -145,3 +145,47 @@ class EveryOther(TwoPlayer):
 def test_a_metric_that_some_steps_lack_is_averaged_over_the_steps_that_have_it():
     history = fit(EveryOther(), data(64), epochs=2, batch_size=8, progress=False)
     assert [h["train_sometimes"] for h in history] == [1.0, 1.0]              # not 0.5: divided by its own count
+
+
+class Recorder:
+    """A callback that keeps what fit tells it."""
+
+    def __init__(self):
+        self.steps, self.epochs = [], []
+
+    def on_step(self, step, metrics, model):
+        self.steps.append((step, float(metrics["loss"])))
+
+    def on_epoch_end(self, entry, model):
+        self.epochs.append(entry["epoch"])
+
+
+def test_callbacks_see_every_step_and_epoch_in_order_and_the_model_is_not_patched():
+    model, rec, calls = TwoPlayer(), Recorder(), []
+    history = fit(model, data(), epochs=2, batch_size=16, progress=False, callbacks=[rec],
+                  on_epoch_end=lambda entry, m: calls.append(("plain", entry["epoch"], list(rec.epochs))))
+    assert [s for s, _ in rec.steps] == list(range(1, 9)) and rec.epochs == [1, 2]
+    assert calls == [("plain", 1, [1]), ("plain", 2, [1, 2])]                     # after the callbacks
+    assert "train_step" not in vars(model)
+    per_epoch = [np.mean([v for s, v in rec.steps if (s - 1) // 4 == e]) for e in range(2)]
+    np.testing.assert_allclose([h["train_loss"] for h in history], per_epoch, rtol=1e-12)
+
+
+def test_a_resumed_run_numbers_its_steps_on_from_its_state():
+    model, rec = TwoPlayer(), Recorder()
+    state = TrainState.start(model, TrainConfig(epochs=1, batch_size=16))
+    fit(model, data(), config=TrainConfig(epochs=1, batch_size=16), progress=False, state=state)
+    fit(model, data(), config=TrainConfig(epochs=2, batch_size=16), progress=False, state=state, callbacks=[rec])
+    assert [s for s, _ in rec.steps] == [5, 6, 7, 8] and rec.epochs == [2]
+
+
+def test_the_step_log_as_a_callback_records_what_wrapping_the_step_recorded(tmp_path):
+    from minivae.train import StepLog
+    wrapped, called = StepLog(["loss", "loss_a"], 3, 4), StepLog(["loss", "loss_a"], 3, 4, path=tmp_path / "s.json")
+    model = TwoPlayer()
+    model.train_step = wrapped.wrap(model.train_step)
+    fit(model, data(), epochs=2, batch_size=16, progress=False, on_epoch_end=lambda e, m: wrapped.flush())
+    fit(TwoPlayer(), data(), epochs=2, batch_size=16, progress=False, callbacks=[called])
+    assert called.record() == wrapped.record() and called.record()["step"] == [3, 4, 7, 8]
+    again = StepLog.resume(tmp_path / "s.json", ["loss", "loss_a"], 3, 4, step=4)   # resumed after epoch 1
+    assert again.columns["step"] == [3, 4]

@@ -21,7 +21,9 @@ from minivae.errors import CheckpointError, ConfigError, DataError, ShapeError
 from minivae.models.gan import GAN
 from minivae.gradcheck import check_model_gradients
 from minivae.metrics import Classifier, frechet_distance, gaussian_statistics
+from minivae.metrics import weights
 from minivae.metrics.scores import entropy
+from minivae.metrics.weights import CLASSIFIER_PATH, CLASSIFIER_SHA256, save_classifier, sha256_of, train_classifier
 from minivae.train import TrainConfig, fit
 
 TOL = 1e-7
@@ -252,14 +254,15 @@ def test_the_inception_score_is_in_1_10_and_high_for_real_digits(test_set):
 def test_the_real_data_floor_beats_noise_and_agrees_with_its_parts(test_set):
     floor = metrics.real_data_floor(n=2000)
     noise = metrics.sample_quality(np.random.default_rng(0).random((2000, 784), dtype=np.float32))
-    assert set(floor) == {"fid", "class_entropy", "inception_score", "n"} and floor["n"] == 2000
+    assert set(floor) == {"fid", "class_entropy", "inception_score", "n", "classifier_sha256"} and floor["n"] == 2000
+    assert floor["classifier_sha256"] == CLASSIFIER_SHA256                   # the hash of what scored them
     assert floor["fid"] < 10 < 100 < noise["fid"]
     assert floor["class_entropy"] > 2.28 > noise["class_entropy"]
     assert floor["inception_score"] > 9 > noise["inception_score"]
     x = test_set.x[:300]
     q = metrics.sample_quality(x)
     assert q == {"fid": metrics.fid(x), "class_entropy": metrics.class_entropy(x),
-                 "inception_score": metrics.inception_score(x), "n": 300}
+                 "inception_score": metrics.inception_score(x), "n": 300, "classifier_sha256": CLASSIFIER_SHA256}
 
 
 @pytest.mark.parametrize("images, error, match", [
@@ -349,3 +352,47 @@ def test_the_classifier_command_trains_saves_and_reports(tmp_path, capsys):
     acc = float(printed.split("test accuracy ")[1].split("%")[0]) / 100
     test = load_dataset("mnist", "test")
     assert acc == pytest.approx(c.accuracy(test.x, test.y), abs=5e-5)
+
+
+# ------------------------------------------------------------ the shipped weights, kept safe
+def test_the_shipped_weights_have_their_recorded_hash():
+    assert sha256_of(CLASSIFIER_PATH) == CLASSIFIER_SHA256
+
+
+def test_changed_shipped_weights_are_refused_in_one_line_that_says_how_to_regenerate_them(tmp_path, monkeypatch):
+    changed = tmp_path / "mnist_classifier.npz"
+    data = bytearray(CLASSIFIER_PATH.read_bytes())
+    data[-100] ^= 0xFF                                                     # one byte of the weights
+    changed.write_bytes(bytes(data))
+    monkeypatch.setattr(metrics.quality, "CLASSIFIER_PATH", changed.resolve())
+    metrics.clear_cache()
+    with pytest.raises(CheckpointError) as info:
+        metrics.load_classifier()
+    message = str(info.value)
+    assert "\n" not in message and "SHA-256" in message and weights.REGENERATE in message
+    metrics.clear_cache()
+
+
+def test_a_classifier_trained_with_the_commands_defaults_leaves_the_shipped_weights_alone(tmp_path):
+    before = sha256_of(CLASSIFIER_PATH)
+    clf, history, accuracy, seconds = train_classifier(hidden_dims=(16,), epochs=1, train_size=500, progress=False)
+    assert len(history) == 1 and 0 < accuracy <= 1 and sha256_of(CLASSIFIER_PATH) == before
+    with pytest.raises(ConfigError, match=r"^--out .*mnist_classifier\.npz: inside the installed minivae package"):
+        save_classifier(clf, CLASSIFIER_PATH)
+    with pytest.raises(ConfigError, match="inside the installed minivae package"):
+        save_classifier(clf, CLASSIFIER_PATH.parent.parent / "elsewhere.npz")
+    assert sha256_of(CLASSIFIER_PATH) == before and not (CLASSIFIER_PATH.parent.parent / "elsewhere.npz").exists()
+    path, digest = save_classifier(clf, tmp_path / "clf.npz")
+    assert digest == sha256_of(path) and metrics.load_classifier(path).sha256 == digest
+
+
+def test_replacing_weights_inside_the_package_takes_an_explicit_request(tmp_path, monkeypatch):
+    package = tmp_path / "minivae"
+    package.mkdir()
+    monkeypatch.setattr(weights, "PACKAGE_DIR", package.resolve())
+    clf = tiny(dtype="float32")
+    with pytest.raises(ConfigError, match="inside the installed minivae package"):
+        save_classifier(clf, package / "metrics" / "mnist_classifier.npz")
+    (package / "metrics").mkdir()
+    save_classifier(clf, package / "metrics" / "mnist_classifier.npz", replace_shipped=True)
+    assert Classifier.load(package / "metrics" / "mnist_classifier.npz").hidden_dims == clf.hidden_dims

@@ -6,10 +6,8 @@
     discriminator_curves  mean D(x) against mean D(G(z)) (the equilibrium value dotted); for WGAN also
                         the critic's estimate of the Wasserstein distance, E D(x) - E D(G(z))
 
-and the two records they are drawn from, kept while a run trains:
-
-    StepLog             wraps ``gan.train_step``: the mean of each metric over windows of k steps
-    EpochRows           the first ROW images of the fixed z after each epoch, in an .npz
+drawn from what :func:`minivae.train.fit` returns and from the two records its callbacks keep
+(:mod:`minivae.train.step_log`: ``StepLog``, ``EpochRows``, re-exported here for older imports).
 
 ``history`` is what :func:`minivae.train.fit` returns for a GAN (``train_d_loss``,
 ``train_g_loss``, ``train_d_real``, ``train_d_fake``, ``train_wasserstein``,
@@ -23,14 +21,12 @@ after it, at the epoch's end (dashed).
 """
 from __future__ import annotations
 
-import os
-import zipfile
-
 import numpy as np
 from matplotlib.figure import Figure
 
 from ..adversarial import LSGAN_A, LSGAN_B, check_loss
 from ..errors import DataError, ShapeError
+from ..train.step_log import EpochRows, StepLog  # noqa: F401  (their old home)
 from .vae import _host, _save, class_rows, image_grid
 
 MAX_ROWS = 20          # rows of samples_by_epoch at most
@@ -165,77 +161,6 @@ def discriminator_curves(history, path, steps=None, equilibrium_value=None, wass
         ax.set_title("The critic's estimate of the Wasserstein distance", fontsize=9)
         _finish(ax)
     return _save(fig, path)
-
-
-# ------------------------------------------------------ the records the figures are drawn from
-class StepLog:
-    """The means of the training step's metrics ``keys`` over windows of ``every`` steps, as columns.
-
-    ``wrap(train_step)`` returns the same step, recording: its metrics are
-    summed where they are (no host read) and read once per window, by
-    ``flush()``, which also closes a shorter window (at each epoch's end, so
-    that no window crosses an epoch). ``columns`` continue a saved record
-    (a resumed run: its windows up to ``step``, the steps already taken).
-    ``record()``: the JSON-able record the figures take as ``steps``.
-    """
-
-    def __init__(self, keys, every, steps_per_epoch, step=0, columns=None):
-        self.keys, self.every, self.steps_per_epoch, self.step = tuple(keys), every, steps_per_epoch, step
-        saved = columns or {}
-        keep = sum(1 for s in saved.get("step", ()) if s <= step)
-        self.columns = {k: list(saved.get(k, ()))[:keep] for k in ("step", *self.keys)}
-        self._sums, self._counts, self._n = {}, {}, 0
-
-    def wrap(self, train_step):
-        def recorded_step(batch, optimizers):
-            out = train_step(batch, optimizers)
-            self.step, self._n = self.step + 1, self._n + 1
-            for k in self.keys:
-                if k in out:
-                    self._sums[k] = self._sums.get(k, 0.0) + out[k]
-                    self._counts[k] = self._counts.get(k, 0) + 1
-            if self._n == self.every:
-                self.flush()
-            return out
-        return recorded_step
-
-    def flush(self):
-        if self._n:
-            self.columns["step"].append(self.step)
-            for k in self.keys:
-                self.columns[k].append(float(self._sums[k]) / self._counts[k] if self._counts.get(k) else None)
-        self._sums, self._counts, self._n = {}, {}, 0
-
-    def record(self):
-        return {"log_every": self.every, "steps_per_epoch": self.steps_per_epoch, **self.columns}
-
-
-class EpochRows:
-    """The first ROW images of the fixed z after each epoch, rewritten to ``path`` (.npz) at each ``add``.
-
-    ``upto``: the epochs a resumed run has finished, whose rows are read
-    back from ``path`` (0, a new run: nothing is read).
-    """
-
-    def __init__(self, path, upto=0):
-        self.path = path
-        saved = None
-        if upto and os.path.isfile(path):
-            try:
-                saved = dict(np.load(path, allow_pickle=False))
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-                raise DataError(f"{path}: not readable ({exc}); delete it to resume without the earlier rows") from exc
-        keep = [] if saved is None else [i for i, e in enumerate(saved["epochs"]) if e <= upto]
-        self.epochs = [int(saved["epochs"][i]) for i in keep]
-        self.images = [saved["images"][i] for i in keep]
-
-    def add(self, epoch, images):
-        self.epochs.append(epoch)
-        self.images.append(np.asarray(images, dtype=np.float32))
-        tmp = f"{self.path}.tmp"
-        with open(tmp, "wb") as f:
-            np.savez(f, epochs=np.asarray(self.epochs), images=np.stack(self.images))
-        os.replace(tmp, self.path)
 
 
 __all__ = ["equilibrium", "epoch_grid", "epoch_rows", "samples_by_epoch", "loss_curves", "discriminator_curves",

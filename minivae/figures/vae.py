@@ -16,6 +16,7 @@ from statistics import NormalDist
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from minivae.errors import ConfigError, DataError, ShapeError
 
@@ -90,8 +91,12 @@ def image_grid(images, path, nrow: int = 10, title: str | None = None) -> Path:
     return _save(fig, path)
 
 
-def samples(x_samples, path, nrow: int = 10, title: str = "Samples x ~ p(x | z), z ~ N(0, I)") -> Path:
-    """Draw decoded prior samples in a grid (see :func:`image_grid`)."""
+#: what ``model.sample`` gives a VAE or VAE-GAN: the decoder's mean for z ~ p(z), not a draw x ~ p(x | z)
+DECODER_MEANS = "Decoder means E[x | z], z ~ p(z)"
+
+
+def samples(x_samples, path, nrow: int = 10, title: str = DECODER_MEANS) -> Path:
+    """Draw decoded prior samples in a grid (see :func:`image_grid`); the title says what they are."""
     return image_grid(x_samples, path, nrow=nrow, title=title)
 
 
@@ -113,7 +118,7 @@ def reconstructions(x, x_hat, path, n: int = 10, title: str | None = "Reconstruc
     return _save(fig, path)
 
 
-def class_rows(images, path, n_per_class: int, class_names=None, title: str | None = None) -> Path:
+def class_rows(images, path, n_per_class: int, class_names=None, title: str | None = "One row per class") -> Path:
     """One row per class: ``images`` (C*n, 784) ordered class by class, e.g. from a conditional VAE."""
     imgs = _square(images)
     n = _positive_int("n_per_class", n_per_class)
@@ -132,6 +137,12 @@ def class_rows(images, path, n_per_class: int, class_names=None, title: str | No
     if title:
         ax.set_title(title, fontsize=10)
     return _save(fig, path)
+
+
+def samples_per_class(images, path, n_per_class: int = 10,
+                      title: str = "Decoder means E[x | z, y], z ~ p(z), one row per class y") -> Path:
+    """A conditional VAE's samples: ``n_per_class`` images of each class, class by class (see :func:`class_rows`)."""
+    return class_rows(images, path, n_per_class, title=title)
 
 
 def loss_curves(history, path, title: str = "Negative ELBO per example") -> Path:
@@ -217,14 +228,18 @@ def kl_per_dim_bar(kl_per_dim, active_mask, path, title: str = "KL(q(z_d | x) ||
     d = np.arange(len(kl))
     fig = Figure(figsize=(max(4.0, 0.22 * len(kl) + 1.5), 3.2), layout="tight")
     ax = fig.add_subplot()
-    ax.bar(d[active], kl[active], color="tab:blue", label=f"active ({int(active.sum())})")
-    ax.bar(d[~active], kl[~active], color="lightgrey", edgecolor="grey", label=f"inactive ({int((~active).sum())})")
+    ax.bar(d[active], kl[active], color="tab:blue")
+    ax.bar(d[~active], kl[~active], color="lightgrey", edgecolor="grey")
     ax.set_xlabel("latent dimension d")
     ax.set_ylabel("KL (nats)")
     ax.set_title(title, fontsize=10)
     if len(kl) <= 32:
         ax.set_xticks(d)
-    ax.legend(frameon=False)
+    ax.set_ylim(0, max(float(kl.max(initial=0.0)), 1e-3) * 1.3)                 # room for the legend above the bars
+    # the legend's own swatches: an empty bar() (no inactive unit) has no colour of its own to show
+    handles = [Patch(color="tab:blue", label=f"active ({int(active.sum())})"),
+               Patch(facecolor="lightgrey", edgecolor="grey", label=f"inactive ({int((~active).sum())})")]
+    ax.legend(handles=handles, frameon=False, loc="upper right", ncol=2, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 
@@ -244,11 +259,11 @@ def latent_diagnostics(kl_per_dim, activity, path, threshold: float = 0.01,
     active = act > threshold
     d = np.arange(len(kl))
     colors = np.where(active, "tab:blue", "lightgrey")
-    fig = Figure(figsize=(max(4.5, 0.16 * len(kl) + 1.8), 4.6), layout="tight")
+    fig = Figure(figsize=(min(max(5.0, 0.3 * len(kl) + 1.6), 14.0), 5.0), layout="tight")
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     ax1.bar(d, kl, color=colors, edgecolor="grey", linewidth=0.3)
     ax1.set_ylabel("KL_u (nats)")
-    ax1.set_title(f"{title}: {int(active.sum())}/{len(kl)} active units, KL {kl.sum():.2f} nats", fontsize=10)
+    ax1.set_title(f"{title}\n{int(active.sum())}/{len(kl)} active units, KL {kl.sum():.2f} nats", fontsize=10)
     ax1.grid(axis="y", alpha=0.3)
     floor = max(threshold * 1e-3, 1e-12)
     ax2.bar(d, np.maximum(act, floor), color=colors, edgecolor="grey", linewidth=0.3)
@@ -258,7 +273,8 @@ def latent_diagnostics(kl_per_dim, activity, path, threshold: float = 0.01,
     ax2.set_ylabel("Var_x(E_q[z_u])")
     ax2.set_title(f"activity (dashed: the active-unit threshold {threshold:g})", fontsize=9)
     ax2.set_xlabel("latent dimension u")
-    ax2.set_xticks(d if len(kl) <= 16 else d[::max(1, len(kl) // 16)])
+    ax2.set_xticks(d[::max(1, math.ceil(len(kl) / 40))])                          # at most 40 labels
+    ax2.tick_params(axis="x", labelsize=7 if len(kl) > 10 else 8)
     return _save(fig, path)
 
 

@@ -11,9 +11,18 @@ after that is float64 NumPy:
     inception_score(images)  exp E_x KL(p(y|x) || p(y)), in [1, 10]
     sample_quality(images)   the three at once, with n
     real_data_floor(n)       the same figures for n real training images: what a perfect generator scores
+    draw_samples(sample, n)  n images of any generator, a batch at a time, as one host array
+
+Each takes ``progress=None``: a callable ``progress(done, total)`` (e.g. a
+:class:`minivae.train.Progress`, which also names the stages: sampling,
+the reference statistics, the classifier's features).
 
 The classifier (:func:`load_classifier`) and the reference statistics are
-cached per process; :func:`clear_cache` forgets them (tests reset it).
+cached per process; :func:`clear_cache` forgets them (tests reset it). The
+shipped weights are checked against their SHA-256 when they are loaded
+(:mod:`minivae.metrics.weights`), and ``sample_quality`` and
+``real_data_floor`` record the hash of the classifier that scored
+(``classifier_sha256``; None for a classifier that was never saved).
 """
 from __future__ import annotations
 
@@ -26,12 +35,12 @@ from ..backend import array_module
 from ..datasets import DATA_DIR, INPUT_DIM, load_dataset
 from ..errors import CheckpointError, ConfigError, DataError, ShapeError
 from ..softmax import log_softmax
+from ..train.progress import report, stage
 from .classifier import Classifier
 from .fid import frechet_distance, gaussian_statistics
+from .weights import CLASSIFIER_PATH, check_shipped, sha256_of
 from .scores import class_entropy_of, inception_score_of
 
-#: the shipped classifier's weights (``python -m minivae classifier`` reproduces them)
-CLASSIFIER_PATH = Path(__file__).resolve().parent / "mnist_classifier.npz"
 REFERENCES = ("test", "train")
 BATCH = 1000
 
@@ -44,10 +53,11 @@ def clear_cache():
 
 
 def load_classifier(path=None, backend=None):
-    """The classifier saved at ``path`` (default: the one shipped in ``minivae/data``), cached per process.
+    """The classifier saved at ``path`` (default: the shipped one, its SHA-256 checked), cached per process.
 
     The cache key is the file (resolved path, modification time, size) and the
     backend, so a rewritten file is read again; :func:`clear_cache` empties it.
+    The classifier's ``sha256`` is its file's.
     """
     path = Path(CLASSIFIER_PATH if path is None else path).resolve()
     stat = path.stat() if path.is_file() else None
@@ -56,7 +66,10 @@ def load_classifier(path=None, backend=None):
                               f"`python -m minivae classifier --out {os.fspath(path)}`")
     key = ("classifier", str(path), stat.st_mtime_ns, stat.st_size, getattr(backend, "name", backend))
     if key not in _CACHE:
-        _CACHE[key] = Classifier.load(path, backend=backend)
+        digest = check_shipped(path) if path == CLASSIFIER_PATH else sha256_of(path)
+        clf = Classifier.load(path, backend=backend)
+        clf.sha256 = digest
+        _CACHE[key] = clf
     return _CACHE[key]
 
 
@@ -81,20 +94,41 @@ def check_images(images, name="images", min_n=2):
     return x
 
 
-def classify(images, classifier=None, batch_size=BATCH, name="images"):
+def classify(images, classifier=None, batch_size=BATCH, name="images", progress=None):
     """(features h (N, H), log p(y|x) (N, C)) of checked images, float64 host arrays, in batches."""
     clf = load_classifier() if classifier is None else classifier
     x = check_images(images, name)
     to_host = clf.backend.to_numpy
     feats, logps = [], []
+    report(progress, 0, x.shape[0])
     for s in range(0, x.shape[0], batch_size):
         h = clf.features(x[s:s + batch_size])                       # (B, H) on the classifier's backend
         feats.append(to_host(h).astype(numpy.float64))
         logps.append(log_softmax(to_host(clf.head(h)).astype(numpy.float64)))
+        report(progress, min(s + batch_size, x.shape[0]), x.shape[0])
     return numpy.concatenate(feats), numpy.concatenate(logps)
 
 
-def reference_statistics(reference="test", classifier=None):
+def draw_samples(sample, n, batch_size=BATCH, progress=None):
+    """n images of a generator as one host float32 array (n, D) clipped to [0, 1], ``batch_size`` at a time.
+
+    ``sample(start, m)`` returns the m images numbered start .. start + m - 1
+    (NumPy or CuPy; a conditional model picks their labels from the numbers).
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, numpy.integer)) or n < 1:
+        raise ConfigError(f"n must be a positive integer (images to draw), got {n!r}")
+    parts = []
+    report(progress, 0, n)
+    for s in range(0, n, batch_size):
+        m = min(batch_size, n - s)
+        x = sample(s, m)
+        xp = array_module(x)
+        parts.append(numpy.array(xp.asnumpy(x) if xp is not numpy else x, dtype=numpy.float32))   # a copy
+        report(progress, s + m, n)
+    return numpy.clip(numpy.concatenate(parts), 0, 1)
+
+
+def reference_statistics(reference="test", classifier=None, progress=None):
     """(mu, C) of the classifier's features of MNIST's ``reference`` split ("test": 10,000 images), cached."""
     if reference not in REFERENCES:
         raise ConfigError(f"reference must be one of {REFERENCES} (an MNIST split), got {reference!r}")
@@ -102,22 +136,24 @@ def reference_statistics(reference="test", classifier=None):
     key = ("reference", id(clf), reference)
     if key not in _CACHE:
         x = load_dataset("mnist", reference).x
-        _CACHE[key] = (clf, gaussian_statistics(classify(x, clf, name=f"MNIST {reference}")[0]))   # keeps clf alive
+        h = classify(x, clf, name=f"MNIST {reference}", progress=stage(progress, f"features of MNIST {reference}"))[0]
+        _CACHE[key] = (clf, gaussian_statistics(h))                                      # keeps clf alive
     return _CACHE[key][1]
 
 
-def _figures(h, log_p, reference, classifier):
+def _figures(h, log_p, reference, classifier, progress=None):
     mu, C = gaussian_statistics(h)
-    return {"fid": frechet_distance(mu, C, *reference_statistics(reference, classifier)),
+    clf = load_classifier() if classifier is None else classifier
+    return {"fid": frechet_distance(mu, C, *reference_statistics(reference, clf, progress)),
             "class_entropy": class_entropy_of(log_p), "inception_score": inception_score_of(log_p),
-            "n": int(h.shape[0])}
+            "n": int(h.shape[0]), "classifier_sha256": getattr(clf, "sha256", None)}
 
 
-def fid(images, reference="test", classifier=None):
+def fid(images, reference="test", classifier=None, progress=None):
     """Fréchet distance between the features of ``images`` and of the MNIST ``reference`` images (module docstring)."""
-    h, _ = classify(images, classifier)
+    h, _ = classify(images, classifier, progress=stage(progress, "features of the images"))
     mu, C = gaussian_statistics(h)
-    return frechet_distance(mu, C, *reference_statistics(reference, classifier))
+    return frechet_distance(mu, C, *reference_statistics(reference, classifier, progress))
 
 
 def class_entropy(images, classifier=None):
@@ -130,12 +166,13 @@ def inception_score(images, classifier=None):
     return inception_score_of(classify(images, classifier)[1])
 
 
-def sample_quality(images, reference="test", classifier=None):
+def sample_quality(images, reference="test", classifier=None, progress=None):
     """``{"fid", "class_entropy", "inception_score", "n"}`` of ``images`` in one pass through the classifier."""
-    return _figures(*classify(images, classifier), reference, classifier)
+    h, log_p = classify(images, classifier, progress=stage(progress, "features of the images"))
+    return _figures(h, log_p, reference, classifier, progress)
 
 
-def real_data_floor(n=10000, seed=0, reference="test", classifier=None):
+def real_data_floor(n=10000, seed=0, reference="test", classifier=None, progress=None):
     """The figures of ``n`` MNIST training images (drawn without replacement, ``seed``) against ``reference``.
 
     What a generator that drew real digits would score: the floor of the FID
@@ -148,7 +185,7 @@ def real_data_floor(n=10000, seed=0, reference="test", classifier=None):
         raise ConfigError(f"n must be an integer in [2, 60000] (training images), got {n!r}")
     train = load_dataset("mnist", "train").x
     idx = numpy.sort(numpy.random.default_rng(seed).choice(train.shape[0], int(n), replace=False))
-    return sample_quality(train[idx], reference, classifier)
+    return sample_quality(train[idx], reference, classifier, progress)
 
 
 def describe(figures):

@@ -19,25 +19,29 @@ A GAN's ``train_step`` (k discriminator steps, then a generator step, two
 optimizers) or a VAE-GAN's (three losses, three parameter groups) fits the
 same seam. The run's state (epoch, step, generators, optimizers, best
 weights, history) is one :class:`minivae.train.TrainState`.
+
+What a caller adds to the loop, without patching the model: callbacks,
+objects with ``on_step(step, metrics, model)`` and/or
+``on_epoch_end(entry, model)`` (e.g. :class:`minivae.train.StepLog`).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
-import signal
-import threading
 import time
 
 import numpy
 
-from ..models.checkpoint import write_json
 from ..errors import ConfigError, NonFiniteGradientError, TrainingDivergedError, TrainingInterrupted
 from .batches import Batch, BatchMaker
 from .config import TrainConfig
 from .progress import Progress
 from .resume import state_record
+from .run_record import provenance, write_metrics
 from .schedules import learning_rate, warmup_fraction
 from .state import TrainState, restore, snapshot
+from .stop import StopOnSignal
 
 
 def evaluate(model, x, y=None, batch_size=1000, seed=1234):
@@ -59,7 +63,8 @@ def evaluate(model, x, y=None, batch_size=1000, seed=1234):
 
 
 def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_y=None,
-        config=None, progress=True, on_epoch_end=None, out_dir=None, extra=None, state=None, **options):
+        config=None, progress=True, on_epoch_end=None, out_dir=None, extra=None, state=None, callbacks=(),
+        **options):
     """Train ``model`` on ``train_x`` (N, D); return the history (one dict per epoch).
 
     Each history entry has ``epoch``, ``train_<metric>`` for each metric of
@@ -72,12 +77,18 @@ def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_
     Evaluation (``model.eval_step``) scores the full objective, at the full
     KL weight even during a warm-up, so that validation losses compare
     across epochs (early stopping, ``keep_best``).
-    ``on_epoch_end(entry, model)`` is called after each epoch. With
-    ``out_dir``, ``model.npz`` (with ``extra`` stored in it) and
+    ``callbacks``: objects with ``on_step(step, metrics, model)`` (after
+    each optimizer step: the steps taken so far and what ``train_step``
+    returned, not yet read to the host) and/or ``on_epoch_end(entry, model)``
+    (after each epoch, before its checkpoint is written), called in order;
+    ``on_epoch_end(entry, model)``, a plain function, is called after them.
+    With ``out_dir``, ``model.npz`` (with ``extra`` stored in it) and
     ``metrics.json`` (the history so far) are rewritten there after every
     epoch, and once more at the end (after model selection);
-    ``metrics.json`` holds ``{"config": {TrainConfig's fields, **extra},
-    "history": [...]}``.
+    ``metrics.json`` has the layout of :mod:`minivae.train.run_record`
+    (``{"kind", "provenance", "config": {TrainConfig's fields, **extra},
+    "history", "final": {"epochs", "train_seconds", "sessions"}}``), its
+    totals over every session of the run.
     ``state``: a :class:`TrainState` to continue (its epoch, step,
     generators, optimizers, best weights and history), e.g. one made by
     ``TrainState.start(model, config)`` and passed to an earlier ``fit``;
@@ -99,67 +110,111 @@ def fit(model, train_x, test_x=None, train_y=None, test_y=None, val_x=None, val_
     evals = {name: (model.check_data(x, y, f"{name}_x"), y)
              for name, x, y in (("val", val_x, val_y), ("test", test_x, test_y)) if x is not None}
     state = TrainState.start(model, cfg) if state is None else state
-    batches = BatchMaker(train_x, train_y, cfg, state.noise_rng, model.backend)
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
-    bar = Progress(steps_per_epoch, progress)
+    if out_dir is not None:
+        state.sessions.append(provenance(model.backend, from_epoch=state.epoch))
+    callbacks = [*callbacks, *([_EpochEnd(on_epoch_end)] if on_epoch_end is not None else [])]
     clock = time.process_time if cfg.budget_clock == "cpu" else time.perf_counter
-    start = clock() - state.seconds
-    with StopOnSignal() as stop:
-        _run_epochs(model, state, cfg, evals, batches, bar, clock, start, stop, on_epoch_end, out_dir, extra)
+    run = _Run(model=model, state=state, cfg=cfg, evals=evals,
+               batches=BatchMaker(train_x, train_y, cfg, state.noise_rng, model.backend),
+               bar=Progress(math.ceil(n / cfg.batch_size), progress), clock=clock, start=clock() - state.seconds,
+               wall_start=time.perf_counter() - state.train_seconds,
+               on_step=[cb.on_step for cb in callbacks if hasattr(cb, "on_step")],
+               on_epoch_end=[cb.on_epoch_end for cb in callbacks if hasattr(cb, "on_epoch_end")],
+               out_dir=out_dir, extra=extra)
+    with StopOnSignal() as run.stop:
+        _run_epochs(run)
     return state.history
 
 
-def _run_epochs(model, state, cfg, evals, batches, bar, clock, start, stop, on_epoch_end, out_dir, extra):
+@dataclasses.dataclass
+class _Run:
+    """One call of ``fit``: what its helpers share (the model, its state and options, the data, the clocks)."""
+
+    model: object
+    state: TrainState
+    cfg: TrainConfig
+    evals: dict                     # {"val"/"test": (x on the device, y)}
+    batches: BatchMaker
+    bar: Progress
+    clock: object                   # the budget's clock (wall or CPU seconds)
+    start: float                    # clock() when the run would have started, had it never stopped
+    wall_start: float               # the same on the wall clock (time.perf_counter)
+    on_step: list                   # the callbacks' on_step(step, metrics, model)
+    on_epoch_end: list              # the callbacks' on_epoch_end(entry, model)
+    out_dir: object = None
+    extra: dict | None = None
+    stop: object = None             # the StopOnSignal of this call
+
+    def spent(self):
+        """Seconds on the budget's clock, over every session of the run."""
+        return self.clock() - self.start
+
+    def count_time(self):
+        """Bring the state's budget seconds and wall-clock training seconds up to now."""
+        self.state.seconds, self.state.train_seconds = self.spent(), time.perf_counter() - self.wall_start
+
+    def save(self):
+        """The checkpoint and metrics.json, when the run has a folder."""
+        if self.out_dir is not None:
+            write_run(self.model, self.state, self.cfg, self.out_dir, self.extra)
+
+
+class _EpochEnd:
+    """A plain ``on_epoch_end(entry, model)`` function as a callback."""
+
+    def __init__(self, fn):
+        self.on_epoch_end = fn
+
+
+def _run_epochs(run):
+    model, state, cfg = run.model, run.state, run.cfg
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
-        t0, c0 = time.perf_counter(), clock()
-        save = (lambda: write_run(model, state, cfg, out_dir, extra)) if out_dir is not None else None
+        t0, c0 = time.perf_counter(), run.clock()
         try:
-            entry = {"epoch": epoch, **_train_epoch(model, state, batches, cfg, bar, lambda: clock() - start, stop,
-                                                    save)}
+            entry = {"epoch": epoch, **_train_epoch(run)}
         except _Stopped:
-            state.seconds = clock() - start
-            if out_dir is not None:
-                write_run(model, state, cfg, out_dir, extra)
-            raise TrainingInterrupted(stop.signal, state.epoch + 1, state.batch, out_dir) from None
+            run.count_time()
+            run.save()
+            raise TrainingInterrupted(run.stop.signal, state.epoch + 1, state.batch, run.out_dir) from None
         entry["lr"] = next(iter(state.optimizers.values())).lr
         if len(state.optimizers) > 1:
             entry.update({f"lr_{name}": opt.lr for name, opt in state.optimizers.items()})
         entry["epoch_time_s"] = time.perf_counter() - t0
         # stop before an epoch that would end past the budget (predicted from this one's length)
-        now = clock()
-        state.seconds = now - start
+        now = run.clock()
+        run.count_time()
         out_of_time = cfg.time_budget is not None and state.seconds + (now - c0) > cfg.time_budget
         last = epoch == cfg.epochs or out_of_time
         if epoch % cfg.eval_every == 0 or last:
-            for name, (x, y) in evals.items():
+            for name, (x, y) in run.evals.items():
                 entry.update({f"{name}_{k}": v for k, v in evaluate(model, x, y, cfg.eval_batch_size).items()})
         state.epoch = epoch
         state.history.append(entry)
         state.last_good = snapshot(model)
-        bar.end_epoch(" ".join(f"{k} {v:.3g}" if k.startswith("lr") else f"{k} {v:.3f}" if isinstance(v, float)
-                               else f"{k} {v}" for k, v in entry.items() if k not in _step_values(model)))
-        if on_epoch_end is not None:
-            on_epoch_end(entry, model)
+        run.bar.end_epoch(" ".join(f"{k} {v:.3g}" if k.startswith("lr") else f"{k} {v:.3f}" if isinstance(v, float)
+                                   else f"{k} {v}" for k, v in entry.items() if k not in _step_values(model)))
+        for callback in run.on_epoch_end:
+            callback(entry, model)
         if "val_loss" in entry and entry["val_loss"] < state.best_loss:
             state.best_loss, state.best_params, state.best_epoch = entry["val_loss"], state.last_good, epoch
-        if out_dir is not None:
-            write_run(model, state, cfg, out_dir, extra)
+        run.save()
         if (cfg.patience is not None and epoch - state.best_epoch >= cfg.patience) or out_of_time:
             break
-        if stop.signal is not None:
-            raise TrainingInterrupted(stop.signal, epoch, 0, out_dir)
+        if run.stop.signal is not None:
+            raise TrainingInterrupted(run.stop.signal, epoch, 0, run.out_dir)
     if state.best_params is not None and (cfg.patience is not None or cfg.keep_best):
         restore(model, state.best_params)              # model selection on the validation set
-        if out_dir is not None:
-            write_run(model, state, cfg, out_dir, extra)
+        run.count_time()
+        run.save()
 
 
 def _step_values(model):
     return tuple(getattr(model, "step_values", ()))
 
 
-def _train_epoch(model, state, batches, cfg, bar, spent, stop, save=None):
+def _train_epoch(run):
     """One pass over the data in a new order; returns the epoch's train_* means and step values."""
+    model, state, cfg, batches, bar = run.model, run.state, run.cfg, run.batches, run.bar
     backend, xp, n = model.backend, model.backend.xp, batches.x.shape[0]
     steps = math.ceil(n / cfg.batch_size)
     warmup_steps = cfg.warmup_epochs * steps
@@ -176,7 +231,7 @@ def _train_epoch(model, state, batches, cfg, bar, spent, stop, save=None):
         if cfg.lr_schedule != "constant":
             progress = state.step / (cfg.epochs * steps)
             if cfg.time_budget is not None:
-                progress = max(progress, spent() / cfg.time_budget)
+                progress = max(progress, run.spent() / cfg.time_budget)
             state.set_lr_factor(learning_rate(cfg, state.step / steps, progress) / cfg.lr)
         idx = perm[s:s + cfg.batch_size]
         batch = batches(idx, perm_dev[s:s + cfg.batch_size], warmup_fraction(state.step, warmup_steps))
@@ -186,6 +241,8 @@ def _train_epoch(model, state, batches, cfg, bar, spent, stop, save=None):
             restore(model, state.last_good)
             raise TrainingDivergedError(_diverged(state, f"batch {i}", steps, f" ({exc})")) from exc
         state.step, state.batch = state.step + 1, i
+        for callback in run.on_step:
+            callback(state.step, out, model)
         for k, v in out.items():
             if k in keep_last:
                 last[k] = v
@@ -201,11 +258,11 @@ def _train_epoch(model, state, batches, cfg, bar, spent, stop, save=None):
                 where = f"batch {i}" if sync_every == 1 else f"a batch in {max(1, i - sync_every + 1)}..{i}"
                 raise TrainingDivergedError(_diverged(state, where, steps))
             bar.update(state.epoch + 1, cfg.epochs, i, float(out.get("loss", next(iter(out.values()), math.nan))))
-        if stop.signal is not None and i < steps:
+        if run.stop.signal is not None and i < steps:
             raise _Stopped
-        if save is not None and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and i < steps:
-            state.seconds = spent()
-            save()                                      # the run as it is between two steps of this epoch
+        if run.out_dir is not None and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and i < steps:
+            run.count_time()
+            run.save()                                  # the run as it is between two steps of this epoch
     backend.synchronize()
     state.order = None
     return {**{f"train_{k}": float(v) / counts[k] for k, v in sums.items()}, **{k: float(v) for k, v in last.items()}}
@@ -221,36 +278,11 @@ class _Stopped(Exception):
     """Raised between two steps of an epoch when a stop signal came."""
 
 
-class StopOnSignal:
-    """``with StopOnSignal() as stop``: SIGINT and SIGTERM set ``stop.signal`` instead of killing the process.
-
-    The loop finishes its step, writes the checkpoint and raises
-    :class:`TrainingInterrupted`. Only in the main thread (where Python
-    delivers signals); the previous handlers come back at the end.
-    """
-
-    def __init__(self):
-        self.signal, self._old = None, {}
-
-    def _handle(self, signum, frame):
-        self.signal = signum
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
 def write_run(model, state, cfg, out_dir, extra=None):
     """``model.npz`` (weights and the run's state; the one before kept as ``model.prev.npz``) and
-    ``metrics.json`` (options and history so far) into ``out_dir``, each atomically."""
+    ``metrics.json`` (:mod:`minivae.train.run_record`: options, history and totals so far) into ``out_dir``,
+    each atomically."""
     os.makedirs(out_dir, exist_ok=True)
     model.save(os.path.join(out_dir, "model.npz"), extra, train_state=state_record(state, model.backend),
                keep_previous=True)
-    write_json({"config": {**vars(cfg), **(extra or {})}, "history": state.history},
-               os.path.join(out_dir, "metrics.json"))
+    write_metrics(out_dir, model, state, cfg, extra)

@@ -32,6 +32,7 @@ def state_record(state, backend):
     if state.order is not None:
         arrays["order"] = numpy.asarray(state.order)
     record = {"epoch": state.epoch, "step": state.step, "seconds": state.seconds,
+              "train_seconds": state.train_seconds, "sessions": state.sessions,
               "best_loss": None if math.isinf(state.best_loss) else state.best_loss, "best_epoch": state.best_epoch,
               "history": state.history, "base_lr": state.base_lr, "batch": state.batch,
               "sums": {k: float(v) for k, v in state.sums.items()}, "counts": dict(state.counts),
@@ -60,6 +61,8 @@ def restore_state(state, record, arrays, backend, source="checkpoint"):
                              **{k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}})
         opt.lr = record["optimizers"][name]["lr"]
     state.epoch, state.step, state.seconds = record["epoch"], record["step"], record["seconds"]
+    state.train_seconds = record.get("train_seconds", record["seconds"])   # a run saved before it was kept
+    state.sessions = list(record.get("sessions", []))
     state.best_loss = math.inf if record["best_loss"] is None else record["best_loss"]
     state.best_epoch, state.history, state.base_lr = record["best_epoch"], record["history"], record["base_lr"]
     weights = lambda prefix: {k[len(prefix):]: backend.asarray(v) for k, v in arrays.items()  # noqa: E731

@@ -20,7 +20,10 @@ class TrainState:
     """Where a run of ``fit`` is, and everything it needs to go on.
 
     epoch, step: epochs finished and optimizer steps taken (the schedules'
-    position); seconds: time spent on the budget's clock; order_rng: the
+    position); seconds: time spent on the budget's clock; train_seconds:
+    wall-clock seconds inside ``fit``, over every session (what
+    metrics.json reports); sessions: the provenance of each session that
+    wrote the run to a folder (:func:`minivae.train.run_record.provenance`); order_rng: the
     data order (a NumPy generator); noise_rng: binarization and corruption
     (the model's backend); model_rng: the model's own generator (eps,
     prior samples), the very object ``model.rng``; optimizers: what
@@ -42,6 +45,8 @@ class TrainState:
     epoch: int = 0
     step: int = 0
     seconds: float = 0.0
+    train_seconds: float = 0.0
+    sessions: list = dataclasses.field(default_factory=list)
     best_loss: float = math.inf
     best_epoch: int = 0
     best_params: dict | None = None
