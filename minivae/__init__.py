@@ -10,7 +10,7 @@ from .models.vae import VAE
 from .models.vaegan import VAEGAN
 from .models.vqvae import VQVAE
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402,F401
 __all__ = ["VAE", "VAEConfig", "VAEGAN", "VQVAE", "GAN", "GANConfig", "Adam", "SGD", "RMSProp", "Backend", "get_backend", "use_backend",
            "numerical_gradient", "numerical_gradient_array", "rel_error", "gradcheck"]
 

@@ -1,6 +1,6 @@
 """The package's shape, checked on packages: the layers of the pipeline, no import cycle, one concept a file.
 
-    errors
+    errors, version
     backend (and backend/kernels)                 underneath everything
     the lecture math (the top-level modules)      kl, reparam, likelihoods, layers, ..., optim, gradcheck
     datasets
@@ -41,7 +41,7 @@ def part(name):
     if not rest:
         return "api"
     if len(rest) == 1 and not (PACKAGE / rest[0]).is_dir():
-        return "errors" if rest[0] == "errors" else "math"
+        return "errors" if rest[0] in ("errors", "version") else "math"
     return rest[0]
 
 

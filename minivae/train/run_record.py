@@ -51,10 +51,10 @@ def blas_name():
 
 def provenance(backend=None, argv=None, from_epoch=0):
     """Where and how a session of a run was made (the module docstring lists the fields)."""
-    import minivae
     from ..backend.threads import blas_threads
+    from ..version import __version__
 
-    return {"minivae": minivae.__version__, "python": platform.python_version(), "numpy": numpy.__version__,
+    return {"minivae": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
             "blas": blas_name(), "blas_threads": blas_threads(), "backend": getattr(backend, "name", backend),
             "command": list(sys.argv if argv is None else argv),
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
