@@ -1,6 +1,7 @@
 """The exceptions minivae raises. Each message says what was wrong and what was expected."""
 
 import math
+import numbers
 
 
 class MiniVAEError(Exception):
@@ -73,3 +74,10 @@ def finite_number(name, value, expected="", ok=None):
     if isinstance(value, bool) or not math.isfinite(v) or (ok is not None and not ok(v)):
         raise ConfigError(f"{name} must be a finite number{' ' + expected if expected else ''}, got {value!r}")
     return v
+
+
+def positive_int(name, value):
+    """``value`` as an int; ConfigError ("NAME must be an integer >= 1, got ...") unless it is one (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import math
 
-from .activations import sigmoid
+from .activations import sigmoid, softplus
 from .backend import array_module
 
+#: log(2 pi), the constant of every Gaussian log-density in minivae (defined here only)
 LOG_2PI = math.log(2 * math.pi)
-
-
-def softplus(a):
-    """log(1 + e^a) = max(a, 0) + log(1 + e^{-|a|}): finite for any finite a."""
-    xp = array_module(a)
-    return xp.maximum(a, 0) + xp.log1p(xp.exp(-xp.abs(a)))
 
 
 def bernoulli_log_likelihood(x, logits):

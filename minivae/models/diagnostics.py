@@ -19,9 +19,10 @@ from __future__ import annotations
 import math
 
 from . import observation
-from .inputs import as_images, onehot_labels, positive_int, with_labels
+from .inputs import as_images, onehot_labels, with_labels
 from ..kl import kl_per_dim as _kl_per_dim
-from ..errors import ConfigError
+from ..errors import ConfigError, positive_int
+from ..likelihoods import LOG_2PI
 from ..logsumexp import logsumexp
 
 
@@ -126,7 +127,7 @@ def mutual_information(vae, x, y=None, seed=0):
     mu, logvar = (a.astype("float64") for a in vae.encode(x, y))
     eps = vae.backend.default_rng(seed).standard_normal(mu.shape)
     z = mu + vae.xp.exp(0.5 * logvar) * eps
-    log_q_zx = -0.5 * (eps * eps + logvar + math.log(2 * math.pi)).sum(axis=1)          # log q(z_n|x_n)
+    log_q_zx = -0.5 * (eps * eps + logvar + LOG_2PI).sum(axis=1)          # log q(z_n|x_n)
     return float((log_q_zx - _aggregate_log_density(vae.xp, z, mu, logvar)).mean())
 
 
@@ -138,7 +139,7 @@ def _aggregate_log_density(xp, z, mu, logvar, rows=64):
     z^2 / sigma^2 and 2 z mu / sigma^2 huge and their difference pure rounding.
     """
     inv_var, n = xp.exp(-logvar), z.shape[0]
-    const = -0.5 * (logvar.sum(axis=1) + z.shape[1] * math.log(2 * math.pi)) - math.log(n)     # (N,)
+    const = -0.5 * (logvar.sum(axis=1) + z.shape[1] * LOG_2PI) - math.log(n)     # (N,)
     out = []
     for s in range(0, n, rows):
         d = z[s:s + rows, None, :] - mu[None]                                          # (rows, N, M)

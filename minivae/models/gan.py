@@ -32,10 +32,10 @@ from .. import adversarial
 from ..backend import get_backend
 from ..backend.buffers import Buffers
 from ..datasets import validate_images
-from ..errors import ConfigError, DataError, MiniVAEError, ShapeError
+from ..errors import ConfigError, DataError, MiniVAEError, ShapeError, positive_int
 from .gan_config import GANConfig
 from ..gradient_penalty import GradientPenalty, interpolate
-from .inputs import check_finite, positive_int
+from .inputs import check_finite
 from ..layers import MLP, pack_parameters
 from .base import Model
 from ..optim import flat_view, make_optimizer

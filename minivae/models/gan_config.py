@@ -7,8 +7,7 @@ import numbers
 from ..activations import ACTIVATIONS
 from ..adversarial import LOSSES, check_loss
 from ..backend import check_dtype
-from .vae_config import _positive_int
-from ..errors import ConfigError, finite_number
+from ..errors import ConfigError, finite_number, positive_int
 from ..layers import INIT_SCHEMES
 from ..optim import OPTIMIZERS
 
@@ -31,7 +30,7 @@ def _dims(name, value):
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (value,)
     try:
-        return tuple(_positive_int(f"each of {name}", d) for d in value)
+        return tuple(positive_int(f"each of {name}", d) for d in value)
     except TypeError:
         raise ConfigError(f"{name} must be a sequence of ints, got {value!r}") from None
 
@@ -70,8 +69,8 @@ class GANConfig:
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        set_("data_dim", _positive_int("data_dim", self.data_dim))
-        set_("noise_dim", _positive_int("noise_dim", self.noise_dim))
+        set_("data_dim", positive_int("data_dim", self.data_dim))
+        set_("noise_dim", positive_int("noise_dim", self.noise_dim))
         set_("generator_dims", _dims("generator_dims", self.generator_dims))
         set_("discriminator_dims", _dims("discriminator_dims", self.discriminator_dims))
         check_loss(self.loss)
@@ -81,7 +80,7 @@ class GANConfig:
         if self.noise not in NOISES:
             raise ConfigError(f"noise must be one of {NOISES}, got {self.noise!r}")
         opt, _, _, k, _ = PAPER_DEFAULTS[self.loss]
-        set_("n_critic", _positive_int("n_critic (critic steps per generator step)",
+        set_("n_critic", positive_int("n_critic (critic steps per generator step)",
                                        k if self.n_critic is None else self.n_critic))
         if self.clip is not None and self.loss != "wgan":
             raise ConfigError(f"clip (weight clipping) is the WGAN's Lipschitz constraint; loss {self.loss!r} "

@@ -11,14 +11,7 @@ import numpy
 
 from ..backend import array_module
 from ..datasets import validate_images
-from ..errors import ConfigError, DataError, ShapeError
-
-
-def positive_int(name, value):
-    """value as an int, or ConfigError unless it is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+from ..errors import ConfigError, DataError, ShapeError, positive_int  # noqa: F401 (metrics imports it from here)
 
 
 def as_images(model, x, check=True, like=None, name="x"):

@@ -7,7 +7,7 @@ import numbers
 
 from ..activations import ACTIVATIONS
 from ..backend import check_dtype
-from ..errors import ConfigError, finite_number
+from ..errors import ConfigError, finite_number, positive_int
 from ..layers import INIT_SCHEMES
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -25,12 +25,6 @@ LATENTS = ("gaussian", "categorical")
 MMD_KERNELS = ("imq", "rbf")
 #: a Gaussian decoder's variance: one fixed number, learned per pixel, or an output of the decoder network
 VARIANCES = ("fixed", "pixel", "network")
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,15 +86,15 @@ class VAEConfig:
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        set_("input_dim", _positive_int("input_dim", self.input_dim))
-        set_("latent_dim", _positive_int("latent_dim", self.latent_dim))
+        set_("input_dim", positive_int("input_dim", self.input_dim))
+        set_("latent_dim", positive_int("latent_dim", self.latent_dim))
         if isinstance(self.hidden_dims, numbers.Integral):
             set_("hidden_dims", (self.hidden_dims,))
         try:
             dims = tuple(self.hidden_dims)
         except TypeError:
             raise ConfigError(f"hidden_dims must be a sequence of ints, got {self.hidden_dims!r}") from None
-        set_("hidden_dims", tuple(_positive_int("each hidden dim", d) for d in dims))
+        set_("hidden_dims", tuple(positive_int("each hidden dim", d) for d in dims))
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
         if self.activation not in ACTIVATIONS:
@@ -108,10 +102,10 @@ class VAEConfig:
         set_("beta", finite_number("beta", self.beta, ">= 0", lambda v: v >= 0))
         set_("dtype", check_dtype(self.dtype))
         if self.num_classes is not None:
-            set_("num_classes", _positive_int("num_classes", self.num_classes))
+            set_("num_classes", positive_int("num_classes", self.num_classes))
         set_("free_bits", finite_number("free_bits (lambda, nats per latent dimension)", self.free_bits, ">= 0",
                                         lambda v: v >= 0))
-        set_("iwae_k", _positive_int("iwae_k (number of importance samples k)", self.iwae_k))
+        set_("iwae_k", positive_int("iwae_k (number of importance samples k)", self.iwae_k))
         self._check_variance(set_)
         set_("obs_logvar", finite_number("obs_logvar (log sigma^2 of the Gaussian decoder)", self.obs_logvar))
         if self.min_obs_logvar is not None:
@@ -145,7 +139,7 @@ class VAEConfig:
             raise ConfigError(f"posterior must be one of {POSTERIORS}, got {self.posterior!r}")
         if self.flow is not None and self.flow not in FLOWS:
             raise ConfigError(f"flow must be None or one of {FLOWS}, got {self.flow!r}")
-        set_("flow_steps", _positive_int("flow_steps (K, the number of flow steps)", self.flow_steps))
+        set_("flow_steps", positive_int("flow_steps (K, the number of flow steps)", self.flow_steps))
         if self.flow is not None and self.posterior != "diagonal":
             raise ConfigError("a flow starts from the diagonal Gaussian sample: use posterior='diagonal' with "
                               f"flow={self.flow!r}")
@@ -158,7 +152,7 @@ class VAEConfig:
             set_("prior_components", 0)
         else:
             k = DEFAULT_COMPONENTS[self.prior] if self.prior_components is None else self.prior_components
-            set_("prior_components", _positive_int("prior_components (K, the prior's mixture components)", k))
+            set_("prior_components", positive_int("prior_components (K, the prior's mixture components)", k))
         if self.prior == "vamp" and self.num_classes is not None:
             raise ConfigError("the VampPrior's pseudo-inputs carry no label: prior='vamp' cannot be combined with "
                               "num_classes (a conditional VAE)")

@@ -8,8 +8,8 @@ nothing.
 from __future__ import annotations
 
 from . import diagnostics, observation
-from ..errors import ConfigError
-from .inputs import as_images, as_latents, onehot_labels, positive_int, with_labels
+from ..errors import ConfigError, positive_int
+from .inputs import as_images, as_latents, onehot_labels, with_labels
 
 
 class VAEInference:

@@ -43,8 +43,8 @@ from ..activations import ACTIVATIONS, sigmoid
 from ..backend import check_dtype, get_backend
 from ..backend.buffers import Buffers
 from .vae_config import LIKELIHOODS
-from ..errors import CheckpointError, ConfigError, MiniVAEError, finite_number
-from .inputs import as_images, positive_int
+from ..errors import CheckpointError, ConfigError, MiniVAEError, finite_number, positive_int
+from .inputs import as_images
 from ..layers import INIT_SCHEMES, MLP, pack_parameters
 from .base import Model
 from ..optim import make_optimizer
