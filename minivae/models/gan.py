@@ -55,9 +55,11 @@ class GAN(Model):
                  loss="ns", generator_activation="relu", discriminator_activation="leaky_relu", noise="uniform",
                  n_critic=None, clip=None, gp_lambda=None, optimizer=None, d_lr=None, init="uniform", seed=0,
                  dtype="float32", backend=None):
-        self.config = c = GANConfig(data_dim, noise_dim, generator_dims, discriminator_dims, loss,
-                                    generator_activation, discriminator_activation, noise, n_critic, clip,
-                                    gp_lambda, optimizer, d_lr, init, dtype)
+        self.config = c = GANConfig(
+            data_dim=data_dim, noise_dim=noise_dim, generator_dims=generator_dims,
+            discriminator_dims=discriminator_dims, loss=loss, generator_activation=generator_activation,
+            discriminator_activation=discriminator_activation, noise=noise, n_critic=n_critic, clip=clip,
+            gp_lambda=gp_lambda, optimizer=optimizer, d_lr=d_lr, init=init, dtype=dtype)
         self.seed = seed
         self.backend = get_backend(backend)
         self.xp, self.dtype = self.backend.xp, numpy.dtype(c.dtype)

@@ -80,14 +80,14 @@ class VAE(VAEInference, Model):
                  prior_components=None, variance="fixed", latent="gaussian", categories=10, temperature=1.0,
                  temperature_min=0.5, anneal_rate=3e-5, straight_through=False, mmd_weight=0.0, mmd_kernel="imq",
                  backend=None):
-        self.config = c = VAEConfig(input_dim, hidden_dims, latent_dim, likelihood, activation, beta, dtype,
-                                    num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init, min_obs_logvar,
-                                    posterior, flow, flow_steps, prior, prior_components, variance, latent,
-                                    categories, temperature, temperature_min, anneal_rate, straight_through,
-                                    mmd_weight, mmd_kernel)
-        if c.free_bits > 0 and c.iwae_k > 1:
-            raise ConfigError("free_bits (a floor on the ELBO's KL) cannot be combined with iwae_k > 1: the IWAE "
-                              "bound has no separate KL term; use one of them")
+        self.config = c = VAEConfig(
+            input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim, likelihood=likelihood,
+            activation=activation, beta=beta, dtype=dtype, num_classes=num_classes, free_bits=free_bits,
+            iwae_k=iwae_k, learn_variance=learn_variance, obs_logvar=obs_logvar, init=init,
+            min_obs_logvar=min_obs_logvar, posterior=posterior, flow=flow, flow_steps=flow_steps, prior=prior,
+            prior_components=prior_components, variance=variance, latent=latent, categories=categories,
+            temperature=temperature, temperature_min=temperature_min, anneal_rate=anneal_rate,
+            straight_through=straight_through, mmd_weight=mmd_weight, mmd_kernel=mmd_kernel)
         self.seed = seed
         self.backend = get_backend(backend)
         self.xp, self.dtype = self.backend.xp, numpy.dtype(c.dtype)

@@ -7,7 +7,7 @@ import numbers
 
 from ..activations import ACTIVATIONS
 from ..backend import check_dtype
-from ..errors import ConfigError, finite_number, positive_int
+from ..errors import ConfigError, finite_number, positive_int, positive_ints
 from ..layers import INIT_SCHEMES
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -27,9 +27,9 @@ MMD_KERNELS = ("imq", "rbf")
 VARIANCES = ("fixed", "pixel", "network")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class VAEConfig:
-    """Everything that defines a VAE's architecture and objective.
+    """Everything that defines a VAE's architecture and objective; built by keyword only.
 
     hidden_dims are the encoder's hidden sizes; the decoder mirrors them in
     reverse. ``()`` gives a linear-Gaussian VAE (heads straight on x, a single
@@ -55,46 +55,40 @@ class VAEConfig:
     ``mmd_kernel``), beside the KL weight ``beta``.
     """
 
-    input_dim: int = 784
-    hidden_dims: tuple = (400,)
-    latent_dim: int = 20
-    likelihood: str = "bernoulli"
-    activation: str = "relu"
-    beta: float = 1.0
-    dtype: str = "float32"
-    num_classes: int | None = None
-    free_bits: float = 0.0
-    iwae_k: int = 1
-    learn_variance: bool = False
-    obs_logvar: float = 0.0
-    init: str = "uniform"
-    min_obs_logvar: float | None = None
-    posterior: str = "diagonal"
-    flow: str | None = None
-    flow_steps: int = 10
-    prior: str = "standard"
-    prior_components: int | None = None
-    variance: str = "fixed"
-    latent: str = "gaussian"
-    categories: int = 10
-    temperature: float = 1.0
-    temperature_min: float = 0.5
-    anneal_rate: float = 3e-5
-    straight_through: bool = False
-    mmd_weight: float = 0.0
-    mmd_kernel: str = "imq"
+    input_dim: int = 784                    # D, pixels per image
+    hidden_dims: tuple = (400,)             # the encoder's hidden sizes; the decoder's reversed; () linear
+    latent_dim: int = 20                    # M, the size of z (categorical: M variables)
+    likelihood: str = "bernoulli"           # p(x|z): "bernoulli" (logits) or "gaussian" (means)
+    activation: str = "relu"                # of every hidden layer
+    beta: float = 1.0                       # the KL weight (beta-VAE; 1 is the ELBO)
+    dtype: str = "float32"                  # of parameters and arithmetic
+    num_classes: int | None = None          # C for a conditional VAE (one-hot labels in); None unconditional
+    free_bits: float = 0.0                  # lambda, a floor on each dimension's KL in nats (0: none)
+    iwae_k: int = 1                         # K importance samples (> 1: the IWAE bound)
+    learn_variance: bool = False            # the old spelling of variance="pixel"
+    obs_logvar: float = 0.0                 # log sigma^2 of a Gaussian decoder (the start, when learned)
+    init: str = "uniform"                   # weight initialisation (layers.INIT_SCHEMES)
+    min_obs_logvar: float | None = None     # a floor on a learned log sigma^2 (None: none)
+    posterior: str = "diagonal"             # q(z|x): "diagonal" or "full" covariance
+    flow: str | None = None                 # "planar" flow steps after the sample, or None
+    flow_steps: int = 10                    # K, the flow's steps
+    prior: str = "standard"                 # p(z): "standard" N(0, I), "mog" or "vamp"
+    prior_components: int | None = None     # a learned prior's components (None: 10 mog, 500 vamp)
+    variance: str = "fixed"                 # a Gaussian decoder's variance: "fixed", "pixel" or "network"
+    latent: str = "gaussian"                # z: "gaussian" or "categorical" (Gumbel-softmax)
+    categories: int = 10                    # K classes per categorical variable
+    temperature: float = 1.0                # tau_0, the Gumbel-softmax temperature at step 0
+    temperature_min: float = 0.5            # tau_min, its floor
+    anneal_rate: float = 3e-5               # r in tau = max(tau_min, tau_0 exp(-r t))
+    straight_through: bool = False          # one-hot codes forward, relaxed gradient backward
+    mmd_weight: float = 0.0                 # lambda of the MMD(q(z), p(z)) term (InfoVAE; 0: none)
+    mmd_kernel: str = "imq"                 # the MMD's kernel: "imq" or "rbf"
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
         set_("input_dim", positive_int("input_dim", self.input_dim))
         set_("latent_dim", positive_int("latent_dim", self.latent_dim))
-        if isinstance(self.hidden_dims, numbers.Integral):
-            set_("hidden_dims", (self.hidden_dims,))
-        try:
-            dims = tuple(self.hidden_dims)
-        except TypeError:
-            raise ConfigError(f"hidden_dims must be a sequence of ints, got {self.hidden_dims!r}") from None
-        set_("hidden_dims", tuple(positive_int("each hidden dim", d) for d in dims))
+        set_("hidden_dims", positive_ints("hidden_dims", self.hidden_dims, "each hidden dim"))
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
         if self.activation not in ACTIVATIONS:
@@ -106,6 +100,9 @@ class VAEConfig:
         set_("free_bits", finite_number("free_bits (lambda, nats per latent dimension)", self.free_bits, ">= 0",
                                         lambda v: v >= 0))
         set_("iwae_k", positive_int("iwae_k (number of importance samples k)", self.iwae_k))
+        if self.free_bits > 0 and self.iwae_k > 1:
+            raise ConfigError("free_bits (a floor on the ELBO's KL) cannot be combined with iwae_k > 1: the IWAE "
+                              "bound has no separate KL term; use one of them")
         self._check_variance(set_)
         set_("obs_logvar", finite_number("obs_logvar (log sigma^2 of the Gaussian decoder)", self.obs_logvar))
         if self.min_obs_logvar is not None:

@@ -34,66 +34,21 @@ Parameters: ``encoder.{i}.W/b``, ``decoder.{i}.W/b``, ``codebook`` (K, D).
 """
 from __future__ import annotations
 
-import dataclasses
-import numbers
-
 import numpy
 
-from ..activations import ACTIVATIONS, sigmoid
-from ..backend import check_dtype, get_backend
+from ..activations import sigmoid
+from ..backend import get_backend
 from ..backend.buffers import Buffers
-from .vae_config import LIKELIHOODS
-from ..errors import CheckpointError, ConfigError, MiniVAEError, finite_number, positive_int
+from ..errors import CheckpointError, ConfigError, MiniVAEError, positive_int
 from .inputs import as_images
-from ..layers import INIT_SCHEMES, MLP, pack_parameters
+from ..layers import MLP, pack_parameters
 from .base import Model
+from .vqvae_config import VQVAEConfig
 from ..optim import make_optimizer
 from ..quantizer import (check_codes, code_usage, nearest_codes, perplexity, position_counts, quantize,
                          replacement_rows, sample_codes, usage_stats, vq_backward, vq_losses)
 
 STATE = ("vq.usage", "vq.step", "vq.ready", "prior.counts")
-
-
-@dataclasses.dataclass(frozen=True)
-class VQVAEConfig:
-    """The VQ-VAE's options, validated (ConfigError naming the option)."""
-
-    input_dim: int = 784
-    hidden_dims: tuple = (400,)
-    latent_dim: int = 20
-    code_dim: int = 8
-    codebook_size: int = 64
-    commitment: float = 0.25
-    likelihood: str = "bernoulli"
-    activation: str = "relu"
-    init: str = "uniform"
-    restart_dead: bool = True
-    restart_every: int = 20
-    codebook_lr_scale: float = 300.0
-    dtype: str = "float32"
-
-    def __post_init__(self):
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        for name in ("input_dim", "latent_dim", "code_dim", "restart_every"):
-            set_(name, positive_int(name, getattr(self, name)))
-        k = self.codebook_size
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 2:
-            raise ConfigError(f"codebook_size must be an integer >= 2 (K codes to choose from), got {k!r}")
-        set_("codebook_size", int(k))
-        dims = self.hidden_dims if hasattr(self.hidden_dims, "__iter__") else (self.hidden_dims,)
-        set_("hidden_dims", tuple(positive_int("each hidden dim", d) for d in dims))
-        set_("commitment", finite_number("commitment (beta)", self.commitment, ">= 0", lambda v: v >= 0))
-        set_("codebook_lr_scale", finite_number("codebook_lr_scale", self.codebook_lr_scale, "> 0", lambda v: v > 0))
-        for name, allowed in (("likelihood", LIKELIHOODS), ("activation", tuple(ACTIVATIONS)), ("init", INIT_SCHEMES)):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if not isinstance(self.restart_dead, (bool, numpy.bool_)):
-            raise ConfigError(f"restart_dead must be True or False, got {self.restart_dead!r}")
-        set_("restart_dead", bool(self.restart_dead))
-        set_("dtype", check_dtype(self.dtype))
-
-    def to_dict(self):
-        return {**dataclasses.asdict(self), "hidden_dims": list(self.hidden_dims)}
 
 
 class VQVAE(Model):
@@ -110,8 +65,10 @@ class VQVAE(Model):
                  commitment=0.25, likelihood="bernoulli", activation="relu", init="uniform", restart_dead=True,
                  restart_every=20, codebook_lr_scale=300.0, seed=0, dtype="float32", backend=None):
         self.config = c = VQVAEConfig(
-            input_dim, hidden_dims, latent_dim, code_dim, codebook_size, commitment, likelihood, activation, init,
-            restart_dead, restart_every, codebook_lr_scale, dtype)
+            input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim, code_dim=code_dim,
+            codebook_size=codebook_size, commitment=commitment, likelihood=likelihood, activation=activation,
+            init=init, restart_dead=restart_dead, restart_every=restart_every, codebook_lr_scale=codebook_lr_scale,
+            dtype=dtype)
         self.seed, self.backend = seed, get_backend(backend)
         self.xp, self.dtype = self.backend.xp, numpy.dtype(c.dtype)
         self.rng = self.backend.default_rng(seed)
