@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 
-from . import observation
 from .inputs import as_images, onehot_labels, with_labels
 from ..kl import kl_per_dim as _kl_per_dim
 from ..errors import ConfigError, positive_int
@@ -96,7 +95,7 @@ def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elem
             eps = vae.latent.posterior.noise(rng, (min(kc, k - s), nb), vae.dtype)
             z, kl = vae.latent.sample_kl(h, eps)                           # (kc, nb, M), log q - log p (kc, nb)
             dec = vae.decoder.predict(with_labels(vae, z.reshape(-1, c.code_size), onehot))
-            ll = observation.log_likelihood(vae, xb, dec.reshape(*z.shape[:-1], -1))       # (kc, nb)
+            ll = vae.observation.log_likelihood(xb, dec.reshape(*z.shape[:-1], -1))       # (kc, nb)
             log_w = (ll - kl).astype("float64")
             running = xp.logaddexp(running, logsumexp(log_w, axis=0))
         out.append(running - math.log(k))

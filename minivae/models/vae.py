@@ -34,7 +34,6 @@ from __future__ import annotations
 import numpy
 
 from .. import iwae
-from . import observation
 from ..backend import get_backend
 from ..backend.buffers import Buffers
 from .vae_config import VAEConfig
@@ -43,6 +42,7 @@ from ..gumbel import temperature
 from .inputs import as_eps, as_images, as_prior_draws, onehot_labels, repeat_rows, with_labels
 from ..kl import free_bits_kl
 from .latent import Latent
+from .observation import make_observation
 from ..layers import MLP, pack_parameters
 from ..mmd import mmd, mmd_backward
 from .base import Model
@@ -98,15 +98,13 @@ class VAE(VAEInference, Model):
         self.encoder = MLP([c.input_dim + n_cls, *c.hidden_dims], c.activation, init_rng, self.backend,
                            c.dtype, final_activation=c.activation, init=c.init)
         self.latent = Latent(c, h_dim, init_rng, self.backend, c.dtype)
-        out_dim = c.input_dim * (2 if c.variance == "network" else 1)         # (mean, log sigma^2) per pixel
-        self.decoder = MLP([c.code_size + n_cls, *reversed(c.hidden_dims), out_dim],
+        self.observation = make_observation(c, self.backend, self.dtype)             # p(x|z)
+        self.decoder = MLP([c.code_size + n_cls, *reversed(c.hidden_dims), c.input_dim * self.observation.outputs],
                            c.activation, init_rng, self.backend, c.dtype, init=c.init)
-        extra = []
-        if c.learn_variance:
-            start = c.obs_logvar if c.min_obs_logvar is None else max(c.obs_logvar, c.min_obs_logvar)
-            extra.append(("decoder.logvar", numpy.full(c.input_dim, start, dtype=self.dtype)))
         parts = [("encoder", self.encoder), *self.latent.parts(), ("decoder", self.decoder)]
-        self.params, self.grads = pack_parameters(parts, extra, self.backend, c.dtype)
+        if self.observation.params:                                                 # decoder.logvar
+            parts.append(("decoder", self.observation))
+        self.params, self.grads = pack_parameters(parts, (), self.backend, c.dtype)
         heads = self.latent.posterior.heads
         self.mu_head, self.logvar_head = heads.get("mu"), heads.get("logvar")     # None for categorical latents
         self.beta = c.beta   # the KL weight; train_step scales it by the warm-up of each step
@@ -135,9 +133,9 @@ class VAE(VAEInference, Model):
         h = self.encoder.forward(self.encoder_input(x, onehot, "x_enc"))                    # (N [+ C pseudo-inputs], H)
         z, kl = self.latent.forward(h, eps, buf)                                   # (N, M) or (K, N, M); kl (N,) or (K, N)
         out = self.decoder.forward(with_labels(self, z.reshape(-1, dim), onehot, "z_in"))     # (K N, D)
-        nll, dout, dobs_logvar = observation.nll_and_grad(self, repeat_rows(self, target, k), out,
-                                                            1.0 / n if k == 1 else 1.0)        # (K N,)
-        cache = dict(z_shape=z.shape, onehot=onehot, beta=beta, n=n, dout=dout, dobs_logvar=dobs_logvar)
+        nll, dout = self.observation.nll_and_grad(repeat_rows(self, target, k), out, 1.0 / n if k == 1 else 1.0,
+                                                  buf)                                  # (K N,), dL/dout
+        cache = dict(z_shape=z.shape, onehot=onehot, beta=beta, n=n, dout=dout)
         if k > 1:
             cache["log_w"] = -nll.reshape(k, n) - beta * kl                           # (K, N) log importance weights
             loss = -iwae.bound(cache["log_w"]).mean()
@@ -167,12 +165,10 @@ class VAE(VAEInference, Model):
             w = iwae.normalized_weights(k["log_w"])                                 # (K, N); dL/dlog w = -w / N
             s = (w / n).reshape(-1, 1)                                              # dL/d(-log p(x|z)) per row
             dout_s = xp.multiply(dout, s, out=buf("dout_w", dout.shape))
-            if c.learn_variance:
-                self.grads["decoder.logvar"][...] = observation.weighted_logvar_grad(self, s, dout)
+            self.observation.backward(s)                                            # a learned variance's
             dout, dkl = dout_s, (k["beta"] / n) * w                                 # log w = log p(x|z) - beta kl
         else:
-            if c.learn_variance:
-                self.grads["decoder.logvar"][...] = k["dobs_logvar"]
+            self.observation.backward()
             dkl = k["kl_weight"]
         dz = self.decoder.backward(dout)                                            # (K N, M [+ C])
         if k["onehot"] is not None:                                                 # the labels get no gradient
@@ -247,12 +243,20 @@ class VAE(VAEInference, Model):
         ``min_obs_logvar``. Without a floor, the variance of pixels that are always 0 (MNIST's
         border) shrinks by about lr per Adam step and their likelihood grows without bound; the
         loss and gradient are the unconstrained model's (projected gradient descent)."""
-        observation.apply_floor(self)
+        self.observation.apply_constraints()
         return self
 
     def init_output_bias(self, x, floor=1e-4):
-        """Start the decoder at the data's per-pixel marginal (:func:`minivae.models.observation.init_output_bias`)."""
-        observation.init_output_bias(self, as_images(self, x), floor)
+        """Start the decoder at the data's per-pixel marginal: its output bias from training images x.
+
+        Bernoulli: b_j = logit(clip(mean_n x_nj, floor, 1 - floor)), so that
+        sigmoid(b_j) is pixel j's mean intensity; Gaussian: b_j = mean_n x_nj
+        (the means' half of the output for ``variance="network"``). With the small
+        initial weights of the last layer, the first reconstructions are then the
+        mean image rather than grey (a common trick, e.g. in Burda et al.'s code).
+        """
+        mean_image = self.xp.asarray(as_images(self, x).mean(axis=0, dtype="float64"))
+        self.decoder.layers[-1].params["b"][:self.config.input_dim] = self.observation.link(mean_image, floor)
         return self
 
     def init_pseudo_inputs(self, x):

@@ -7,7 +7,7 @@ nothing.
 """
 from __future__ import annotations
 
-from . import diagnostics, observation
+from . import diagnostics
 from ..errors import ConfigError, positive_int
 from .inputs import as_images, as_latents, onehot_labels, with_labels
 
@@ -52,7 +52,7 @@ class VAEInference:
 
     def decode(self, z, y=None):
         """The decoder's mean: pixel probabilities (Bernoulli) or means (Gaussian), (N, input_dim)."""
-        return observation.mean(self, self.decoder.predict(self.decoder_input(as_latents(self, z), y)))
+        return self.observation.mean(self.decoder.predict(self.decoder_input(as_latents(self, z), y)))
 
     def reconstruct(self, x, y=None):
         """decode(mu(x)) (for a flow: the flow of mu): the reconstruction at the posterior's centre."""
