@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from .inputs import as_images, onehot_labels, with_labels
+from .inputs import onehot_labels, with_labels
 from ..kl import kl_per_dim as _kl_per_dim
 from ..errors import ConfigError, positive_int
 from ..likelihoods import LOG_2PI
@@ -34,7 +34,7 @@ def latent_diagnostics(vae, x, y=None, threshold=0.01, batch_size=1000):
     Agrees with ``vae.kl_per_dim`` and ``vae.active_units``.
     """
     xp, to_np = vae.xp, vae.backend.to_numpy
-    x = as_images(vae, x)
+    x = vae.as_images(x)
     mus, kl_sum = [], 0
     for xb, yb in _batched(x, y, batch_size):
         mu, logvar = vae.encode(xb, yb)
@@ -54,7 +54,7 @@ def _batched(x, y, batch_size):
 
 def kl_per_dim(vae, x, y=None, batch_size=1000):
     """The data-averaged KL of each latent dimension of ``vae`` on x: (latent_dim,), in nats."""
-    x = as_images(vae, x)
+    x = vae.as_images(x)
     total = vae.xp.zeros(vae.config.latent_dim, dtype="float64")
     for xb, yb in _batched(x, y, batch_size):
         total += _kl_per_dim(*vae.encode(xb, yb)).sum(axis=0)
@@ -63,7 +63,7 @@ def kl_per_dim(vae, x, y=None, batch_size=1000):
 
 def active_units(vae, x, y=None, threshold=0.01, batch_size=1000):
     """Number of active latent units (Burda et al. 2015): Cov_x(E_q[z_u]) > threshold."""
-    x = as_images(vae, x)
+    x = vae.as_images(x)
     mu = vae.xp.concatenate([vae.encode(xb, yb)[0] for xb, yb in _batched(x, y, batch_size)])
     return int((mu.astype("float64").var(axis=0) > threshold).sum())
 
@@ -83,7 +83,7 @@ def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elem
     batch_size = positive_int("batch_size", batch_size)
     xp, c = vae.xp, vae.config
     rng = vae.rng if seed is None else vae.backend.default_rng(seed)
-    x = as_images(vae, x)
+    x = vae.as_images(x)
     out = []
     for xb, yb in _batched(x, y, batch_size):
         nb = xb.shape[0]
@@ -119,7 +119,7 @@ def mutual_information(vae, x, y=None, seed=0):
     if c.latent != "gaussian" or c.posterior != "diagonal" or c.flow:
         raise ConfigError("mutual_information needs a diagonal Gaussian posterior without a flow (latent='gaussian', "
                           f"posterior='diagonal'); got latent={c.latent!r}, posterior={c.posterior!r}, flow={c.flow!r}")
-    x = as_images(vae, x)
+    x = vae.as_images(x)
     n = x.shape[0]
     if n < 2:
         raise ConfigError(f"mutual_information needs at least 2 images (it is at most log N), got {n}")

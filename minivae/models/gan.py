@@ -31,7 +31,6 @@ import numpy
 from .. import adversarial
 from ..backend import get_backend
 from ..backend.buffers import Buffers
-from ..datasets import validate_images
 from ..errors import ConfigError, DataError, MiniVAEError, ShapeError, positive_int
 from .gan_config import GANConfig
 from ..gradient_penalty import GradientPenalty, interpolate
@@ -79,17 +78,14 @@ class GAN(Model):
         self._cache = None
 
     # ---------------------------------------------------------------- inputs
-    def _data(self, x, check=True, name="x"):
-        """Images in [0, 1] as (N, data_dim) arrays of the model's dtype on its backend."""
-        if check:
-            kind = getattr(getattr(x, "dtype", None), "kind", "f")
-            if kind not in "f":
-                raise DataError(f"{name}: dtype {x.dtype}, expected floating point images in [0, 1] "
-                                "(uint8 pixels: divide by 255)")
-        x = self.backend.asarray(x, dtype=self.dtype)
-        if check:
-            validate_images(x, self.config.data_dim, "bernoulli")
-        return x
+    @property
+    def image_dim(self):
+        return self.config.data_dim
+
+    @property
+    def unit_interval(self):
+        """A GAN's images are in [0, 1] at its boundary (scaled to the generator's tanh range inside)."""
+        return True
 
     def noise(self, n, out=None):
         """n draws of z from the noise distribution: (n, noise_dim), U(-1, 1) or N(0, I) (into ``out`` if given)."""
@@ -133,7 +129,7 @@ class GAN(Model):
         = E s_r - E s_f (the critic's estimate of W_1) and, for WGAN-GP, ``gp``.
         """
         c, xp, buf = self.config, self.xp, self.buffers
-        x = self._data(x, check)
+        x = self.as_images(x, check)
         n = x.shape[0]
         if alpha is not None and c.loss != "wgan-gp":
             raise ConfigError(f"alpha is WGAN-GP's interpolation weight; loss {c.loss!r} does not use it")
@@ -250,7 +246,7 @@ class GAN(Model):
         if y is not None:
             raise ConfigError(f"this GAN is unconditional: it takes no labels, but {name} came with some "
                               "(train without train_y)")
-        return self._data(x, True, name)
+        return self.as_images(x, True, name=name)
 
     def apply_constraints(self):
         """WGAN: clip every critic parameter to [-c, c] (Arjovsky et al.'s Algorithm 1, line 7). Else nothing."""
@@ -275,7 +271,7 @@ class GAN(Model):
 
     def discriminate(self, x):
         """D(x) for images x in [0, 1]: a probability (minimax, ns) or the raw score (lsgan, wgan): (N,)."""
-        x = self._data(x)
+        x = self.as_images(x)
         s = self.discriminator.predict(2 * x - 1)[:, 0]
         return adversarial.probability(self.config.loss, s)
 

@@ -1,6 +1,7 @@
-"""What a model accepts: images, labels, noise and codes checked at its boundary, with clear errors.
+"""What a VAE accepts besides images: labels, noise and codes checked at its boundary, with clear errors.
 
-Each function takes the model (for its backend, dtype and config) and the
+(Images are every model's: :meth:`minivae.models.base.Model.as_images`.)
+Each function takes the VAE (for its backend, dtype and config) and the
 user's value, and returns the value as an array of the model's backend and
 dtype, or raises :class:`ShapeError`, :class:`DataError` or
 :class:`ConfigError` saying what was wrong and what was expected.
@@ -10,23 +11,7 @@ from __future__ import annotations
 import numpy
 
 from ..backend import array_module
-from ..datasets import validate_images
 from ..errors import ConfigError, DataError, ShapeError, positive_int  # noqa: F401 (metrics imports it from here)
-
-
-def as_images(model, x, check=True, like=None, name="x"):
-    """x as (N, input_dim) images on the model's backend; with ``check``, validated (finite, range).
-
-    ``like``: an array whose shape x must have (a denoising target has its input's shape).
-    """
-    x = model.backend.xp.ascontiguousarray(model.backend.asarray(x, dtype=model.dtype))   # raw kernels read rows
-    if check:
-        validate_images(x, model.config.input_dim, model.config.likelihood)
-    if like is not None and x.shape != like.shape:
-        raise ShapeError(f"{name} must have x's shape {tuple(like.shape)}, got {tuple(x.shape)}")
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ShapeError(f"{name} has shape {tuple(x.shape)}; expected (N, {model.config.input_dim}) with N >= 1")
-    return x
 
 
 def check_finite(name, a):

@@ -39,7 +39,7 @@ from ..backend.buffers import Buffers
 from .vae_config import VAEConfig
 from ..errors import ConfigError, MiniVAEError
 from ..gumbel import temperature
-from .inputs import as_eps, as_images, as_prior_draws, onehot_labels, repeat_rows, with_labels
+from .inputs import as_eps, as_prior_draws, onehot_labels, repeat_rows, with_labels
 from ..kl import free_bits_kl
 from .latent import Latent
 from .observation import make_observation
@@ -125,8 +125,8 @@ class VAE(VAEInference, Model):
         """
         c, buf = self.config, self.buffers
         beta = float(self.beta if beta is None else beta)     # a Python float keeps float32 float32
-        x = as_images(self, x, check)
-        target = x if target is None else as_images(self, target, check, like=x, name="target")
+        x = self.as_images(x, check)
+        target = x if target is None else self.as_images(target, check, like=x, name="target")
         n, k, dim = x.shape[0], c.iwae_k, c.code_size
         onehot = onehot_labels(self, y, n)
         eps = as_eps(self, eps, n, check)
@@ -233,7 +233,7 @@ class VAE(VAEInference, Model):
 
     def check_data(self, x, y=None, name="x"):
         """Validate (and move to this backend) a dataset fit will train or evaluate on."""
-        x = as_images(self, x, check=True, name=name)
+        x = self.as_images(x, check=True, name=name)
         if self.config.conditional or y is not None:
             onehot_labels(self, y, x.shape[0])              # DataError / ConfigError for bad labels
         return x
@@ -255,7 +255,7 @@ class VAE(VAEInference, Model):
         initial weights of the last layer, the first reconstructions are then the
         mean image rather than grey (a common trick, e.g. in Burda et al.'s code).
         """
-        mean_image = self.xp.asarray(as_images(self, x).mean(axis=0, dtype="float64"))
+        mean_image = self.xp.asarray(self.as_images(x).mean(axis=0, dtype="float64"))
         self.decoder.layers[-1].params["b"][:self.config.input_dim] = self.observation.link(mean_image, floor)
         return self
 
@@ -263,7 +263,7 @@ class VAE(VAEInference, Model):
         """Start the VampPrior's pseudo-inputs at C distinct training images of x, chosen by ``self.rng``."""
         if not self.latent.pseudo:
             raise ConfigError(f"init_pseudo_inputs needs prior='vamp'; this VAE has prior={self.config.prior!r}")
-        self.latent.prior.init_from_data(as_images(self, x), self.rng)
+        self.latent.prior.init_from_data(self.as_images(x), self.rng)
         return self
 
     # ------------------------------------------------------------ checkpoints

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import diagnostics
 from ..errors import ConfigError, positive_int
-from .inputs import as_images, as_latents, onehot_labels, with_labels
+from .inputs import as_latents, onehot_labels, with_labels
 
 
 class VAEInference:
@@ -33,7 +33,7 @@ class VAEInference:
         return with_labels(self, z, onehot_labels(self, y, z.shape[0]))
 
     def _hidden(self, x, y=None):
-        x = as_images(self, x)
+        x = self.as_images(x)
         return self.encoder.predict(with_labels(self, x, onehot_labels(self, y, x.shape[0])))
 
     def encode(self, x, y=None):
@@ -70,7 +70,7 @@ class VAEInference:
         """Decode z_t = (1 - t) mu(x_a) + t mu(x_b) for t = 0 .. 1 in ``steps`` steps: (steps, input_dim)."""
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
             raise ConfigError(f"steps must be an integer >= 2, got {steps!r}")
-        xs = as_images(self, self.xp.stack([self.backend.asarray(x_a, dtype=self.dtype).reshape(-1),
+        xs = self.as_images(self.xp.stack([self.backend.asarray(x_a, dtype=self.dtype).reshape(-1),
                                             self.backend.asarray(x_b, dtype=self.dtype).reshape(-1)]))
         mu = self.encode(xs, None if y is None else self.xp.asarray([y, y]))[0]
         t = self.xp.linspace(0, 1, steps, dtype=self.dtype)[:, None]

@@ -93,6 +93,11 @@ class VAEGAN(Model):
         return self.config.adversarial
 
     @property
+    def unit_interval(self):
+        """Images in [0, 1]: the decoder is Bernoulli."""
+        return True
+
+    @property
     def rng(self):
         """The model's generator (eps, z_p, samples): the inner VAE's, so that reseeding one reseeds both."""
         return self.vae.rng
@@ -113,7 +118,7 @@ class VAEGAN(Model):
         ``d_recon``, ``d_prior`` (mean D of x, x_tilde, x_p).
         """
         vae, ops, xp, buf = self.vae, self.backend.ops, self.xp, self.buffers
-        x = self.vae.check_data(x) if check else x
+        x = self.as_images(x, check)
         n, m, dim = x.shape[0], vae.config.latent_dim, vae.config.input_dim
         eps = self._normal(eps, n, "eps", check)
         z_p = self._normal(z_p, n, "z_p", check)
@@ -222,7 +227,7 @@ class VAEGAN(Model):
     def check_data(self, x, y=None, name="x"):
         if y is not None:
             raise ConfigError(f"a VAE-GAN is unconditional: {name} came with labels (train without train_y)")
-        return self.vae.check_data(x, None, name)
+        return self.as_images(x, True, name=name)
 
     # ------------------------------------------------------------- inference
     def encode(self, x):
@@ -243,7 +248,7 @@ class VAEGAN(Model):
 
     def discriminate(self, x):
         """D(x), a probability, for images x in [0, 1]: (N,)."""
-        x = self.vae.check_data(x)
+        x = self.as_images(x)
         return sigmoid(self.discriminator.predict(2 * x - 1)[:, 0])
 
     def log_likelihood(self, x, k=5000, batch_size=100, seed=None):

@@ -40,7 +40,6 @@ from ..activations import sigmoid
 from ..backend import get_backend
 from ..backend.buffers import Buffers
 from ..errors import CheckpointError, ConfigError, MiniVAEError, positive_int
-from .inputs import as_images
 from ..layers import MLP, pack_parameters
 from .base import Model
 from .vqvae_config import VQVAEConfig
@@ -96,8 +95,8 @@ class VQVAE(Model):
         codebook + beta commitment, batch means; perplexity of the batch's codes. x, target (x unless denoising):
         (N, input_dim)."""
         c, buf = self.config, self.buffers
-        x = as_images(self, x, check)
-        target = x if target is None else as_images(self, target, check, like=x, name="target")
+        x = self.as_images(x, check)
+        target = x if target is None else self.as_images(target, check, like=x, name="target")
         n, g, d, k = x.shape[0], c.latent_dim, c.code_dim, c.codebook_size
         z_e = self.encoder.forward(x).reshape(n * g, d)                             # (N G, D), a view
         z_q, idx = quantize(z_e, self.params["codebook"], out=buf("z_q", (n, g, d)).reshape(n * g, d),
@@ -163,7 +162,7 @@ class VQVAE(Model):
     def init_codebook(self, x):
         """Every code e_k := an encoder output of x (N G rows; ``_move_codes``, cycled when N G < K). Returns self."""
         self._move_codes(self.xp.arange(self.config.codebook_size),
-                         self.encoder.predict(as_images(self, x)).reshape(-1, self.config.code_dim))
+                         self.encoder.predict(self.as_images(x)).reshape(-1, self.config.code_dim))
         self.codebook_ready = True
         return self
 
@@ -184,12 +183,12 @@ class VQVAE(Model):
         """Validate (and move to this backend) a dataset fit will train or evaluate on; no labels."""
         if y is not None:
             raise ConfigError("labels y were given, but the VQ-VAE is unconditional: pass no labels")
-        return as_images(self, x, check=True, name=name)
+        return self.as_images(x, check=True, name=name)
 
     # -------------------------------------------------------------- inference
     def encode(self, x):
         """The code indices of x: idx_{n,g} = argmin_k ||z_e,n,g - e_k||^2, (N, latent_dim) int64."""
-        x = as_images(self, x)
+        x = self.as_images(x)
         z_e = self.encoder.predict(x).reshape(-1, self.config.code_dim)
         return nearest_codes(z_e, self.params["codebook"])[0].reshape(x.shape[0], self.config.latent_dim)
 
@@ -205,7 +204,7 @@ class VQVAE(Model):
         return self.decode_codes(self.encode(x))
 
     def _each_batch(self, x, batch_size, f):
-        x, b = as_images(self, x), positive_int("batch_size", batch_size)
+        x, b = self.as_images(x), positive_int("batch_size", batch_size)
         return sum(f(self.encode(x[s:s + b])) for s in range(0, x.shape[0], b))
 
     def fit_prior(self, x, batch_size=1000):
