@@ -68,7 +68,7 @@ def active_units(vae, x, y=None, threshold=0.01, batch_size=1000):
     return int((mu.astype("float64").var(axis=0) > threshold).sum())
 
 
-def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elems=2**22):
+def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elems=2**22, progress=None):
     """Importance-sampled estimate of log p(x) per example, (N,) in nats.
 
         log p(x) ~ log 1/k sum_i p(x, z_i) / q(z_i|x),   z_i ~ q(z|x)
@@ -78,6 +78,8 @@ def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elem
     examples and a chunk of samples at a time, so memory stays bounded
     (about ``chunk_elems`` floats per chunk), and merged through a
     running log-sum-exp. ``seed`` (None: ``vae.rng``) seeds the samples.
+    ``progress``: called as ``progress(done, total)`` (images done, images in
+    all) after each batch, e.g. a progress bar's update; None costs nothing.
     """
     k = positive_int("k (number of importance samples)", k)
     batch_size = positive_int("batch_size", batch_size)
@@ -99,6 +101,8 @@ def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elem
             log_w = (ll - kl).astype("float64")
             running = xp.logaddexp(running, logsumexp(log_w, axis=0))
         out.append(running - math.log(k))
+        if progress is not None:
+            progress(min(x.shape[0], len(out) * batch_size), x.shape[0])
     return xp.concatenate(out)
 
 

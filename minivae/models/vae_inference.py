@@ -88,7 +88,8 @@ class VAEInference:
         """I_q(x; z) in nats, estimated on the images x (:func:`minivae.models.diagnostics.mutual_information`)."""
         return diagnostics.mutual_information(self, x, y, seed)
 
-    def log_likelihood(self, x, k=5000, batch_size=100, y=None, seed=None, chunk_elems=2**22):
-        """Importance-sampled estimate of log p(x) per example, (N,) in nats (:func:`minivae.models.diagnostics.log_likelihood`)."""
-        return diagnostics.log_likelihood(self, x, k, batch_size, y, seed, chunk_elems)
+    def log_likelihood(self, x, k=5000, batch_size=100, y=None, seed=None, chunk_elems=2**22, progress=None):
+        """Importance-sampled estimate of log p(x) per example, (N,) in nats; ``progress(done, total)`` after each
+        batch of images if given (:func:`minivae.models.diagnostics.log_likelihood`)."""
+        return diagnostics.log_likelihood(self, x, k, batch_size, y, seed, chunk_elems, progress)
 

@@ -251,9 +251,10 @@ class VAEGAN(Model):
         x = self.as_images(x)
         return sigmoid(self.discriminator.predict(2 * x - 1)[:, 0])
 
-    def log_likelihood(self, x, k=5000, batch_size=100, seed=None):
-        """The k-sample log p(x) estimate under the pixel (Bernoulli) likelihood (:meth:`minivae.VAE.log_likelihood`)."""
-        return self.vae.log_likelihood(x, k=k, batch_size=batch_size, seed=seed)
+    def log_likelihood(self, x, k=5000, batch_size=100, seed=None, progress=None):
+        """The k-sample log p(x) estimate under the pixel (Bernoulli) likelihood (:meth:`minivae.VAE.log_likelihood`,
+        ``progress(done, total)`` after each batch)."""
+        return self.vae.log_likelihood(x, k=k, batch_size=batch_size, seed=seed, progress=progress)
 
     # ----------------------------------------------------------- checkpoints
     def architecture(self):

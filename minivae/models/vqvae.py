@@ -36,12 +36,12 @@ from __future__ import annotations
 
 import numpy
 
-from ..activations import sigmoid
 from ..backend import get_backend
 from ..backend.buffers import Buffers
 from ..errors import CheckpointError, ConfigError, MiniVAEError, positive_int
 from ..layers import MLP, pack_parameters
 from .base import Model
+from .observation import Bernoulli, Gaussian
 from .vqvae_config import VQVAEConfig
 from ..optim import make_optimizer
 from ..quantizer import (check_codes, code_usage, nearest_codes, perplexity, position_counts, quantize,
@@ -83,6 +83,8 @@ class VQVAE(Model):
         self.part_params = {"vqvae": {name: v for name, v in self.params.items() if name != "codebook"},
                             "codebook": {"codebook": self.params["codebook"]}}      # two optimizers
         self.part_grads = {p: {name: self.grads[name] for name in part} for p, part in self.part_params.items()}
+        self.observation = (Bernoulli(c.input_dim, self.backend, self.dtype) if c.likelihood == "bernoulli" else
+                            Gaussian(c.input_dim, self.backend, self.dtype, obs_logvar=0.0))        # p(x|z_q)
         self.usage = self.xp.zeros(k, dtype=numpy.int64)            # code counts since the last restart check
         self.prior_counts = self.xp.zeros((g, k), dtype=numpy.int64)
         self.steps, self.codebook_ready = 0, False
@@ -103,11 +105,7 @@ class VQVAE(Model):
                             work=buf("scores", (n, g, k)).reshape(n * g, k))
         codebook_loss, commitment_loss = vq_losses(z_e.reshape(n, g * d), z_q.reshape(n, g * d))   # (N,)
         out = self.decoder.forward(z_q.reshape(n, g * d))                           # (N, input_dim)
-        ops, nll, dout = self.backend.ops, buf("nll", (n,)), buf("dout", out.shape)  # -log p(x|z_q), its gradient / N
-        if c.likelihood == "bernoulli":
-            ops.bernoulli_nll_grad(target, out, 1.0 / n, dlogits=dout, nll=nll, work=buf("work", out.shape))
-        else:                                       # unit variance: 1/2 ||x - mean||^2 + D/2 log 2 pi
-            ops.gaussian_nll_grad(target, out, 0.0, 1.0 / n, dmean=dout, nll=nll, work=buf("work", out.shape))
+        nll, dout = self.observation.nll_and_grad(target, out, 1.0 / n, buf)        # -log p(x|z_q), its gradient / N
         counts = code_usage(idx, k)
         self._cache = dict(n=n, z_e=z_e, z_q=z_q, idx=idx, dout=dout, counts=counts)
         recon, vq = nll.mean(), codebook_loss.mean()
@@ -195,9 +193,11 @@ class VQVAE(Model):
     def decode_codes(self, idx):
         """Images from code indices (N, latent_dim) in [0, K): pixel probabilities (Bernoulli) or means."""
         idx = check_codes(self.backend.asarray(idx), self.config.latent_dim, self.config.codebook_size)
-        z_q = self.xp.take(self.params["codebook"], idx.reshape(-1), axis=0).reshape(idx.shape[0], -1)
-        out = self.decoder.predict(z_q)
-        return sigmoid(out) if self.config.likelihood == "bernoulli" else out
+        return self.observation.mean(self.decoder.predict(self._z_q(idx)))
+
+    def _z_q(self, idx):
+        """The codes' vectors e_idx, (N, latent_dim * code_dim), for indices (N, latent_dim)."""
+        return self.xp.take(self.params["codebook"], idx.reshape(-1), axis=0).reshape(idx.shape[0], -1)
 
     def reconstruct(self, x):
         """decode_codes(encode(x)): x through the quantized bottleneck, (N, input_dim)."""
@@ -222,6 +222,22 @@ class VQVAE(Model):
             raise MiniVAEError("sample() needs the prior over codes: call fit_prior(x) on training images first")
         u = self.rng.random((n, self.config.latent_dim))
         return self.decode_codes(sample_codes(self.prior_counts, u))
+
+    def reconstruction_nll(self, x, batch_size=1000, progress=None):
+        """-log p(x|z_q(x)) per image, (N,) in nats: x through its nearest codes and the decoder (deterministic).
+
+        The VQ-VAE's figure of merit for held-out data (its ELBO adds only the
+        constant KL log K per position against a uniform prior). ``progress``:
+        called as ``progress(done, total)`` (images) after each batch.
+        """
+        x, b = self.as_images(x), positive_int("batch_size", batch_size)
+        out = []
+        for s in range(0, x.shape[0], b):
+            xb = x[s:s + b]
+            out.append(-self.observation.log_likelihood(xb, self.decoder.predict(self._z_q(self.encode(xb)))))
+            if progress is not None:
+                progress(min(x.shape[0], s + b), x.shape[0])
+        return self.xp.concatenate(out)
 
     def code_stats(self, x, batch_size=1000):
         """Codebook usage over x: ``{"usage" (K,), "perplexity", "dead_codes", "dead_fraction"}``."""
