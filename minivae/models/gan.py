@@ -78,14 +78,11 @@ class GAN(Model):
         self._cache = None
 
     # ---------------------------------------------------------------- inputs
+    unit_interval = True            # images are in [0, 1] at the boundary (scaled to tanh's range inside)
+
     @property
     def image_dim(self):
         return self.config.data_dim
-
-    @property
-    def unit_interval(self):
-        """A GAN's images are in [0, 1] at its boundary (scaled to the generator's tanh range inside)."""
-        return True
 
     def noise(self, n, out=None):
         """n draws of z from the noise distribution: (n, noise_dim), U(-1, 1) or N(0, I) (into ``out`` if given)."""

@@ -58,6 +58,7 @@ class VAEGAN(Model):
     """
 
     kind = "vaegan"
+    unit_interval = True            # images in [0, 1]: the decoder is Bernoulli
     tuple_options = ("hidden_dims", "discriminator_dims")
 
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20, discriminator_dims=(256, 256),
@@ -79,23 +80,7 @@ class VAEGAN(Model):
         self.part_params = {g: {k: v for k, v in self.params.items() if _group(k) == g} for g in GROUPS}
         self.part_grads = {g: {k: self.grads[k] for k in names} for g, names in self.part_params.items()}
         self.buffers, self._cache = self.vae.buffers, None
-
-    @property
-    def gamma(self):
-        return self.config.gamma
-
-    @property
-    def feature_layer(self):
-        return self.config.feature_layer
-
-    @property
-    def adversarial(self):
-        return self.config.adversarial
-
-    @property
-    def unit_interval(self):
-        """Images in [0, 1]: the decoder is Bernoulli."""
-        return True
+        self.gamma, self.feature_layer, self.adversarial = c.gamma, c.feature_layer, c.adversarial   # read often
 
     @property
     def rng(self):

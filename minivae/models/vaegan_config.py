@@ -33,8 +33,8 @@ class VAEGANConfig:
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        set_("input_dim", positive_int("input_dim", self.input_dim))
-        set_("latent_dim", positive_int("latent_dim", self.latent_dim))
+        for name in ("input_dim", "latent_dim"):
+            set_(name, positive_int(name, getattr(self, name)))
         set_("hidden_dims", positive_ints("hidden_dims", self.hidden_dims, "each hidden dim"))
         set_("discriminator_dims", positive_ints("discriminator_dims", self.discriminator_dims, nonempty=True))
         n = len(self.discriminator_dims)
