@@ -11,9 +11,21 @@ reads images through :meth:`Model.as_images`, the one image validation.
 """
 from __future__ import annotations
 
+from ..backend import array_module
 from ..datasets import validate_images
 from ..errors import DataError, ShapeError
 from .checkpoint import load_model, load_state, save_model
+
+
+def check_finite(name, a):
+    """DataError unless every entry of the array a is finite (one pass; a host read on a GPU)."""
+    xp = array_module(a)
+    bad = ~xp.isfinite(a)
+    if bool(bad.any()):
+        first = tuple(int(i) for i in xp.argwhere(bad)[0])
+        raise DataError(f"{name} has {int(bad.sum())} non-finite values (the first, {float(a[first])}, at index "
+                        f"{first}); expected finite numbers")
+    return a
 
 
 class Model:

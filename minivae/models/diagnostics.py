@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 
-from .inputs import onehot_labels, with_labels
 from ..kl import kl_per_dim as _kl_per_dim
 from ..errors import ConfigError, positive_int
 from ..likelihoods import LOG_2PI
@@ -89,14 +88,14 @@ def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elem
     out = []
     for xb, yb in _batched(x, y, batch_size):
         nb = xb.shape[0]
-        onehot = onehot_labels(vae, yb, nb)
+        onehot = vae.labels.onehot(yb, nb)
         h = vae.encoder.predict(vae.encoder_input(xb, onehot))          # (nb [+ C pseudo-inputs], H)
         kc = max(1, min(k, chunk_elems // (nb * c.input_dim)))
         running = xp.full(nb, -xp.inf, dtype="float64")
         for s in range(0, k, kc):
             eps = vae.latent.posterior.noise(rng, (min(kc, k - s), nb), vae.dtype)
             z, kl = vae.latent.sample_kl(h, eps)                           # (kc, nb, M), log q - log p (kc, nb)
-            dec = vae.decoder.predict(with_labels(vae, z.reshape(-1, c.code_size), onehot))
+            dec = vae.decoder.predict(vae.labels.append(z.reshape(-1, c.code_size), onehot))
             ll = vae.observation.log_likelihood(xb, dec.reshape(*z.shape[:-1], -1))       # (kc, nb)
             log_w = (ll - kl).astype("float64")
             running = xp.logaddexp(running, logsumexp(log_w, axis=0))

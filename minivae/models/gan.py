@@ -34,9 +34,8 @@ from ..backend.buffers import Buffers
 from ..errors import ConfigError, DataError, MiniVAEError, ShapeError, positive_int
 from .gan_config import GANConfig
 from ..gradient_penalty import GradientPenalty, interpolate
-from .inputs import check_finite
 from ..layers import MLP, pack_parameters
-from .base import Model
+from .base import Model, check_finite
 from ..optim import flat_view, make_optimizer
 
 

@@ -39,8 +39,8 @@ from ..backend.buffers import Buffers
 from .vae_config import VAEConfig
 from ..errors import ConfigError, MiniVAEError
 from ..gumbel import temperature
-from .inputs import as_eps, as_prior_draws, onehot_labels, repeat_rows, with_labels
 from ..kl import free_bits_kl
+from .labels import Labels
 from .latent import Latent
 from .observation import make_observation
 from ..layers import MLP, pack_parameters
@@ -53,20 +53,13 @@ from ..optim import make_optimizer
 class VAE(VAEInference, Model):
     """A VAE with MLP encoder and decoder. See the module docstring for the math.
 
-    Parameters
-    ----------
-    input_dim, hidden_dims, latent_dim, likelihood, activation, beta, dtype,
-    num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init, min_obs_logvar,
-    posterior, flow, flow_steps, prior, prior_components, variance, latent, categories,
-    temperature, temperature_min, anneal_rate, straight_through, mmd_weight, mmd_kernel
-        See :class:`minivae.models.vae_config.VAEConfig`. ``init`` is the weight
-        initialisation: ``"uniform"`` (PyTorch's default), ``"he"``,
-        ``"xavier"`` or ``"auto"`` (He for ReLU-like activations, else Xavier).
-    seed : int
-        Seeds both the weight initialisation and the model's own generator
-        (``self.rng``) for eps, prior samples and binarisation.
-    backend : str or Backend, optional
-        ``"numpy"`` (default) or ``"cupy"``.
+    Its parts: ``encoder``, ``latent`` (q(z|x) and p(z)), ``decoder``,
+    ``observation`` (p(x|z)) and ``labels`` (for a CVAE). Options: every
+    field of :class:`minivae.models.vae_config.VAEConfig`, by the same name
+    (``init``: ``"uniform"``, PyTorch's default, ``"he"``, ``"xavier"`` or
+    ``"auto"``). ``seed`` seeds the weights and the model's own generator
+    ``self.rng`` (eps, prior samples, binarisation); ``backend``:
+    ``"numpy"`` (default) or ``"cupy"``.
     """
 
     kind = "vae"
@@ -108,6 +101,7 @@ class VAE(VAEInference, Model):
         heads = self.latent.posterior.heads
         self.mu_head, self.logvar_head = heads.get("mu"), heads.get("logvar")     # None for categorical latents
         self.beta = c.beta   # the KL weight; train_step scales it by the warm-up of each step
+        self.labels = Labels(c.num_classes, self.backend, self.dtype)                # y, for a CVAE
         self.buffers = Buffers(self.xp, self.dtype)
         self._cache = None
 
@@ -128,12 +122,12 @@ class VAE(VAEInference, Model):
         x = self.as_images(x, check)
         target = x if target is None else self.as_images(target, check, like=x, name="target")
         n, k, dim = x.shape[0], c.iwae_k, c.code_size
-        onehot = onehot_labels(self, y, n)
-        eps = as_eps(self, eps, n, check)
+        onehot = self.labels.onehot(y, n)
+        eps = self.latent.noise(eps, n, self.rng, check)
         h = self.encoder.forward(self.encoder_input(x, onehot, "x_enc"))                    # (N [+ C pseudo-inputs], H)
         z, kl = self.latent.forward(h, eps, buf)                                   # (N, M) or (K, N, M); kl (N,) or (K, N)
-        out = self.decoder.forward(with_labels(self, z.reshape(-1, dim), onehot, "z_in"))     # (K N, D)
-        nll, dout = self.observation.nll_and_grad(repeat_rows(self, target, k), out, 1.0 / n if k == 1 else 1.0,
+        out = self.decoder.forward(self.labels.append(z.reshape(-1, dim), onehot, buf, "z_in"))     # (K N, D)
+        nll, dout = self.observation.nll_and_grad(_repeat_rows(target, k, buf), out, 1.0 / n if k == 1 else 1.0,
                                                   buf)                                  # (K N,), dL/dout
         cache = dict(z_shape=z.shape, onehot=onehot, beta=beta, n=n, dout=dout)
         if k > 1:
@@ -150,7 +144,7 @@ class VAE(VAEInference, Model):
         self._cache = cache
         out = {"loss": loss, "recon": nll.mean(), "kl": kl.mean()}
         if c.mmd_weight > 0:                                                        # InfoVAE / MMD-VAE
-            z_prior = as_prior_draws(self, z_prior, n, check)
+            z_prior = self.latent.prior_draws(z_prior, n, self.rng, check)
             out["mmd"], cache["mmd"] = mmd(z, z_prior, c.mmd_kernel)
             out["loss"] = loss + c.mmd_weight * out["mmd"]
         return out
@@ -235,7 +229,7 @@ class VAE(VAEInference, Model):
         """Validate (and move to this backend) a dataset fit will train or evaluate on."""
         x = self.as_images(x, check=True, name=name)
         if self.config.conditional or y is not None:
-            onehot_labels(self, y, x.shape[0])              # DataError / ConfigError for bad labels
+            self.labels.onehot(y, x.shape[0])              # DataError / ConfigError for bad labels
         return x
 
     def apply_constraints(self):
@@ -247,14 +241,9 @@ class VAE(VAEInference, Model):
         return self
 
     def init_output_bias(self, x, floor=1e-4):
-        """Start the decoder at the data's per-pixel marginal: its output bias from training images x.
-
-        Bernoulli: b_j = logit(clip(mean_n x_nj, floor, 1 - floor)), so that
-        sigmoid(b_j) is pixel j's mean intensity; Gaussian: b_j = mean_n x_nj
-        (the means' half of the output for ``variance="network"``). With the small
-        initial weights of the last layer, the first reconstructions are then the
-        mean image rather than grey (a common trick, e.g. in Burda et al.'s code).
-        """
+        """Start the decoder at the data's per-pixel marginal: output bias b = link(mean_n x_n) (the means' half
+        for ``variance="network"``; a Bernoulli's logit of the clipped mean), so that with the small initial
+        weights the first reconstructions are the mean image, not grey (as in Burda et al.'s code)."""
         mean_image = self.xp.asarray(self.as_images(x).mean(axis=0, dtype="float64"))
         self.decoder.layers[-1].params["b"][:self.config.input_dim] = self.observation.link(mean_image, floor)
         return self
@@ -295,3 +284,12 @@ class VAE(VAEInference, Model):
         if c.prior != "standard":
             d["prior_components"] = c.prior_components
         return d
+
+
+def _repeat_rows(target, k, buf):
+    """The target once per importance sample, (K N, D), in a kept buffer (target itself for K = 1)."""
+    if k == 1:
+        return target
+    out = buf("target_k", (k * target.shape[0], target.shape[1]))
+    out.reshape(k, *target.shape)[...] = target
+    return out

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from . import diagnostics
 from ..errors import ConfigError, positive_int
-from .inputs import as_latents, onehot_labels, with_labels
 
 
 class VAEInference:
@@ -17,7 +16,7 @@ class VAEInference:
 
     def encoder_input(self, x, onehot=None, name=None):
         """What the encoder reads: x (or [x, onehot(y)]), then the VampPrior's C pseudo-inputs (N [+ C], D)."""
-        x_in = with_labels(self, x, onehot, name and "x_in")
+        x_in = self.labels.append(x, onehot, self.buffers, name and "x_in")
         if not self.latent.pseudo:
             return x_in
         u = self.params["prior.pseudo_inputs"]
@@ -30,11 +29,11 @@ class VAEInference:
     def decoder_input(self, z, y=None):
         """What the decoder reads: z, or [z, onehot(y)] for a conditional VAE (N, latent_dim + C)."""
         z = self.backend.asarray(z, dtype=self.dtype)
-        return with_labels(self, z, onehot_labels(self, y, z.shape[0]))
+        return self.labels.append(z, self.labels.onehot(y, z.shape[0]))
 
     def _hidden(self, x, y=None):
         x = self.as_images(x)
-        return self.encoder.predict(with_labels(self, x, onehot_labels(self, y, x.shape[0])))
+        return self.encoder.predict(self.labels.append(x, self.labels.onehot(y, x.shape[0])))
 
     def encode(self, x, y=None):
         """(mu, logvar) of q(z|x) (of the base Gaussian q_0 for a flow), each (N, latent_dim)."""
@@ -52,7 +51,7 @@ class VAEInference:
 
     def decode(self, z, y=None):
         """The decoder's mean: pixel probabilities (Bernoulli) or means (Gaussian), (N, input_dim)."""
-        return self.observation.mean(self.decoder.predict(self.decoder_input(as_latents(self, z), y)))
+        return self.observation.mean(self.decoder.predict(self.decoder_input(self.latent.codes(z), y)))
 
     def reconstruct(self, x, y=None):
         """decode(mu(x)) (for a flow: the flow of mu): the reconstruction at the posterior's centre."""
