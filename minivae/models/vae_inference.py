@@ -1,9 +1,13 @@
-"""What a trained VAE does besides its objective: encode, decode, reconstruct, sample, and the latent diagnostics.
+"""What a trained VAE does besides its objective: encode, decode, reconstruct, sample, the log-likelihood, and
+the latent diagnostics: the VAE's inference, one module.
 
-A mixin of :class:`minivae.VAE` (the objective and its training are in
-:mod:`minivae.models.vae`): every method here is inference, without the caches of
-a training pass, so calling one between ``loss`` and ``backward`` changes
-nothing.
+The methods of :class:`minivae.VAE` are in two modules by what they touch:
+its objective and training (:mod:`minivae.models.vae`: ``loss`` keeps caches
+and buffers that ``backward`` reads) and its inference (here: no cache, no
+kept buffer, so calling one between ``loss`` and ``backward`` changes
+nothing). :class:`VAEInference` is mixed into :class:`minivae.VAE` and reads
+its parts: ``encoder``, ``latent``, ``decoder``, ``observation``, ``labels``,
+``params``, ``rng`` and ``buffers`` (the last only for ``encoder_input`` in training).
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from ..errors import ConfigError, positive_int
 
 
 class VAEInference:
-    """Inference methods of a VAE (needs ``encoder``, ``latent``, ``decoder``, ``params``, ``rng``, ``buffers``)."""
+    """The inference methods of :class:`minivae.VAE` (the module docstring says what they read)."""
 
     def encoder_input(self, x, onehot=None, name=None):
         """What the encoder reads: x (or [x, onehot(y)]), then the VampPrior's C pseudo-inputs (N [+ C], D)."""
