@@ -7,13 +7,9 @@ reconstruction term of the VAE loss is ``recon = -log p(x|z)``.
 """
 from __future__ import annotations
 
-import math
-
 from .activations import sigmoid, softplus
 from .backend import array_module
-
-#: log(2 pi), the constant of every Gaussian log-density in minivae (defined here only)
-LOG_2PI = math.log(2 * math.pi)
+from .backend.kernels.reference import LOG_2PI          # log(2 pi), defined once, beside the fused ops below
 
 
 def bernoulli_log_likelihood(x, logits):

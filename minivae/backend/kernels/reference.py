@@ -17,10 +17,12 @@ from __future__ import annotations
 import math
 
 from .. import array_module
-from ...likelihoods import LOG_2PI
 
 ACTS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
 LEAKY_SLOPE = 0.01
+#: log(2 pi), the constant of every Gaussian log-density in minivae, defined here, below the lecture math that
+#: imports it (minivae.likelihoods.LOG_2PI)
+LOG_2PI = math.log(2 * math.pi)
 SCRATCH_ACTS = ("leaky_relu", "sigmoid")      # the activations whose bias_act_forward takes a work array
 
 
