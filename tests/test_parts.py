@@ -122,3 +122,13 @@ def test_a_pixel_variance_floor_is_a_projection():
     obs.params["logvar"][...] = [-3.0, -1.0, 0.0, 2.0]
     obs.apply_constraints()
     assert obs.params["logvar"].tolist() == [-1.0, -1.0, 0.0, 2.0]
+
+
+def test_the_observation_model_validates_its_own_config_fields():
+    opts = dict(likelihood="gaussian", variance="fixed", learn_variance=True, obs_logvar=0.5, min_obs_logvar=-2)
+    assert observation.observation_options(**opts) == dict(likelihood="gaussian", variance="pixel",
+                                                           learn_variance=True, obs_logvar=0.5, min_obs_logvar=-2.0)
+    with pytest.raises(Exception, match="needs likelihood='gaussian'"):
+        observation.observation_options(**{**opts, "likelihood": "bernoulli"})
+    with pytest.raises(Exception, match="min_obs_logvar is a floor on a learned variance"):
+        observation.observation_options(**{**opts, "learn_variance": False})

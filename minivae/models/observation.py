@@ -12,12 +12,22 @@ mean image and its inverse (``link``), and owns its parameters (a per-pixel
 """
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy
 
 from ..activations import sigmoid, softplus
+from ..errors import ConfigError, finite_number
 from ..iwae import bernoulli_log_likelihood_eval
 from ..likelihoods import LOG_2PI, gaussian_log_likelihood
 from .parts import Observation
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+#: a Gaussian decoder's variance: one fixed number, learned per pixel, or an output of the decoder network
+VARIANCES = ("fixed", "pixel", "network")
+#: the fields of :class:`minivae.models.vae_config.VAEConfig` that define p(x|z)
+OBSERVATION_FIELDS = ("likelihood", "variance", "learn_variance", "obs_logvar", "min_obs_logvar")
 
 
 class Bernoulli(Observation):
@@ -186,6 +196,31 @@ class GaussianNetworkVariance(Observation):
 
     def link(self, mean_image, floor=1e-4):
         return mean_image
+
+
+def observation_options(likelihood, variance, learn_variance, obs_logvar, min_obs_logvar):
+    """The observation model's config fields, validated (ConfigError naming the field) and normalized:
+    ``learn_variance=True`` is the old spelling of ``variance="pixel"`` (the two always agree after this)."""
+    if likelihood not in LIKELIHOODS:
+        raise ConfigError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+    if variance not in VARIANCES:
+        raise ConfigError(f"variance must be one of {VARIANCES}, got {variance!r}")
+    if learn_variance and variance == "network":
+        raise ConfigError("learn_variance=True (one variance per pixel) and variance='network' (the decoder "
+                          "outputs it) are two different models: choose one")
+    variance = "pixel" if learn_variance else variance
+    if variance != "fixed" and likelihood != "gaussian":
+        raise ConfigError(f"a learned variance (variance={variance!r}) needs likelihood='gaussian'")
+    obs_logvar = finite_number("obs_logvar (log sigma^2 of the Gaussian decoder)", obs_logvar)
+    if min_obs_logvar is not None:
+        if variance == "fixed":
+            raise ConfigError("min_obs_logvar is a floor on a learned variance: it needs variance='pixel' "
+                              "(learn_variance=True) or variance='network'")
+        if not (isinstance(min_obs_logvar, numbers.Real) and math.isfinite(min_obs_logvar)):
+            raise ConfigError(f"min_obs_logvar must be a finite number (log sigma^2) or None, got {min_obs_logvar!r}")
+        min_obs_logvar = float(min_obs_logvar)
+    return dict(likelihood=likelihood, variance=variance, learn_variance=variance == "pixel", obs_logvar=obs_logvar,
+                min_obs_logvar=min_obs_logvar)
 
 
 def make_observation(config, backend, dtype):

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 
 from ..activations import ACTIVATIONS
 from ..backend import check_dtype
 from ..errors import ConfigError, finite_number, positive_int, positive_ints
 from ..layers import INIT_SCHEMES
+from .observation import LIKELIHOODS, OBSERVATION_FIELDS, VARIANCES, observation_options  # noqa: F401
 
-LIKELIHOODS = ("bernoulli", "gaussian")
 #: q(z|x): a diagonal or a full-covariance Gaussian (:mod:`minivae.models.posteriors`)
 POSTERIORS = ("diagonal", "full")
 #: normalizing flows after the Gaussian sample (:mod:`minivae.planar`)
@@ -23,8 +22,6 @@ DEFAULT_COMPONENTS = {"standard": 0, "mog": 10, "vamp": 500}
 LATENTS = ("gaussian", "categorical")
 #: the kernels of the MMD term (:mod:`minivae.mmd`)
 MMD_KERNELS = ("imq", "rbf")
-#: a Gaussian decoder's variance: one fixed number, learned per pixel, or an output of the decoder network
-VARIANCES = ("fixed", "pixel", "network")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -89,8 +86,6 @@ class VAEConfig:
         set_("input_dim", positive_int("input_dim", self.input_dim))
         set_("latent_dim", positive_int("latent_dim", self.latent_dim))
         set_("hidden_dims", positive_ints("hidden_dims", self.hidden_dims, "each hidden dim"))
-        if self.likelihood not in LIKELIHOODS:
-            raise ConfigError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         set_("beta", finite_number("beta", self.beta, ">= 0", lambda v: v >= 0))
@@ -103,33 +98,13 @@ class VAEConfig:
         if self.free_bits > 0 and self.iwae_k > 1:
             raise ConfigError("free_bits (a floor on the ELBO's KL) cannot be combined with iwae_k > 1: the IWAE "
                               "bound has no separate KL term; use one of them")
-        self._check_variance(set_)
-        set_("obs_logvar", finite_number("obs_logvar (log sigma^2 of the Gaussian decoder)", self.obs_logvar))
-        if self.min_obs_logvar is not None:
-            if self.variance == "fixed":
-                raise ConfigError("min_obs_logvar is a floor on a learned variance: it needs variance='pixel' "
-                                  "(learn_variance=True) or variance='network'")
-            if not (isinstance(self.min_obs_logvar, numbers.Real) and math.isfinite(self.min_obs_logvar)):
-                raise ConfigError(f"min_obs_logvar must be a finite number (log sigma^2) or None, "
-                                  f"got {self.min_obs_logvar!r}")
-            set_("min_obs_logvar", float(self.min_obs_logvar))
+        for key, value in observation_options(**{k: getattr(self, k) for k in OBSERVATION_FIELDS}).items():
+            set_(key, value)                                    # p(x|z)'s own fields, validated by it
         if self.init not in INIT_SCHEMES:
             raise ConfigError(f"init must be one of {INIT_SCHEMES}, got {self.init!r}")
 
         self._check_design_points(set_)
         self._check_discrete_and_loss(set_)
-
-    def _check_variance(self, set_):
-        if self.variance not in VARIANCES:
-            raise ConfigError(f"variance must be one of {VARIANCES}, got {self.variance!r}")
-        if self.learn_variance and self.variance == "network":
-            raise ConfigError("learn_variance=True (one variance per pixel) and variance='network' (the decoder "
-                              "outputs it) are two different models: choose one")
-        if self.learn_variance:
-            set_("variance", "pixel")
-        set_("learn_variance", self.variance == "pixel")
-        if self.variance != "fixed" and self.likelihood != "gaussian":
-            raise ConfigError(f"a learned variance (variance={self.variance!r}) needs likelihood='gaussian'")
 
     def _check_design_points(self, set_):
         if self.posterior not in POSTERIORS:
