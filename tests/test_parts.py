@@ -8,6 +8,7 @@ import pytest
 from minivae import VAE, likelihoods
 from minivae.backend import get_backend
 from minivae.backend.buffers import Buffers
+from minivae.errors import ConfigError
 from minivae.models import observation, parts, posterior_categorical, posteriors, priors
 
 CONTRACTS = {parts.Posterior: [posteriors, posterior_categorical], parts.Prior: [priors],
@@ -128,7 +129,7 @@ def test_the_observation_model_validates_its_own_config_fields():
     opts = dict(likelihood="gaussian", variance="fixed", learn_variance=True, obs_logvar=0.5, min_obs_logvar=-2)
     assert observation.observation_options(**opts) == dict(likelihood="gaussian", variance="pixel",
                                                            learn_variance=True, obs_logvar=0.5, min_obs_logvar=-2.0)
-    with pytest.raises(Exception, match="needs likelihood='gaussian'"):
+    with pytest.raises(ConfigError, match="needs likelihood='gaussian'"):
         observation.observation_options(**{**opts, "likelihood": "bernoulli"})
-    with pytest.raises(Exception, match="min_obs_logvar is a floor on a learned variance"):
+    with pytest.raises(ConfigError, match="min_obs_logvar is a floor on a learned variance"):
         observation.observation_options(**{**opts, "learn_variance": False})
