@@ -78,6 +78,12 @@ def sigmoid(x):
     return xp.where(x >= 0, 1, e) / (1 + e)
 
 
+def softplus(x):
+    """log(1 + e^x) = max(x, 0) + log(1 + e^{-|x|}): finite for any finite x; its derivative is sigmoid(x)."""
+    xp = array_module(x)
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
 def sigmoid_forward(x):
     """y = sigmoid(x)."""
     y = sigmoid(x)

@@ -28,24 +28,12 @@ WGAN-GP's critic loss is WGAN's plus the gradient penalty of
 """
 from __future__ import annotations
 
+from .activations import sigmoid, softplus
 from .backend import array_module
 from .errors import ConfigError
 
 LOSSES = ("minimax", "ns", "lsgan", "wgan", "wgan-gp")
 LSGAN_A, LSGAN_B, LSGAN_C = 0.0, 1.0, 1.0        # fake label, real label, the generator's target
-
-
-def softplus(t):
-    """log(1 + e^t) = max(t, 0) + log(1 + e^{-|t|}), finite for every finite t."""
-    xp = array_module(t)
-    return xp.maximum(t, 0) + xp.log1p(xp.exp(-xp.abs(t)))
-
-
-def sigmoid(t):
-    """1 / (1 + e^{-t}) without overflow: with e = e^{-|t|}, 1/(1+e) for t >= 0, e/(1+e) otherwise."""
-    xp = array_module(t)
-    e = xp.exp(-xp.abs(t))
-    return xp.where(t >= 0, 1, e) / (1 + e)
 
 
 def bce_discriminator(s_real, s_fake):

@@ -1,6 +1,7 @@
 """The exceptions minivae raises. Each message says what was wrong and what was expected."""
 
 import math
+import numbers
 
 
 class MiniVAEError(Exception):
@@ -73,3 +74,24 @@ def finite_number(name, value, expected="", ok=None):
     if isinstance(value, bool) or not math.isfinite(v) or (ok is not None and not ok(v)):
         raise ConfigError(f"{name} must be a finite number{' ' + expected if expected else ''}, got {value!r}")
     return v
+
+
+def positive_int(name, value):
+    """``value`` as an int; ConfigError ("NAME must be an integer >= 1, got ...") unless it is one (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def positive_ints(name, value, each=None, nonempty=False):
+    """``value`` (a sequence, or one int) as a tuple of ints >= 1, e.g. a model's hidden layer sizes; ConfigError
+    naming ``name`` (and ``each``, "each of NAME" by default, for a bad entry) otherwise."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,)
+    try:
+        out = tuple(positive_int(each or f"each of {name}", v) for v in value)
+    except TypeError:
+        raise ConfigError(f"{name} must be a sequence of ints, got {value!r}") from None
+    if nonempty and not out:
+        raise ConfigError(f"{name} must name at least one hidden layer, got {value!r}")
+    return out

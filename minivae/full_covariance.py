@@ -22,15 +22,13 @@ With l_flat = 0 every function here reduces to the diagonal posterior of
 from __future__ import annotations
 
 import functools
-import math
 import operator
 
 from .backend import array_module
 from .errors import ConfigError, ShapeError
 from .kl import kl_backward, kl_divergence
+from .likelihoods import LOG_2PI
 from .reparam import sigma_from_logvar
-
-LOG_2PI = math.log(2 * math.pi)
 
 
 def tril_size(m):

@@ -26,7 +26,8 @@ from __future__ import annotations
 import math
 
 from .backend import array_module
-from .logsumexp import logsumexp, softmax
+from .logsumexp import logsumexp
+from .softmax import softmax
 
 
 def log_weights(ll, z, logvar, eps, beta=1.0):

@@ -7,18 +7,9 @@ reconstruction term of the VAE loss is ``recon = -log p(x|z)``.
 """
 from __future__ import annotations
 
-import math
-
-from .activations import sigmoid
+from .activations import sigmoid, softplus
 from .backend import array_module
-
-LOG_2PI = math.log(2 * math.pi)
-
-
-def softplus(a):
-    """log(1 + e^a) = max(a, 0) + log(1 + e^{-|a|}): finite for any finite a."""
-    xp = array_module(a)
-    return xp.maximum(a, 0) + xp.log1p(xp.exp(-xp.abs(a)))
+from .backend.kernels.reference import LOG_2PI          # log(2 pi), defined once, beside the fused ops below
 
 
 def bernoulli_log_likelihood(x, logits):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy
 
 from .backend import array_module
+from .softmax import softmax  # noqa: F401 (IWAE's weights were imported from here: one definition, in softmax.py)
 
 
 def logsumexp(a, axis=None, keepdims=False):
@@ -19,8 +20,3 @@ def logsumexp(a, axis=None, keepdims=False):
         out = xp.log(total) + m
     return out if keepdims else xp.squeeze(out, axis=axis)
 
-
-def softmax(a, axis=-1):
-    """exp(a - logsumexp(a)) along ``axis``: the normalized importance weights of IWAE."""
-    xp = array_module(a)
-    return xp.exp(a - logsumexp(a, axis=axis, keepdims=True))

@@ -29,11 +29,11 @@ def log_softmax(a):
     return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def softmax(a):
-    """softmax(a)_c = exp(a_c - m) / sum_k exp(a_k - m) along the last axis; rows sum to 1."""
+def softmax(a, axis=-1):
+    """softmax(a)_c = exp(a_c - m) / sum_k exp(a_k - m) along ``axis`` (the last: the classes); sums to 1 there."""
     xp = array_module(a)
-    e = xp.exp(a - a.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    e = xp.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def check_labels(labels, n, num_classes):

@@ -186,3 +186,17 @@ def test_init_output_bias_starts_the_decoder_at_the_pixel_means():
     assert np.allclose(gauss.params["decoder.1.b"], (4 * x - 1).mean(axis=0), atol=1e-5)
     with pytest.raises(ShapeError):
         VAE().init_output_bias(x[:, :100])
+
+
+def test_the_k_sample_nll_reports_its_progress_after_each_batch_and_the_same_numbers_without():
+    """progress(done, total) counts images; None (the default) gives the same estimate."""
+    from minivae import VAEGAN
+    x = np.random.default_rng(0).random((7, 6))
+    vae = VAE(input_dim=6, hidden_dims=(5,), latent_dim=2, dtype="float64")
+    calls = []
+    got = vae.log_likelihood(x, k=4, batch_size=3, seed=0, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(3, 7), (6, 7), (7, 7)]
+    np.testing.assert_array_equal(got, vae.log_likelihood(x, k=4, batch_size=3, seed=0))    # the same computation
+    vaegan, calls = VAEGAN(input_dim=6, hidden_dims=(5,), latent_dim=2, discriminator_dims=(4,)), []
+    vaegan.log_likelihood(x, k=2, batch_size=4, seed=0, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(4, 7), (7, 7)]

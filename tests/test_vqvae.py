@@ -283,3 +283,32 @@ def test_training_on_real_mnist_lowers_the_reconstruction_and_keeps_the_codebook
     assert trained["recon"] < 0.4 * untrained, (trained, untrained)      # about 137 vs 543 nats
     assert stats["dead_fraction"] <= 0.1, stats
     assert history[-1]["train_perplexity"] > 30
+
+
+def test_the_reconstruction_nll_of_a_dataset_is_the_decoders_nll_at_the_nearest_codes_batch_by_batch():
+    """-log p(x|z_q(x)) per image: the loss's reconstruction term (float64), whatever the batch size, with progress."""
+    from minivae.likelihoods import bernoulli_log_likelihood, gaussian_log_likelihood
+    x = np.random.default_rng(0).random((7, 6))
+    for likelihood in ("bernoulli", "gaussian"):
+        model = VQVAE(input_dim=6, hidden_dims=(5,), latent_dim=2, code_dim=3, codebook_size=4, likelihood=likelihood,
+                      dtype="float64", seed=1).init_codebook(x)
+        calls = []
+        got = model.reconstruction_nll(x, batch_size=3, progress=lambda done, total: calls.append((done, total)))
+        assert calls == [(3, 7), (6, 7), (7, 7)]
+        z_q = model.params["codebook"][model.encode(x)].reshape(7, -1)
+        out = model.decoder.predict(z_q)
+        want = (-bernoulli_log_likelihood(x, out) if likelihood == "bernoulli"
+                else -gaussian_log_likelihood(x, out, 0.0))
+        np.testing.assert_allclose(got, want, rtol=1e-12)          # about 1e-15 expected
+        assert float(model.loss(x)["recon"]) == pytest.approx(float(got.mean()), rel=1e-12)
+
+
+def test_a_loaded_vqvae_samples_from_the_prior_it_was_saved_with(tmp_path):
+    x = np.random.default_rng(0).random((20, 6))
+    model = VQVAE(input_dim=6, hidden_dims=(5,), latent_dim=2, code_dim=3, codebook_size=4, seed=1)
+    model.init_codebook(x).fit_prior(x)
+    model.save(tmp_path / "vq.npz")
+    back = VQVAE.load(tmp_path / "vq.npz")
+    np.testing.assert_array_equal(back.prior_counts, model.prior_counts)
+    model.rng, back.rng = np.random.default_rng(5), np.random.default_rng(5)
+    np.testing.assert_array_equal(back.sample(4), model.sample(4))

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import math
 
-from . import observation
-from .inputs import as_images, onehot_labels, positive_int, with_labels
 from ..kl import kl_per_dim as _kl_per_dim
-from ..errors import ConfigError
+from ..errors import ConfigError, positive_int
+from ..likelihoods import LOG_2PI
 from ..logsumexp import logsumexp
 
 
@@ -34,7 +33,7 @@ def latent_diagnostics(vae, x, y=None, threshold=0.01, batch_size=1000):
     Agrees with ``vae.kl_per_dim`` and ``vae.active_units``.
     """
     xp, to_np = vae.xp, vae.backend.to_numpy
-    x = as_images(vae, x)
+    x = vae.as_images(x)
     mus, kl_sum = [], 0
     for xb, yb in _batched(x, y, batch_size):
         mu, logvar = vae.encode(xb, yb)
@@ -54,7 +53,7 @@ def _batched(x, y, batch_size):
 
 def kl_per_dim(vae, x, y=None, batch_size=1000):
     """The data-averaged KL of each latent dimension of ``vae`` on x: (latent_dim,), in nats."""
-    x = as_images(vae, x)
+    x = vae.as_images(x)
     total = vae.xp.zeros(vae.config.latent_dim, dtype="float64")
     for xb, yb in _batched(x, y, batch_size):
         total += _kl_per_dim(*vae.encode(xb, yb)).sum(axis=0)
@@ -63,12 +62,12 @@ def kl_per_dim(vae, x, y=None, batch_size=1000):
 
 def active_units(vae, x, y=None, threshold=0.01, batch_size=1000):
     """Number of active latent units (Burda et al. 2015): Cov_x(E_q[z_u]) > threshold."""
-    x = as_images(vae, x)
+    x = vae.as_images(x)
     mu = vae.xp.concatenate([vae.encode(xb, yb)[0] for xb, yb in _batched(x, y, batch_size)])
     return int((mu.astype("float64").var(axis=0) > threshold).sum())
 
 
-def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elems=2**22):
+def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elems=2**22, progress=None):
     """Importance-sampled estimate of log p(x) per example, (N,) in nats.
 
         log p(x) ~ log 1/k sum_i p(x, z_i) / q(z_i|x),   z_i ~ q(z|x)
@@ -78,27 +77,31 @@ def log_likelihood(vae, x, k=5000, batch_size=100, y=None, seed=None, chunk_elem
     examples and a chunk of samples at a time, so memory stays bounded
     (about ``chunk_elems`` floats per chunk), and merged through a
     running log-sum-exp. ``seed`` (None: ``vae.rng``) seeds the samples.
+    ``progress``: called as ``progress(done, total)`` (images done, images in
+    all) after each batch, e.g. a progress bar's update; None costs nothing.
     """
     k = positive_int("k (number of importance samples)", k)
     batch_size = positive_int("batch_size", batch_size)
     xp, c = vae.xp, vae.config
     rng = vae.rng if seed is None else vae.backend.default_rng(seed)
-    x = as_images(vae, x)
+    x = vae.as_images(x)
     out = []
     for xb, yb in _batched(x, y, batch_size):
         nb = xb.shape[0]
-        onehot = onehot_labels(vae, yb, nb)
+        onehot = vae.labels.onehot(yb, nb)
         h = vae.encoder.predict(vae.encoder_input(xb, onehot))          # (nb [+ C pseudo-inputs], H)
         kc = max(1, min(k, chunk_elems // (nb * c.input_dim)))
         running = xp.full(nb, -xp.inf, dtype="float64")
         for s in range(0, k, kc):
             eps = vae.latent.posterior.noise(rng, (min(kc, k - s), nb), vae.dtype)
             z, kl = vae.latent.sample_kl(h, eps)                           # (kc, nb, M), log q - log p (kc, nb)
-            dec = vae.decoder.predict(with_labels(vae, z.reshape(-1, c.code_size), onehot))
-            ll = observation.log_likelihood(vae, xb, dec.reshape(*z.shape[:-1], -1))       # (kc, nb)
+            dec = vae.decoder.predict(vae.labels.append(z.reshape(-1, c.code_size), onehot))
+            ll = vae.observation.log_likelihood(xb, dec.reshape(*z.shape[:-1], -1))       # (kc, nb)
             log_w = (ll - kl).astype("float64")
             running = xp.logaddexp(running, logsumexp(log_w, axis=0))
         out.append(running - math.log(k))
+        if progress is not None:
+            progress(min(x.shape[0], len(out) * batch_size), x.shape[0])
     return xp.concatenate(out)
 
 
@@ -119,14 +122,14 @@ def mutual_information(vae, x, y=None, seed=0):
     if c.latent != "gaussian" or c.posterior != "diagonal" or c.flow:
         raise ConfigError("mutual_information needs a diagonal Gaussian posterior without a flow (latent='gaussian', "
                           f"posterior='diagonal'); got latent={c.latent!r}, posterior={c.posterior!r}, flow={c.flow!r}")
-    x = as_images(vae, x)
+    x = vae.as_images(x)
     n = x.shape[0]
     if n < 2:
         raise ConfigError(f"mutual_information needs at least 2 images (it is at most log N), got {n}")
     mu, logvar = (a.astype("float64") for a in vae.encode(x, y))
     eps = vae.backend.default_rng(seed).standard_normal(mu.shape)
     z = mu + vae.xp.exp(0.5 * logvar) * eps
-    log_q_zx = -0.5 * (eps * eps + logvar + math.log(2 * math.pi)).sum(axis=1)          # log q(z_n|x_n)
+    log_q_zx = -0.5 * (eps * eps + logvar + LOG_2PI).sum(axis=1)          # log q(z_n|x_n)
     return float((log_q_zx - _aggregate_log_density(vae.xp, z, mu, logvar)).mean())
 
 
@@ -138,7 +141,7 @@ def _aggregate_log_density(xp, z, mu, logvar, rows=64):
     z^2 / sigma^2 and 2 z mu / sigma^2 huge and their difference pure rounding.
     """
     inv_var, n = xp.exp(-logvar), z.shape[0]
-    const = -0.5 * (logvar.sum(axis=1) + z.shape[1] * math.log(2 * math.pi)) - math.log(n)     # (N,)
+    const = -0.5 * (logvar.sum(axis=1) + z.shape[1] * LOG_2PI) - math.log(n)     # (N,)
     out = []
     for s in range(0, n, rows):
         d = z[s:s + rows, None, :] - mu[None]                                          # (rows, N, M)

@@ -31,13 +31,11 @@ import numpy
 from .. import adversarial
 from ..backend import get_backend
 from ..backend.buffers import Buffers
-from ..datasets import validate_images
-from ..errors import ConfigError, DataError, MiniVAEError, ShapeError
+from ..errors import ConfigError, DataError, MiniVAEError, ShapeError, positive_int
 from .gan_config import GANConfig
 from ..gradient_penalty import GradientPenalty, interpolate
-from .inputs import check_finite, positive_int
 from ..layers import MLP, pack_parameters
-from .base import Model
+from .base import Model, check_finite
 from ..optim import flat_view, make_optimizer
 
 
@@ -55,9 +53,11 @@ class GAN(Model):
                  loss="ns", generator_activation="relu", discriminator_activation="leaky_relu", noise="uniform",
                  n_critic=None, clip=None, gp_lambda=None, optimizer=None, d_lr=None, init="uniform", seed=0,
                  dtype="float32", backend=None):
-        self.config = c = GANConfig(data_dim, noise_dim, generator_dims, discriminator_dims, loss,
-                                    generator_activation, discriminator_activation, noise, n_critic, clip,
-                                    gp_lambda, optimizer, d_lr, init, dtype)
+        self.config = c = GANConfig(
+            data_dim=data_dim, noise_dim=noise_dim, generator_dims=generator_dims,
+            discriminator_dims=discriminator_dims, loss=loss, generator_activation=generator_activation,
+            discriminator_activation=discriminator_activation, noise=noise, n_critic=n_critic, clip=clip,
+            gp_lambda=gp_lambda, optimizer=optimizer, d_lr=d_lr, init=init, dtype=dtype)
         self.seed = seed
         self.backend = get_backend(backend)
         self.xp, self.dtype = self.backend.xp, numpy.dtype(c.dtype)
@@ -77,17 +77,11 @@ class GAN(Model):
         self._cache = None
 
     # ---------------------------------------------------------------- inputs
-    def _data(self, x, check=True, name="x"):
-        """Images in [0, 1] as (N, data_dim) arrays of the model's dtype on its backend."""
-        if check:
-            kind = getattr(getattr(x, "dtype", None), "kind", "f")
-            if kind not in "f":
-                raise DataError(f"{name}: dtype {x.dtype}, expected floating point images in [0, 1] "
-                                "(uint8 pixels: divide by 255)")
-        x = self.backend.asarray(x, dtype=self.dtype)
-        if check:
-            validate_images(x, self.config.data_dim, "bernoulli")
-        return x
+    unit_interval = True            # images are in [0, 1] at the boundary (scaled to tanh's range inside)
+
+    @property
+    def image_dim(self):
+        return self.config.data_dim
 
     def noise(self, n, out=None):
         """n draws of z from the noise distribution: (n, noise_dim), U(-1, 1) or N(0, I) (into ``out`` if given)."""
@@ -131,7 +125,7 @@ class GAN(Model):
         = E s_r - E s_f (the critic's estimate of W_1) and, for WGAN-GP, ``gp``.
         """
         c, xp, buf = self.config, self.xp, self.buffers
-        x = self._data(x, check)
+        x = self.as_images(x, check)
         n = x.shape[0]
         if alpha is not None and c.loss != "wgan-gp":
             raise ConfigError(f"alpha is WGAN-GP's interpolation weight; loss {c.loss!r} does not use it")
@@ -248,7 +242,7 @@ class GAN(Model):
         if y is not None:
             raise ConfigError(f"this GAN is unconditional: it takes no labels, but {name} came with some "
                               "(train without train_y)")
-        return self._data(x, True, name)
+        return self.as_images(x, True, name=name)
 
     def apply_constraints(self):
         """WGAN: clip every critic parameter to [-c, c] (Arjovsky et al.'s Algorithm 1, line 7). Else nothing."""
@@ -273,7 +267,7 @@ class GAN(Model):
 
     def discriminate(self, x):
         """D(x) for images x in [0, 1]: a probability (minimax, ns) or the raw score (lsgan, wgan): (N,)."""
-        x = self._data(x)
+        x = self.as_images(x)
         s = self.discriminator.predict(2 * x - 1)[:, 0]
         return adversarial.probability(self.config.loss, s)
 

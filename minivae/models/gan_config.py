@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
 from ..activations import ACTIVATIONS
 from ..adversarial import LOSSES, check_loss
 from ..backend import check_dtype
-from .vae_config import _positive_int
-from ..errors import ConfigError, finite_number
+from ..errors import ConfigError, finite_number, positive_int, positive_ints
 from ..layers import INIT_SCHEMES
 from ..optim import OPTIMIZERS
 
@@ -27,18 +25,9 @@ WGAN_CLIP = 0.01           # Arjovsky et al.'s c
 GP_LAMBDA = 10.0           # Gulrajani et al.'s lambda
 
 
-def _dims(name, value):
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = (value,)
-    try:
-        return tuple(_positive_int(f"each of {name}", d) for d in value)
-    except TypeError:
-        raise ConfigError(f"{name} must be a sequence of ints, got {value!r}") from None
-
-
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class GANConfig:
-    """Everything that defines a GAN: its two networks, its loss and the game's rules.
+    """Everything that defines a GAN: its two networks, its loss and the game's rules; built by keyword only.
 
     The generator maps z (noise_dim; ``noise`` uniform in [-1, 1] or standard
     normal) through ``generator_dims`` to data_dim values in [-1, 1] (tanh);
@@ -52,28 +41,28 @@ class GANConfig:
     learning rate when it differs from the generator's.
     """
 
-    data_dim: int = 784
-    noise_dim: int = 96
-    generator_dims: tuple = (1024, 1024)
-    discriminator_dims: tuple = (256, 256)
-    loss: str = "ns"
-    generator_activation: str = "relu"
-    discriminator_activation: str = "leaky_relu"
-    noise: str = "uniform"
-    n_critic: int | None = None
-    clip: float | None = None
-    gp_lambda: float | None = None
-    optimizer: str | None = None
-    d_lr: float | None = None
-    init: str = "uniform"
-    dtype: str = "float32"
+    data_dim: int = 784                          # D, pixels per image
+    noise_dim: int = 96                          # the size of z
+    generator_dims: tuple = (1024, 1024)         # G's hidden sizes
+    discriminator_dims: tuple = (256, 256)       # D's hidden sizes
+    loss: str = "ns"                             # minimax, ns, lsgan, wgan or wgan-gp (adversarial.LOSSES)
+    generator_activation: str = "relu"           # of G's hidden layers (its output is tanh)
+    discriminator_activation: str = "leaky_relu"  # of D's hidden layers (its output is a raw score)
+    noise: str = "uniform"                       # z ~ U(-1, 1) ("uniform") or N(0, I) ("normal")
+    n_critic: int | None = None                  # critic steps per generator step (None: the paper's)
+    clip: float | None = None                    # WGAN's weight bound c (None: 0.01 for wgan)
+    gp_lambda: float | None = None               # WGAN-GP's penalty weight (None: 10 for wgan-gp)
+    optimizer: str | None = None                 # both players' (None: the paper's)
+    d_lr: float | None = None                    # the discriminator's learning rate, if not the generator's
+    init: str = "uniform"                        # weight initialisation (layers.INIT_SCHEMES)
+    dtype: str = "float32"                       # of parameters and arithmetic
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        set_("data_dim", _positive_int("data_dim", self.data_dim))
-        set_("noise_dim", _positive_int("noise_dim", self.noise_dim))
-        set_("generator_dims", _dims("generator_dims", self.generator_dims))
-        set_("discriminator_dims", _dims("discriminator_dims", self.discriminator_dims))
+        set_("data_dim", positive_int("data_dim", self.data_dim))
+        set_("noise_dim", positive_int("noise_dim", self.noise_dim))
+        set_("generator_dims", positive_ints("generator_dims", self.generator_dims))
+        set_("discriminator_dims", positive_ints("discriminator_dims", self.discriminator_dims))
         check_loss(self.loss)
         for name in ("generator_activation", "discriminator_activation"):
             if getattr(self, name) not in ACTIVATIONS:
@@ -81,7 +70,7 @@ class GANConfig:
         if self.noise not in NOISES:
             raise ConfigError(f"noise must be one of {NOISES}, got {self.noise!r}")
         opt, _, _, k, _ = PAPER_DEFAULTS[self.loss]
-        set_("n_critic", _positive_int("n_critic (critic steps per generator step)",
+        set_("n_critic", positive_int("n_critic (critic steps per generator step)",
                                        k if self.n_critic is None else self.n_critic))
         if self.clip is not None and self.loss != "wgan":
             raise ConfigError(f"clip (weight clipping) is the WGAN's Lipschitz constraint; loss {self.loss!r} "

@@ -20,6 +20,8 @@ h has N + C rows, the last C of them the pseudo-inputs'.
 """
 from __future__ import annotations
 
+from ..errors import DataError, ShapeError
+from .base import check_finite
 from .posterior_categorical import CategoricalPosterior
 from .posteriors import GaussianPosterior
 from .priors import make_prior
@@ -37,7 +39,9 @@ class Latent:
         self.prior = make_prior(config, rng, backend.xp, dtype)
         self.closed_form = config.closed_form_kl and config.iwae_k == 1
         self.pseudo = self.prior.components if self.prior.name == "vamp" else 0
-        self.xp = backend.xp
+        self.samples, self.categorical = config.iwae_k, config.latent == "categorical"     # K per example
+        self.latent_dim, self.code_size = config.latent_dim, config.code_size
+        self.backend, self.xp, self.dtype = backend, backend.xp, dtype
         self._cache = self.last_stats = None
 
     def parts(self):
@@ -49,6 +53,47 @@ class Latent:
         if not self.pseudo:
             return s, None
         return {k: v[:n] for k, v in s.items()}, tuple(s[k][n:] for k in _PRIOR_STATS)
+
+    # -------------------------------------------------------------- inputs
+    def noise(self, eps, n, rng, check=True):
+        """The noise of q(z|x) for n examples, drawn from rng when None.
+
+        Gaussian latents: eps ~ N(0, I), (n, latent_dim) or (iwae_k, n, latent_dim);
+        categorical latents: u ~ U(0, 1), (n, latent_dim, categories), the source
+        of the Gumbel noise. Given noise is checked for its shape and, with
+        ``check``, for finiteness (and u for the open interval (0, 1))."""
+        lead = (n,) if self.samples == 1 else (self.samples, n)
+        if eps is None:
+            return self.posterior.noise(rng, lead, self.dtype)
+        eps = self.backend.asarray(eps, dtype=self.dtype)
+        shape = self.posterior.noise_shape(lead)
+        if eps.shape != shape:
+            what = ("(N, latent_dim, categories)" if self.categorical else
+                    "(N, latent_dim)" if self.samples == 1 else "(iwae_k, N, latent_dim)")
+            raise ShapeError(f"eps must have shape {what} = {shape}, got {tuple(eps.shape)}")
+        if check and self.categorical and bool(((eps <= 0) | (eps >= 1)).any()):
+            raise DataError("eps of categorical latents is the uniform noise u of g = -log(-log u): every entry "
+                            "must lie in the open interval (0, 1)")
+        return check_finite("eps", eps) if check else eps
+
+    def prior_draws(self, z_prior, n, rng, check=True):
+        """z_prior ~ p(z) = N(0, I), (n, latent_dim), for the MMD term; drawn from rng when None."""
+        shape = (n, self.latent_dim)
+        if z_prior is None:
+            return rng.standard_normal(shape, dtype=self.dtype)
+        z_prior = self.backend.asarray(z_prior, dtype=self.dtype)
+        if z_prior.shape != shape:
+            raise ShapeError(f"z_prior (draws from p(z) for the MMD term) must have shape (N, latent_dim) = "
+                             f"{shape}, got {tuple(z_prior.shape)}")
+        return check_finite("z_prior", z_prior) if check else z_prior
+
+    def codes(self, z):
+        """z as (N, code_size) codes on the backend (latent_dim, or latent_dim * categories one-hot entries)."""
+        z = self.backend.asarray(z, dtype=self.dtype)
+        if z.ndim != 2 or z.shape[1] != self.code_size:
+            what = "latent_dim * categories" if self.categorical else "latent_dim"
+            raise ShapeError(f"z must have shape (N, {what}) = (N, {self.code_size}), got {tuple(z.shape)}")
+        return check_finite("z", z)
 
     # ------------------------------------------------------------ training
     def forward(self, h, eps, buf):

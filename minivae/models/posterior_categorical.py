@@ -27,11 +27,11 @@ from ..errors import ConfigError
 from ..gumbel import (categorical_kl, categorical_kl_backward, gumbel_max_sample, gumbel_noise, gumbel_softmax,
                       gumbel_softmax_backward, straight_through)
 from ..layers import Dense, init_for
-from .posteriors import Heads
+from .parts import Posterior
 from ..softmax import log_softmax
 
 
-class CategoricalPosterior(Heads):
+class CategoricalPosterior(Posterior):
     """M categorical variables of K classes; one head ``logits.W/b`` of M K outputs."""
 
     def __init__(self, config, h_dim, rng, backend, dtype):

@@ -31,34 +31,10 @@ from ..layers import Dense, init_for
 from ..likelihoods import LOG_2PI
 from ..planar import planar_flow, planar_flow_backward
 from ..reparam import reparameterize, reparameterize_backward
+from .parts import Posterior
 
 
-class Heads:
-    """Linear heads on the encoder's h (``self.heads``: name -> Dense), forward and backward together."""
-
-    heads: dict                                     # name -> Dense, set by each posterior
-
-    def parts(self):
-        """[(name, Dense)] for :func:`minivae.layers.pack_parameters`."""
-        return list(self.heads.items())
-
-    def stats(self, h, train=True):
-        """The heads' outputs on h (R, H), by head name, each (R, ·)."""
-        return {k: (d.forward(h) if train else d.predict(h)) for k, d in self.heads.items()}
-
-    def stats_backward(self, dstats, need_dx=True):
-        """Backward through the heads (the last ``stats(train=True)``): dL/dh, or None."""
-        dh = None
-        for k, d in self.heads.items():
-            dx = d.backward(dstats[k], need_dx=need_dx)
-            if dh is None:
-                dh = dx
-            elif need_dx:
-                dh += dx                                    # h feeds every head
-        return dh
-
-
-class GaussianPosterior(Heads):
+class GaussianPosterior(Posterior):
     """q(z|x): a diagonal or full-covariance Gaussian, optionally followed by K planar flow steps.
 
     Head parameters: ``mu.W/b``, ``logvar.W/b``, ``L.W/b`` (full covariance)

@@ -19,10 +19,11 @@ own parameters.
   the encoder into the pseudo-inputs.
 
 The mixtures' density and its backward are :mod:`minivae.mixture` (GEMMs).
-Every prior has ``params``/``grads`` (packed by the VAE into its flat
-buffer), ``log_prob(z, stats)`` -> (log p (…,), cache), ``backward(dlogp,
-cache)`` -> (dz, dstats) and ``sample(n, rng, stats)``; ``stats`` is the
-pseudo-inputs' (mu, logvar) for the VampPrior and None otherwise.
+Every prior implements :class:`minivae.models.parts.Prior`: ``params``/``grads``
+(packed by the VAE into its flat buffer), ``log_prob(z, stats)`` -> (log p
+(…,), cache), ``backward(dlogp, cache)`` -> (dz, dstats) and ``sample(n, rng,
+stats)``; ``stats`` is the pseudo-inputs' (mu, logvar) for the VampPrior and
+None otherwise.
 """
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ from ..errors import DataError
 from ..likelihoods import LOG_2PI
 from ..mixture import mixture_log_prob, mixture_log_prob_backward
 from ..softmax import log_softmax
+from .parts import Prior
 
 
-class StandardNormal:
+class StandardNormal(Prior):
     """p(z) = N(0, I)."""
 
     name = "standard"
@@ -58,7 +60,7 @@ class StandardNormal:
         return rng.standard_normal((n, self.latent_dim), dtype=self.dtype)
 
 
-class UniformCategorical:
+class UniformCategorical(Prior):
     """p(z) = prod_m 1/K for M one-hot categorical variables of K classes: log p(z) = -M log K."""
 
     name = "standard"
@@ -80,7 +82,7 @@ class UniformCategorical:
         return (c[..., None] == self.xp.arange(self.k)).astype(self.dtype).reshape(n, -1)
 
 
-class _Mixture:
+class _Mixture(Prior):
     """The mixture density shared by the MoG prior and the VampPrior: log p(z) over rows of z (…, M)."""
 
     def _log_prob(self, z, means, logvars, log_weights):

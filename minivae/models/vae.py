@@ -34,15 +34,15 @@ from __future__ import annotations
 import numpy
 
 from .. import iwae
-from . import observation
 from ..backend import get_backend
 from ..backend.buffers import Buffers
 from .vae_config import VAEConfig
 from ..errors import ConfigError, MiniVAEError
 from ..gumbel import temperature
-from .inputs import as_eps, as_images, as_prior_draws, onehot_labels, repeat_rows, with_labels
 from ..kl import free_bits_kl
+from .labels import Labels
 from .latent import Latent
+from .observation import make_observation
 from ..layers import MLP, pack_parameters
 from ..mmd import mmd, mmd_backward
 from .base import Model
@@ -53,20 +53,13 @@ from ..optim import make_optimizer
 class VAE(VAEInference, Model):
     """A VAE with MLP encoder and decoder. See the module docstring for the math.
 
-    Parameters
-    ----------
-    input_dim, hidden_dims, latent_dim, likelihood, activation, beta, dtype,
-    num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init, min_obs_logvar,
-    posterior, flow, flow_steps, prior, prior_components, variance, latent, categories,
-    temperature, temperature_min, anneal_rate, straight_through, mmd_weight, mmd_kernel
-        See :class:`minivae.models.vae_config.VAEConfig`. ``init`` is the weight
-        initialisation: ``"uniform"`` (PyTorch's default), ``"he"``,
-        ``"xavier"`` or ``"auto"`` (He for ReLU-like activations, else Xavier).
-    seed : int
-        Seeds both the weight initialisation and the model's own generator
-        (``self.rng``) for eps, prior samples and binarisation.
-    backend : str or Backend, optional
-        ``"numpy"`` (default) or ``"cupy"``.
+    Its parts: ``encoder``, ``latent`` (q(z|x) and p(z)), ``decoder``,
+    ``observation`` (p(x|z)) and ``labels`` (for a CVAE). Options: every
+    field of :class:`minivae.models.vae_config.VAEConfig`, by the same name
+    (``init``: ``"uniform"``, PyTorch's default, ``"he"``, ``"xavier"`` or
+    ``"auto"``). ``seed`` seeds the weights and the model's own generator
+    ``self.rng`` (eps, prior samples, binarisation); ``backend``:
+    ``"numpy"`` (default) or ``"cupy"``.
     """
 
     kind = "vae"
@@ -80,14 +73,14 @@ class VAE(VAEInference, Model):
                  prior_components=None, variance="fixed", latent="gaussian", categories=10, temperature=1.0,
                  temperature_min=0.5, anneal_rate=3e-5, straight_through=False, mmd_weight=0.0, mmd_kernel="imq",
                  backend=None):
-        self.config = c = VAEConfig(input_dim, hidden_dims, latent_dim, likelihood, activation, beta, dtype,
-                                    num_classes, free_bits, iwae_k, learn_variance, obs_logvar, init, min_obs_logvar,
-                                    posterior, flow, flow_steps, prior, prior_components, variance, latent,
-                                    categories, temperature, temperature_min, anneal_rate, straight_through,
-                                    mmd_weight, mmd_kernel)
-        if c.free_bits > 0 and c.iwae_k > 1:
-            raise ConfigError("free_bits (a floor on the ELBO's KL) cannot be combined with iwae_k > 1: the IWAE "
-                              "bound has no separate KL term; use one of them")
+        self.config = c = VAEConfig(
+            input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim, likelihood=likelihood,
+            activation=activation, beta=beta, dtype=dtype, num_classes=num_classes, free_bits=free_bits,
+            iwae_k=iwae_k, learn_variance=learn_variance, obs_logvar=obs_logvar, init=init,
+            min_obs_logvar=min_obs_logvar, posterior=posterior, flow=flow, flow_steps=flow_steps, prior=prior,
+            prior_components=prior_components, variance=variance, latent=latent, categories=categories,
+            temperature=temperature, temperature_min=temperature_min, anneal_rate=anneal_rate,
+            straight_through=straight_through, mmd_weight=mmd_weight, mmd_kernel=mmd_kernel)
         self.seed = seed
         self.backend = get_backend(backend)
         self.xp, self.dtype = self.backend.xp, numpy.dtype(c.dtype)
@@ -98,18 +91,17 @@ class VAE(VAEInference, Model):
         self.encoder = MLP([c.input_dim + n_cls, *c.hidden_dims], c.activation, init_rng, self.backend,
                            c.dtype, final_activation=c.activation, init=c.init)
         self.latent = Latent(c, h_dim, init_rng, self.backend, c.dtype)
-        out_dim = c.input_dim * (2 if c.variance == "network" else 1)         # (mean, log sigma^2) per pixel
-        self.decoder = MLP([c.code_size + n_cls, *reversed(c.hidden_dims), out_dim],
+        self.observation = make_observation(c, self.backend, self.dtype)             # p(x|z)
+        self.decoder = MLP([c.code_size + n_cls, *reversed(c.hidden_dims), c.input_dim * self.observation.outputs],
                            c.activation, init_rng, self.backend, c.dtype, init=c.init)
-        extra = []
-        if c.learn_variance:
-            start = c.obs_logvar if c.min_obs_logvar is None else max(c.obs_logvar, c.min_obs_logvar)
-            extra.append(("decoder.logvar", numpy.full(c.input_dim, start, dtype=self.dtype)))
         parts = [("encoder", self.encoder), *self.latent.parts(), ("decoder", self.decoder)]
-        self.params, self.grads = pack_parameters(parts, extra, self.backend, c.dtype)
+        if self.observation.params:                                                 # decoder.logvar
+            parts.append(("decoder", self.observation))
+        self.params, self.grads = pack_parameters(parts, (), self.backend, c.dtype)
         heads = self.latent.posterior.heads
         self.mu_head, self.logvar_head = heads.get("mu"), heads.get("logvar")     # None for categorical latents
         self.beta = c.beta   # the KL weight; train_step scales it by the warm-up of each step
+        self.labels = Labels(c.num_classes, self.backend, self.dtype)                # y, for a CVAE
         self.buffers = Buffers(self.xp, self.dtype)
         self._cache = None
 
@@ -127,17 +119,17 @@ class VAE(VAEInference, Model):
         """
         c, buf = self.config, self.buffers
         beta = float(self.beta if beta is None else beta)     # a Python float keeps float32 float32
-        x = as_images(self, x, check)
-        target = x if target is None else as_images(self, target, check, like=x, name="target")
+        x = self.as_images(x, check)
+        target = x if target is None else self.as_images(target, check, like=x, name="target")
         n, k, dim = x.shape[0], c.iwae_k, c.code_size
-        onehot = onehot_labels(self, y, n)
-        eps = as_eps(self, eps, n, check)
+        onehot = self.labels.onehot(y, n)
+        eps = self.latent.noise(eps, n, self.rng, check)
         h = self.encoder.forward(self.encoder_input(x, onehot, "x_enc"))                    # (N [+ C pseudo-inputs], H)
         z, kl = self.latent.forward(h, eps, buf)                                   # (N, M) or (K, N, M); kl (N,) or (K, N)
-        out = self.decoder.forward(with_labels(self, z.reshape(-1, dim), onehot, "z_in"))     # (K N, D)
-        nll, dout, dobs_logvar = observation.nll_and_grad(self, repeat_rows(self, target, k), out,
-                                                            1.0 / n if k == 1 else 1.0)        # (K N,)
-        cache = dict(z_shape=z.shape, onehot=onehot, beta=beta, n=n, dout=dout, dobs_logvar=dobs_logvar)
+        out = self.decoder.forward(self.labels.append(z.reshape(-1, dim), onehot, buf, "z_in"))     # (K N, D)
+        nll, dout = self.observation.nll_and_grad(_repeat_rows(target, k, buf), out, 1.0 / n if k == 1 else 1.0,
+                                                  buf)                                  # (K N,), dL/dout
+        cache = dict(z_shape=z.shape, onehot=onehot, beta=beta, n=n, dout=dout)
         if k > 1:
             cache["log_w"] = -nll.reshape(k, n) - beta * kl                           # (K, N) log importance weights
             loss = -iwae.bound(cache["log_w"]).mean()
@@ -152,7 +144,7 @@ class VAE(VAEInference, Model):
         self._cache = cache
         out = {"loss": loss, "recon": nll.mean(), "kl": kl.mean()}
         if c.mmd_weight > 0:                                                        # InfoVAE / MMD-VAE
-            z_prior = as_prior_draws(self, z_prior, n, check)
+            z_prior = self.latent.prior_draws(z_prior, n, self.rng, check)
             out["mmd"], cache["mmd"] = mmd(z, z_prior, c.mmd_kernel)
             out["loss"] = loss + c.mmd_weight * out["mmd"]
         return out
@@ -167,12 +159,10 @@ class VAE(VAEInference, Model):
             w = iwae.normalized_weights(k["log_w"])                                 # (K, N); dL/dlog w = -w / N
             s = (w / n).reshape(-1, 1)                                              # dL/d(-log p(x|z)) per row
             dout_s = xp.multiply(dout, s, out=buf("dout_w", dout.shape))
-            if c.learn_variance:
-                self.grads["decoder.logvar"][...] = observation.weighted_logvar_grad(self, s, dout)
+            self.observation.backward(s)                                            # a learned variance's
             dout, dkl = dout_s, (k["beta"] / n) * w                                 # log w = log p(x|z) - beta kl
         else:
-            if c.learn_variance:
-                self.grads["decoder.logvar"][...] = k["dobs_logvar"]
+            self.observation.backward()
             dkl = k["kl_weight"]
         dz = self.decoder.backward(dout)                                            # (K N, M [+ C])
         if k["onehot"] is not None:                                                 # the labels get no gradient
@@ -237,9 +227,9 @@ class VAE(VAEInference, Model):
 
     def check_data(self, x, y=None, name="x"):
         """Validate (and move to this backend) a dataset fit will train or evaluate on."""
-        x = as_images(self, x, check=True, name=name)
+        x = self.as_images(x, check=True, name=name)
         if self.config.conditional or y is not None:
-            onehot_labels(self, y, x.shape[0])              # DataError / ConfigError for bad labels
+            self.labels.onehot(y, x.shape[0])              # DataError / ConfigError for bad labels
         return x
 
     def apply_constraints(self):
@@ -247,19 +237,22 @@ class VAE(VAEInference, Model):
         ``min_obs_logvar``. Without a floor, the variance of pixels that are always 0 (MNIST's
         border) shrinks by about lr per Adam step and their likelihood grows without bound; the
         loss and gradient are the unconstrained model's (projected gradient descent)."""
-        observation.apply_floor(self)
+        self.observation.apply_constraints()
         return self
 
     def init_output_bias(self, x, floor=1e-4):
-        """Start the decoder at the data's per-pixel marginal (:func:`minivae.models.observation.init_output_bias`)."""
-        observation.init_output_bias(self, as_images(self, x), floor)
+        """Start the decoder at the data's per-pixel marginal: output bias b = link(mean_n x_n) (the means' half
+        for ``variance="network"``; a Bernoulli's logit of the clipped mean), so that with the small initial
+        weights the first reconstructions are the mean image, not grey (as in Burda et al.'s code)."""
+        mean_image = self.xp.asarray(self.as_images(x).mean(axis=0, dtype="float64"))
+        self.decoder.layers[-1].params["b"][:self.config.input_dim] = self.observation.link(mean_image, floor)
         return self
 
     def init_pseudo_inputs(self, x):
         """Start the VampPrior's pseudo-inputs at C distinct training images of x, chosen by ``self.rng``."""
         if not self.latent.pseudo:
             raise ConfigError(f"init_pseudo_inputs needs prior='vamp'; this VAE has prior={self.config.prior!r}")
-        self.latent.prior.init_from_data(as_images(self, x), self.rng)
+        self.latent.prior.init_from_data(self.as_images(x), self.rng)
         return self
 
     # ------------------------------------------------------------ checkpoints
@@ -291,3 +284,12 @@ class VAE(VAEInference, Model):
         if c.prior != "standard":
             d["prior_components"] = c.prior_components
         return d
+
+
+def _repeat_rows(target, k, buf):
+    """The target once per importance sample, (K N, D), in a kept buffer (target itself for K = 1)."""
+    if k == 1:
+        return target
+    out = buf("target_k", (k * target.shape[0], target.shape[1]))
+    out.reshape(k, *target.shape)[...] = target
+    return out

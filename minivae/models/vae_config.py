@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 
 from ..activations import ACTIVATIONS
 from ..backend import check_dtype
-from ..errors import ConfigError, finite_number
+from ..errors import ConfigError, finite_number, positive_int, positive_ints
 from ..layers import INIT_SCHEMES
+from .observation import LIKELIHOODS, OBSERVATION_FIELDS, VARIANCES, observation_options  # noqa: F401
 
-LIKELIHOODS = ("bernoulli", "gaussian")
 #: q(z|x): a diagonal or a full-covariance Gaussian (:mod:`minivae.models.posteriors`)
 POSTERIORS = ("diagonal", "full")
 #: normalizing flows after the Gaussian sample (:mod:`minivae.planar`)
@@ -23,19 +22,11 @@ DEFAULT_COMPONENTS = {"standard": 0, "mog": 10, "vamp": 500}
 LATENTS = ("gaussian", "categorical")
 #: the kernels of the MMD term (:mod:`minivae.mmd`)
 MMD_KERNELS = ("imq", "rbf")
-#: a Gaussian decoder's variance: one fixed number, learned per pixel, or an output of the decoder network
-VARIANCES = ("fixed", "pixel", "network")
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class VAEConfig:
-    """Everything that defines a VAE's architecture and objective.
+    """Everything that defines a VAE's architecture and objective; built by keyword only.
 
     hidden_dims are the encoder's hidden sizes; the decoder mirrors them in
     reverse. ``()`` gives a linear-Gaussian VAE (heads straight on x, a single
@@ -61,91 +52,66 @@ class VAEConfig:
     ``mmd_kernel``), beside the KL weight ``beta``.
     """
 
-    input_dim: int = 784
-    hidden_dims: tuple = (400,)
-    latent_dim: int = 20
-    likelihood: str = "bernoulli"
-    activation: str = "relu"
-    beta: float = 1.0
-    dtype: str = "float32"
-    num_classes: int | None = None
-    free_bits: float = 0.0
-    iwae_k: int = 1
-    learn_variance: bool = False
-    obs_logvar: float = 0.0
-    init: str = "uniform"
-    min_obs_logvar: float | None = None
-    posterior: str = "diagonal"
-    flow: str | None = None
-    flow_steps: int = 10
-    prior: str = "standard"
-    prior_components: int | None = None
-    variance: str = "fixed"
-    latent: str = "gaussian"
-    categories: int = 10
-    temperature: float = 1.0
-    temperature_min: float = 0.5
-    anneal_rate: float = 3e-5
-    straight_through: bool = False
-    mmd_weight: float = 0.0
-    mmd_kernel: str = "imq"
+    input_dim: int = 784                    # D, pixels per image
+    hidden_dims: tuple = (400,)             # the encoder's hidden sizes; the decoder's reversed; () linear
+    latent_dim: int = 20                    # M, the size of z (categorical: M variables)
+    likelihood: str = "bernoulli"           # p(x|z): "bernoulli" (logits) or "gaussian" (means)
+    activation: str = "relu"                # of every hidden layer
+    beta: float = 1.0                       # the KL weight (beta-VAE; 1 is the ELBO)
+    dtype: str = "float32"                  # of parameters and arithmetic
+    num_classes: int | None = None          # C for a conditional VAE (one-hot labels in); None unconditional
+    free_bits: float = 0.0                  # lambda, a floor on each dimension's KL in nats (0: none)
+    iwae_k: int = 1                         # K importance samples (> 1: the IWAE bound)
+    learn_variance: bool = False            # the old spelling of variance="pixel"
+    obs_logvar: float = 0.0                 # log sigma^2 of a Gaussian decoder (the start, when learned)
+    init: str = "uniform"                   # weight initialisation (layers.INIT_SCHEMES)
+    min_obs_logvar: float | None = None     # a floor on a learned log sigma^2 (None: none)
+    posterior: str = "diagonal"             # q(z|x): "diagonal" or "full" covariance
+    flow: str | None = None                 # "planar" flow steps after the sample, or None
+    flow_steps: int = 10                    # K, the flow's steps
+    prior: str = "standard"                 # p(z): "standard" N(0, I), "mog" or "vamp"
+    prior_components: int | None = None     # a learned prior's components (None: 10 mog, 500 vamp)
+    variance: str = "fixed"                 # a Gaussian decoder's variance: "fixed", "pixel" or "network"
+    latent: str = "gaussian"                # z: "gaussian" or "categorical" (Gumbel-softmax)
+    categories: int = 10                    # K classes per categorical variable
+    temperature: float = 1.0                # tau_0, the Gumbel-softmax temperature at step 0
+    temperature_min: float = 0.5            # tau_min, its floor
+    anneal_rate: float = 3e-5               # r in tau = max(tau_min, tau_0 exp(-r t))
+    straight_through: bool = False          # one-hot codes forward, relaxed gradient backward
+    mmd_weight: float = 0.0                 # lambda of the MMD(q(z), p(z)) term (InfoVAE; 0: none)
+    mmd_kernel: str = "imq"                 # the MMD's kernel: "imq" or "rbf"
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        set_("input_dim", _positive_int("input_dim", self.input_dim))
-        set_("latent_dim", _positive_int("latent_dim", self.latent_dim))
-        if isinstance(self.hidden_dims, numbers.Integral):
-            set_("hidden_dims", (self.hidden_dims,))
-        try:
-            dims = tuple(self.hidden_dims)
-        except TypeError:
-            raise ConfigError(f"hidden_dims must be a sequence of ints, got {self.hidden_dims!r}") from None
-        set_("hidden_dims", tuple(_positive_int("each hidden dim", d) for d in dims))
-        if self.likelihood not in LIKELIHOODS:
-            raise ConfigError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
+        set_("input_dim", positive_int("input_dim", self.input_dim))
+        set_("latent_dim", positive_int("latent_dim", self.latent_dim))
+        set_("hidden_dims", positive_ints("hidden_dims", self.hidden_dims, "each hidden dim"))
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         set_("beta", finite_number("beta", self.beta, ">= 0", lambda v: v >= 0))
         set_("dtype", check_dtype(self.dtype))
         if self.num_classes is not None:
-            set_("num_classes", _positive_int("num_classes", self.num_classes))
+            set_("num_classes", positive_int("num_classes", self.num_classes))
         set_("free_bits", finite_number("free_bits (lambda, nats per latent dimension)", self.free_bits, ">= 0",
                                         lambda v: v >= 0))
-        set_("iwae_k", _positive_int("iwae_k (number of importance samples k)", self.iwae_k))
-        self._check_variance(set_)
-        set_("obs_logvar", finite_number("obs_logvar (log sigma^2 of the Gaussian decoder)", self.obs_logvar))
-        if self.min_obs_logvar is not None:
-            if self.variance == "fixed":
-                raise ConfigError("min_obs_logvar is a floor on a learned variance: it needs variance='pixel' "
-                                  "(learn_variance=True) or variance='network'")
-            if not (isinstance(self.min_obs_logvar, numbers.Real) and math.isfinite(self.min_obs_logvar)):
-                raise ConfigError(f"min_obs_logvar must be a finite number (log sigma^2) or None, "
-                                  f"got {self.min_obs_logvar!r}")
-            set_("min_obs_logvar", float(self.min_obs_logvar))
+        set_("iwae_k", positive_int("iwae_k (number of importance samples k)", self.iwae_k))
+        if self.free_bits > 0 and self.iwae_k > 1:
+            raise ConfigError("free_bits (a floor on the ELBO's KL) cannot be combined with iwae_k > 1: the IWAE "
+                              "bound has no separate KL term; use one of them")
+        for key, value in observation_options(**{k: getattr(self, k) for k in OBSERVATION_FIELDS}).items():
+            set_(key, value)                                    # p(x|z)'s own fields, validated by it
         if self.init not in INIT_SCHEMES:
             raise ConfigError(f"init must be one of {INIT_SCHEMES}, got {self.init!r}")
 
         self._check_design_points(set_)
         self._check_discrete_and_loss(set_)
 
-    def _check_variance(self, set_):
-        if self.variance not in VARIANCES:
-            raise ConfigError(f"variance must be one of {VARIANCES}, got {self.variance!r}")
-        if self.learn_variance and self.variance == "network":
-            raise ConfigError("learn_variance=True (one variance per pixel) and variance='network' (the decoder "
-                              "outputs it) are two different models: choose one")
-        if self.learn_variance:
-            set_("variance", "pixel")
-        set_("learn_variance", self.variance == "pixel")
-        if self.variance != "fixed" and self.likelihood != "gaussian":
-            raise ConfigError(f"a learned variance (variance={self.variance!r}) needs likelihood='gaussian'")
-
     def _check_design_points(self, set_):
         if self.posterior not in POSTERIORS:
             raise ConfigError(f"posterior must be one of {POSTERIORS}, got {self.posterior!r}")
         if self.flow is not None and self.flow not in FLOWS:
             raise ConfigError(f"flow must be None or one of {FLOWS}, got {self.flow!r}")
-        set_("flow_steps", _positive_int("flow_steps (K, the number of flow steps)", self.flow_steps))
+        set_("flow_steps", positive_int("flow_steps (K, the number of flow steps)", self.flow_steps))
         if self.flow is not None and self.posterior != "diagonal":
             raise ConfigError("a flow starts from the diagonal Gaussian sample: use posterior='diagonal' with "
                               f"flow={self.flow!r}")
@@ -158,7 +124,7 @@ class VAEConfig:
             set_("prior_components", 0)
         else:
             k = DEFAULT_COMPONENTS[self.prior] if self.prior_components is None else self.prior_components
-            set_("prior_components", _positive_int("prior_components (K, the prior's mixture components)", k))
+            set_("prior_components", positive_int("prior_components (K, the prior's mixture components)", k))
         if self.prior == "vamp" and self.num_classes is not None:
             raise ConfigError("the VampPrior's pseudo-inputs carry no label: prior='vamp' cannot be combined with "
                               "num_classes (a conditional VAE)")

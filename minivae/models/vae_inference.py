@@ -1,23 +1,26 @@
-"""What a trained VAE does besides its objective: encode, decode, reconstruct, sample, and the latent diagnostics.
+"""What a trained VAE does besides its objective: encode, decode, reconstruct, sample, the log-likelihood, and
+the latent diagnostics: the VAE's inference, one module.
 
-A mixin of :class:`minivae.VAE` (the objective and its training are in
-:mod:`minivae.models.vae`): every method here is inference, without the caches of
-a training pass, so calling one between ``loss`` and ``backward`` changes
-nothing.
+The methods of :class:`minivae.VAE` are in two modules by what they touch:
+its objective and training (:mod:`minivae.models.vae`: ``loss`` keeps caches
+and buffers that ``backward`` reads) and its inference (here: no cache, no
+kept buffer, so calling one between ``loss`` and ``backward`` changes
+nothing). :class:`VAEInference` is mixed into :class:`minivae.VAE` and reads
+its parts: ``encoder``, ``latent``, ``decoder``, ``observation``, ``labels``,
+``params``, ``rng`` and ``buffers`` (the last only for ``encoder_input`` in training).
 """
 from __future__ import annotations
 
-from . import diagnostics, observation
-from ..errors import ConfigError
-from .inputs import as_images, as_latents, onehot_labels, positive_int, with_labels
+from . import diagnostics
+from ..errors import ConfigError, positive_int
 
 
 class VAEInference:
-    """Inference methods of a VAE (needs ``encoder``, ``latent``, ``decoder``, ``params``, ``rng``, ``buffers``)."""
+    """The inference methods of :class:`minivae.VAE` (the module docstring says what they read)."""
 
     def encoder_input(self, x, onehot=None, name=None):
         """What the encoder reads: x (or [x, onehot(y)]), then the VampPrior's C pseudo-inputs (N [+ C], D)."""
-        x_in = with_labels(self, x, onehot, name and "x_in")
+        x_in = self.labels.append(x, onehot, self.buffers, name and "x_in")
         if not self.latent.pseudo:
             return x_in
         u = self.params["prior.pseudo_inputs"]
@@ -30,11 +33,11 @@ class VAEInference:
     def decoder_input(self, z, y=None):
         """What the decoder reads: z, or [z, onehot(y)] for a conditional VAE (N, latent_dim + C)."""
         z = self.backend.asarray(z, dtype=self.dtype)
-        return with_labels(self, z, onehot_labels(self, y, z.shape[0]))
+        return self.labels.append(z, self.labels.onehot(y, z.shape[0]))
 
     def _hidden(self, x, y=None):
-        x = as_images(self, x)
-        return self.encoder.predict(with_labels(self, x, onehot_labels(self, y, x.shape[0])))
+        x = self.as_images(x)
+        return self.encoder.predict(self.labels.append(x, self.labels.onehot(y, x.shape[0])))
 
     def encode(self, x, y=None):
         """(mu, logvar) of q(z|x) (of the base Gaussian q_0 for a flow), each (N, latent_dim)."""
@@ -52,7 +55,7 @@ class VAEInference:
 
     def decode(self, z, y=None):
         """The decoder's mean: pixel probabilities (Bernoulli) or means (Gaussian), (N, input_dim)."""
-        return observation.mean(self, self.decoder.predict(self.decoder_input(as_latents(self, z), y)))
+        return self.observation.mean(self.decoder.predict(self.decoder_input(self.latent.codes(z), y)))
 
     def reconstruct(self, x, y=None):
         """decode(mu(x)) (for a flow: the flow of mu): the reconstruction at the posterior's centre."""
@@ -70,7 +73,7 @@ class VAEInference:
         """Decode z_t = (1 - t) mu(x_a) + t mu(x_b) for t = 0 .. 1 in ``steps`` steps: (steps, input_dim)."""
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
             raise ConfigError(f"steps must be an integer >= 2, got {steps!r}")
-        xs = as_images(self, self.xp.stack([self.backend.asarray(x_a, dtype=self.dtype).reshape(-1),
+        xs = self.as_images(self.xp.stack([self.backend.asarray(x_a, dtype=self.dtype).reshape(-1),
                                             self.backend.asarray(x_b, dtype=self.dtype).reshape(-1)]))
         mu = self.encode(xs, None if y is None else self.xp.asarray([y, y]))[0]
         t = self.xp.linspace(0, 1, steps, dtype=self.dtype)[:, None]
@@ -88,7 +91,8 @@ class VAEInference:
         """I_q(x; z) in nats, estimated on the images x (:func:`minivae.models.diagnostics.mutual_information`)."""
         return diagnostics.mutual_information(self, x, y, seed)
 
-    def log_likelihood(self, x, k=5000, batch_size=100, y=None, seed=None, chunk_elems=2**22):
-        """Importance-sampled estimate of log p(x) per example, (N,) in nats (:func:`minivae.models.diagnostics.log_likelihood`)."""
-        return diagnostics.log_likelihood(self, x, k, batch_size, y, seed, chunk_elems)
+    def log_likelihood(self, x, k=5000, batch_size=100, y=None, seed=None, chunk_elems=2**22, progress=None):
+        """Importance-sampled estimate of log p(x) per example, (N,) in nats; ``progress(done, total)`` after each
+        batch of images if given (:func:`minivae.models.diagnostics.log_likelihood`)."""
+        return diagnostics.log_likelihood(self, x, k, batch_size, y, seed, chunk_elems, progress)
 

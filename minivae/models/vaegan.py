@@ -31,16 +31,15 @@ the reparameterization and the KL as in the VAE.
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy
 
 from ..adversarial import sigmoid, softplus
-from ..errors import ConfigError, DataError, MiniVAEError, ShapeError, finite_number
+from ..errors import ConfigError, DataError, MiniVAEError, ShapeError
 from ..layers import MLP, pack_parameters
 from .base import Model
 from ..optim import make_optimizer
 from .vae import VAE
+from .vaegan_config import VAEGANConfig
 
 GROUPS = ("encoder", "decoder", "discriminator")
 
@@ -48,6 +47,7 @@ GROUPS = ("encoder", "decoder", "discriminator")
 class VAEGAN(Model):
     """Encoder and decoder as :class:`minivae.VAE`'s (Bernoulli logits), plus an MLP discriminator.
 
+    Options: :class:`minivae.models.vaegan_config.VAEGANConfig`.
     ``feature_layer`` l in 1..len(discriminator_dims): the hidden layer whose
     features L_llike compares (None: the last). The default is 1: with these
     MLPs and 300 CPU-seconds of training, layer 1 gave sample FID 31.9 and
@@ -58,40 +58,29 @@ class VAEGAN(Model):
     """
 
     kind = "vaegan"
+    unit_interval = True            # images in [0, 1]: the decoder is Bernoulli
     tuple_options = ("hidden_dims", "discriminator_dims")
 
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20, discriminator_dims=(256, 256),
                  feature_layer=1, gamma=1.0, activation="relu", discriminator_activation="leaky_relu",
                  adversarial=True, init="uniform", seed=0, dtype="float32", backend=None):
-        dims = tuple(discriminator_dims) if not isinstance(discriminator_dims, numbers.Integral) \
-            else (discriminator_dims,)
-        if not dims:
-            raise ConfigError("discriminator_dims must name at least one hidden layer: L_llike compares its features")
-        l = len(dims) if feature_layer is None else feature_layer
-        if isinstance(l, bool) or not isinstance(l, numbers.Integral) or not 1 <= l <= len(dims):
-            raise ConfigError(f"feature_layer must be an integer in 1..{len(dims)} (a hidden layer of the "
-                              f"discriminator {list(dims)}), got {feature_layer!r}")
-        self.gamma = finite_number("gamma (the weight of L_llike in the decoder's loss)", gamma, ">= 0",
-                                   lambda v: v >= 0)
-        self.vae = VAE(input_dim, hidden_dims, latent_dim, "bernoulli", activation, seed=seed, dtype=dtype,
-                       init=init, backend=backend)
+        self.config = c = VAEGANConfig(
+            input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim,
+            discriminator_dims=discriminator_dims, feature_layer=feature_layer, gamma=gamma, activation=activation,
+            discriminator_activation=discriminator_activation, adversarial=adversarial, init=init, dtype=dtype)
+        self.vae = VAE(input_dim=c.input_dim, hidden_dims=c.hidden_dims, latent_dim=c.latent_dim,
+                       likelihood="bernoulli", activation=c.activation, seed=seed, dtype=c.dtype, init=c.init,
+                       backend=backend)
         self.backend, self.xp, self.dtype = self.vae.backend, self.vae.xp, self.vae.dtype
-        self.seed, self.feature_layer, self.adversarial = seed, int(l), bool(adversarial)
-        self.discriminator = MLP([input_dim, *dims, 1], discriminator_activation, numpy.random.default_rng(seed + 1),
-                                 self.backend, dtype, init=init)
-        d_params, d_grads = pack_parameters([("discriminator", self.discriminator)], (), self.backend, dtype)
+        self.seed = seed
+        self.discriminator = MLP([c.input_dim, *c.discriminator_dims, 1], c.discriminator_activation,
+                                 numpy.random.default_rng(seed + 1), self.backend, c.dtype, init=c.init)
+        d_params, d_grads = pack_parameters([("discriminator", self.discriminator)], (), self.backend, c.dtype)
         self.params, self.grads = {**self.vae.params, **d_params}, {**self.vae.grads, **d_grads}
         self.part_params = {g: {k: v for k, v in self.params.items() if _group(k) == g} for g in GROUPS}
         self.part_grads = {g: {k: self.grads[k] for k in names} for g, names in self.part_params.items()}
-        self._options = dict(input_dim=input_dim, hidden_dims=list(self.vae.config.hidden_dims),
-                             latent_dim=latent_dim, discriminator_dims=list(dims), feature_layer=self.feature_layer,
-                             gamma=self.gamma, activation=activation, discriminator_activation=discriminator_activation,
-                             adversarial=self.adversarial, init=init, dtype=dtype)
         self.buffers, self._cache = self.vae.buffers, None
-
-    @property
-    def config(self):
-        return self.vae.config
+        self.gamma, self.feature_layer, self.adversarial = c.gamma, c.feature_layer, c.adversarial   # read often
 
     @property
     def rng(self):
@@ -114,7 +103,7 @@ class VAEGAN(Model):
         ``d_recon``, ``d_prior`` (mean D of x, x_tilde, x_p).
         """
         vae, ops, xp, buf = self.vae, self.backend.ops, self.xp, self.buffers
-        x = self.vae.check_data(x) if check else x
+        x = self.as_images(x, check)
         n, m, dim = x.shape[0], vae.config.latent_dim, vae.config.input_dim
         eps = self._normal(eps, n, "eps", check)
         z_p = self._normal(z_p, n, "z_p", check)
@@ -223,7 +212,7 @@ class VAEGAN(Model):
     def check_data(self, x, y=None, name="x"):
         if y is not None:
             raise ConfigError(f"a VAE-GAN is unconditional: {name} came with labels (train without train_y)")
-        return self.vae.check_data(x, None, name)
+        return self.as_images(x, True, name=name)
 
     # ------------------------------------------------------------- inference
     def encode(self, x):
@@ -244,16 +233,18 @@ class VAEGAN(Model):
 
     def discriminate(self, x):
         """D(x), a probability, for images x in [0, 1]: (N,)."""
-        x = self.vae.check_data(x)
+        x = self.as_images(x)
         return sigmoid(self.discriminator.predict(2 * x - 1)[:, 0])
 
-    def log_likelihood(self, x, k=5000, batch_size=100, seed=None):
-        """The k-sample log p(x) estimate under the pixel (Bernoulli) likelihood (:meth:`minivae.VAE.log_likelihood`)."""
-        return self.vae.log_likelihood(x, k=k, batch_size=batch_size, seed=seed)
+    def log_likelihood(self, x, k=5000, batch_size=100, seed=None, progress=None):
+        """The k-sample log p(x) estimate under the pixel (Bernoulli) likelihood (:meth:`minivae.VAE.log_likelihood`,
+        ``progress(done, total)`` after each batch)."""
+        return self.vae.log_likelihood(x, k=k, batch_size=batch_size, seed=seed, progress=progress)
 
     # ----------------------------------------------------------- checkpoints
     def architecture(self):
-        return {**self._options, "seed": self.seed}
+        """The record a checkpoint rebuilds this VAE-GAN from: its config and seed."""
+        return {**self.config.to_dict(), "seed": self.seed}
 
     @classmethod
     def from_gan(cls, gan, feature_layer=1, **options):

@@ -34,66 +34,20 @@ Parameters: ``encoder.{i}.W/b``, ``decoder.{i}.W/b``, ``codebook`` (K, D).
 """
 from __future__ import annotations
 
-import dataclasses
-import numbers
-
 import numpy
 
-from ..activations import ACTIVATIONS, sigmoid
-from ..backend import check_dtype, get_backend
+from ..backend import get_backend
 from ..backend.buffers import Buffers
-from .vae_config import LIKELIHOODS
-from ..errors import CheckpointError, ConfigError, MiniVAEError, finite_number
-from .inputs import as_images, positive_int
-from ..layers import INIT_SCHEMES, MLP, pack_parameters
+from ..errors import CheckpointError, ConfigError, MiniVAEError, positive_int
+from ..layers import MLP, pack_parameters
 from .base import Model
+from .observation import Bernoulli, Gaussian
+from .vqvae_config import VQVAEConfig
 from ..optim import make_optimizer
 from ..quantizer import (check_codes, code_usage, nearest_codes, perplexity, position_counts, quantize,
                          replacement_rows, sample_codes, usage_stats, vq_backward, vq_losses)
 
 STATE = ("vq.usage", "vq.step", "vq.ready", "prior.counts")
-
-
-@dataclasses.dataclass(frozen=True)
-class VQVAEConfig:
-    """The VQ-VAE's options, validated (ConfigError naming the option)."""
-
-    input_dim: int = 784
-    hidden_dims: tuple = (400,)
-    latent_dim: int = 20
-    code_dim: int = 8
-    codebook_size: int = 64
-    commitment: float = 0.25
-    likelihood: str = "bernoulli"
-    activation: str = "relu"
-    init: str = "uniform"
-    restart_dead: bool = True
-    restart_every: int = 20
-    codebook_lr_scale: float = 300.0
-    dtype: str = "float32"
-
-    def __post_init__(self):
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        for name in ("input_dim", "latent_dim", "code_dim", "restart_every"):
-            set_(name, positive_int(name, getattr(self, name)))
-        k = self.codebook_size
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 2:
-            raise ConfigError(f"codebook_size must be an integer >= 2 (K codes to choose from), got {k!r}")
-        set_("codebook_size", int(k))
-        dims = self.hidden_dims if hasattr(self.hidden_dims, "__iter__") else (self.hidden_dims,)
-        set_("hidden_dims", tuple(positive_int("each hidden dim", d) for d in dims))
-        set_("commitment", finite_number("commitment (beta)", self.commitment, ">= 0", lambda v: v >= 0))
-        set_("codebook_lr_scale", finite_number("codebook_lr_scale", self.codebook_lr_scale, "> 0", lambda v: v > 0))
-        for name, allowed in (("likelihood", LIKELIHOODS), ("activation", tuple(ACTIVATIONS)), ("init", INIT_SCHEMES)):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if not isinstance(self.restart_dead, (bool, numpy.bool_)):
-            raise ConfigError(f"restart_dead must be True or False, got {self.restart_dead!r}")
-        set_("restart_dead", bool(self.restart_dead))
-        set_("dtype", check_dtype(self.dtype))
-
-    def to_dict(self):
-        return {**dataclasses.asdict(self), "hidden_dims": list(self.hidden_dims)}
 
 
 class VQVAE(Model):
@@ -110,8 +64,10 @@ class VQVAE(Model):
                  commitment=0.25, likelihood="bernoulli", activation="relu", init="uniform", restart_dead=True,
                  restart_every=20, codebook_lr_scale=300.0, seed=0, dtype="float32", backend=None):
         self.config = c = VQVAEConfig(
-            input_dim, hidden_dims, latent_dim, code_dim, codebook_size, commitment, likelihood, activation, init,
-            restart_dead, restart_every, codebook_lr_scale, dtype)
+            input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim, code_dim=code_dim,
+            codebook_size=codebook_size, commitment=commitment, likelihood=likelihood, activation=activation,
+            init=init, restart_dead=restart_dead, restart_every=restart_every, codebook_lr_scale=codebook_lr_scale,
+            dtype=dtype)
         self.seed, self.backend = seed, get_backend(backend)
         self.xp, self.dtype = self.backend.xp, numpy.dtype(c.dtype)
         self.rng = self.backend.default_rng(seed)
@@ -127,6 +83,8 @@ class VQVAE(Model):
         self.part_params = {"vqvae": {name: v for name, v in self.params.items() if name != "codebook"},
                             "codebook": {"codebook": self.params["codebook"]}}      # two optimizers
         self.part_grads = {p: {name: self.grads[name] for name in part} for p, part in self.part_params.items()}
+        self.observation = (Bernoulli(c.input_dim, self.backend, self.dtype) if c.likelihood == "bernoulli" else
+                            Gaussian(c.input_dim, self.backend, self.dtype, obs_logvar=0.0))        # p(x|z_q)
         self.usage = self.xp.zeros(k, dtype=numpy.int64)            # code counts since the last restart check
         self.prior_counts = self.xp.zeros((g, k), dtype=numpy.int64)
         self.steps, self.codebook_ready = 0, False
@@ -139,19 +97,15 @@ class VQVAE(Model):
         codebook + beta commitment, batch means; perplexity of the batch's codes. x, target (x unless denoising):
         (N, input_dim)."""
         c, buf = self.config, self.buffers
-        x = as_images(self, x, check)
-        target = x if target is None else as_images(self, target, check, like=x, name="target")
+        x = self.as_images(x, check)
+        target = x if target is None else self.as_images(target, check, like=x, name="target")
         n, g, d, k = x.shape[0], c.latent_dim, c.code_dim, c.codebook_size
         z_e = self.encoder.forward(x).reshape(n * g, d)                             # (N G, D), a view
         z_q, idx = quantize(z_e, self.params["codebook"], out=buf("z_q", (n, g, d)).reshape(n * g, d),
                             work=buf("scores", (n, g, k)).reshape(n * g, k))
         codebook_loss, commitment_loss = vq_losses(z_e.reshape(n, g * d), z_q.reshape(n, g * d))   # (N,)
         out = self.decoder.forward(z_q.reshape(n, g * d))                           # (N, input_dim)
-        ops, nll, dout = self.backend.ops, buf("nll", (n,)), buf("dout", out.shape)  # -log p(x|z_q), its gradient / N
-        if c.likelihood == "bernoulli":
-            ops.bernoulli_nll_grad(target, out, 1.0 / n, dlogits=dout, nll=nll, work=buf("work", out.shape))
-        else:                                       # unit variance: 1/2 ||x - mean||^2 + D/2 log 2 pi
-            ops.gaussian_nll_grad(target, out, 0.0, 1.0 / n, dmean=dout, nll=nll, work=buf("work", out.shape))
+        nll, dout = self.observation.nll_and_grad(target, out, 1.0 / n, buf)        # -log p(x|z_q), its gradient / N
         counts = code_usage(idx, k)
         self._cache = dict(n=n, z_e=z_e, z_q=z_q, idx=idx, dout=dout, counts=counts)
         recon, vq = nll.mean(), codebook_loss.mean()
@@ -206,7 +160,7 @@ class VQVAE(Model):
     def init_codebook(self, x):
         """Every code e_k := an encoder output of x (N G rows; ``_move_codes``, cycled when N G < K). Returns self."""
         self._move_codes(self.xp.arange(self.config.codebook_size),
-                         self.encoder.predict(as_images(self, x)).reshape(-1, self.config.code_dim))
+                         self.encoder.predict(self.as_images(x)).reshape(-1, self.config.code_dim))
         self.codebook_ready = True
         return self
 
@@ -227,28 +181,30 @@ class VQVAE(Model):
         """Validate (and move to this backend) a dataset fit will train or evaluate on; no labels."""
         if y is not None:
             raise ConfigError("labels y were given, but the VQ-VAE is unconditional: pass no labels")
-        return as_images(self, x, check=True, name=name)
+        return self.as_images(x, check=True, name=name)
 
     # -------------------------------------------------------------- inference
     def encode(self, x):
         """The code indices of x: idx_{n,g} = argmin_k ||z_e,n,g - e_k||^2, (N, latent_dim) int64."""
-        x = as_images(self, x)
+        x = self.as_images(x)
         z_e = self.encoder.predict(x).reshape(-1, self.config.code_dim)
         return nearest_codes(z_e, self.params["codebook"])[0].reshape(x.shape[0], self.config.latent_dim)
 
     def decode_codes(self, idx):
         """Images from code indices (N, latent_dim) in [0, K): pixel probabilities (Bernoulli) or means."""
         idx = check_codes(self.backend.asarray(idx), self.config.latent_dim, self.config.codebook_size)
-        z_q = self.xp.take(self.params["codebook"], idx.reshape(-1), axis=0).reshape(idx.shape[0], -1)
-        out = self.decoder.predict(z_q)
-        return sigmoid(out) if self.config.likelihood == "bernoulli" else out
+        return self.observation.mean(self.decoder.predict(self._z_q(idx)))
+
+    def _z_q(self, idx):
+        """The codes' vectors e_idx, (N, latent_dim * code_dim), for indices (N, latent_dim)."""
+        return self.xp.take(self.params["codebook"], idx.reshape(-1), axis=0).reshape(idx.shape[0], -1)
 
     def reconstruct(self, x):
         """decode_codes(encode(x)): x through the quantized bottleneck, (N, input_dim)."""
         return self.decode_codes(self.encode(x))
 
     def _each_batch(self, x, batch_size, f):
-        x, b = as_images(self, x), positive_int("batch_size", batch_size)
+        x, b = self.as_images(x), positive_int("batch_size", batch_size)
         return sum(f(self.encode(x[s:s + b])) for s in range(0, x.shape[0], b))
 
     def fit_prior(self, x, batch_size=1000):
@@ -266,6 +222,22 @@ class VQVAE(Model):
             raise MiniVAEError("sample() needs the prior over codes: call fit_prior(x) on training images first")
         u = self.rng.random((n, self.config.latent_dim))
         return self.decode_codes(sample_codes(self.prior_counts, u))
+
+    def reconstruction_nll(self, x, batch_size=1000, progress=None):
+        """-log p(x|z_q(x)) per image, (N,) in nats: x through its nearest codes and the decoder (deterministic).
+
+        The VQ-VAE's figure of merit for held-out data (its ELBO adds only the
+        constant KL log K per position against a uniform prior). ``progress``:
+        called as ``progress(done, total)`` (images) after each batch.
+        """
+        x, b = self.as_images(x), positive_int("batch_size", batch_size)
+        out = []
+        for s in range(0, x.shape[0], b):
+            xb = x[s:s + b]
+            out.append(-self.observation.log_likelihood(xb, self.decoder.predict(self._z_q(self.encode(xb)))))
+            if progress is not None:
+                progress(min(x.shape[0], s + b), x.shape[0])
+        return self.xp.concatenate(out)
 
     def code_stats(self, x, batch_size=1000):
         """Codebook usage over x: ``{"usage" (K,), "perplexity", "dead_codes", "dead_fraction"}``."""

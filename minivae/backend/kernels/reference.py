@@ -20,6 +20,8 @@ from .. import array_module
 
 ACTS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
 LEAKY_SLOPE = 0.01
+#: log(2 pi), the constant of every Gaussian log-density in minivae, defined here, below the lecture math that
+#: imports it (minivae.likelihoods.LOG_2PI)
 LOG_2PI = math.log(2 * math.pi)
 SCRATCH_ACTS = ("leaky_relu", "sigmoid")      # the activations whose bias_act_forward takes a work array
 
