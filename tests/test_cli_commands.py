@@ -86,7 +86,7 @@ def test_a_wrong_flag_suggests_the_nearest(capsys):
 
 def test_errors_name_flags_not_config_fields(capsys):
     parser = build_parser().commands["train"]
-    assert flag_names(parser, "these options need a Gaussian: {'iwae_k': 5}") == "these options need a Gaussian: --iwae-k 5"
+    assert flag_names(parser, "these need a Gaussian: {'iwae_k': 5}") == "these need a Gaussian: --iwae-k 5"
     assert flag_names(parser, "latent='categorical' has no KL") == "--latent categorical has no KL"
     assert flag_names(parser, "beta must be >= 0") == "--beta: beta must be >= 0"
     assert main(["train", "--latent", "categorical", "--iwae-k", "5", "--out", "runs/never-made"]) == 2
@@ -228,7 +228,8 @@ def _cpu_seconds(pid):
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the child's CPU time from /proc")
 def test_ctrl_c_in_evaluate_is_one_line_and_exit_130(cvae_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "minivae", "evaluate", str(cvae_path), "--k", "5000"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "minivae", "evaluate", str(cvae_path), "--k", "5000"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     t0 = time.perf_counter()
     while _cpu_seconds(proc.pid) < 4:                  # past the imports and the data: inside the NLL estimate
@@ -238,3 +239,15 @@ def test_ctrl_c_in_evaluate_is_one_line_and_exit_130(cvae_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "interrupted" in err
+
+
+# ------------------------------------------------------------------ bench threads
+def test_bench_takes_its_thread_count_from_openblas_num_threads():
+    """Without --threads, bench runs with NumPy's BLAS thread count as the environment set it (not a fixed 2)."""
+    assert build_parser().parse_args(["bench"]).threads is None
+    code = "from minivae.backend.threads import blas_threads; from minivae.bench import default_threads; " \
+           "print(default_threads(), blas_threads())"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    chosen, blas = out.stdout.split()
+    assert blas == "None" or chosen == blas == "1"

@@ -18,7 +18,8 @@ It writes to ``--out DIR``:
                           epoch's first ROW images, for samples_by_epoch.png (one row per epoch)
     losses.png, discriminator.png   L_D and L_G; D(x) against D(G(z)) (and WGAN's W estimate)
 
-The fixed z of the grids: :mod:`minivae.cli.grid`. The per-step windows come from a thin wrapper around ``gan.train_step`` (one
+The fixed z of the grids: :mod:`minivae.cli.grid`. The per-step windows
+come from a thin wrapper around ``gan.train_step`` (one
 host read per window). ``--resume DIR`` continues a stopped run exactly
 (:mod:`minivae.cli.resume`); its step windows since the last finished
 epoch are lost (a gap in steps.json) when it stopped inside an epoch.
@@ -38,7 +39,6 @@ import numpy
 from ..activations import ACTIVATIONS
 from ..adversarial import LOSSES
 from ..datasets import load_data
-from ..figures import gan as figures_gan
 from ..layers import INIT_SCHEMES
 from ..models.checkpoint import write_json
 from ..models.gan import GAN
@@ -118,6 +118,7 @@ def _new_run(a):
 
 def run(a):
     """Train (or resume) the run ``a`` describes; write its files; returns 0."""
+    from ..figures import gan as figures_gan       # matplotlib loads only when a command draws
     t_start = time.perf_counter()
     _check_options(a)
     if a.resume:
@@ -176,6 +177,7 @@ def _load_json(path):
 
 def _figures(gan, history, steps, rows, out):
     """The run's final figures; their file names."""
+    from ..figures import gan as figures_gan
     c = gan.config
     paths = [figures_gan.loss_curves(history, os.path.join(out, "losses.png"), steps, f"GAN losses ({c.loss})"),
              figures_gan.discriminator_curves(history, os.path.join(out, "discriminator.png"), steps,

@@ -21,7 +21,6 @@ import numpy
 from ..activations import ACTIVATIONS
 from ..datasets import load_data
 from ..errors import ConfigError
-from ..figures import vae as figures
 from ..layers import INIT_SCHEMES
 from ..models.checkpoint import write_json
 from ..models.diagnostics import latent_diagnostics
@@ -89,7 +88,8 @@ def add_parser(sub):
     old = p.add_argument_group("old spellings (each prints its new one)")
     old.add_argument("--model", choices=("vae", "vqvae"), default="vae", action=respelling({"vqvae": "vqvae"}, True),
                      help="vqvae: the vqvae command (python -m minivae vqvae --help)")
-    old.add_argument("--feature-loss", default=None, metavar="GAN_CHECKPOINT", action=respelling({None: "vaegan"}, False),
+    old.add_argument("--feature-loss", default=None, metavar="GAN_CHECKPOINT",
+                     action=respelling({None: "vaegan"}, False),
                      help="VAE_Dis_l: the vaegan command with --feature-loss (python -m minivae vaegan --help)")
     old.add_argument("--feature-layer", type=int, default=None, metavar="L",
                      help="with --feature-loss: that discriminator's hidden layer")
@@ -102,6 +102,7 @@ def write_figures(vae, test, out_dir, history, noise=None):
     ``noise`` ({"denoise": sigma, "mask_noise": p}) adds the denoising figure
     (clean, corrupted and reconstructed test images).
     """
+    from ..figures import vae as figures           # matplotlib loads only when a run draws
     paths = []
     rng = numpy.random.default_rng(0)
     idx = rng.choice(len(test.y), 10, replace=False)

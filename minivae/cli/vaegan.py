@@ -40,7 +40,6 @@ import numpy
 from ..activations import ACTIVATIONS
 from ..datasets import INPUT_DIM, load_data
 from ..errors import ConfigError, MiniVAEError
-from ..figures import gan as figures_gan, vae as figures
 from ..layers import INIT_SCHEMES
 from ..models.checkpoint import write_json
 from ..models.vaegan import VAEGAN
@@ -143,6 +142,7 @@ def final_figures(model, test, n, seed, dataset):
 
 def run(a):
     """Train the run ``a`` describes; write its files; returns 0."""
+    from ..figures import gan as figures_gan, vae as figures     # matplotlib loads only when a command draws
     t_start = time.perf_counter()
     _check_options(a)
     if a.resume:
@@ -188,6 +188,7 @@ def run(a):
 
 def _figures(model, history, rows, test, out):
     """The run's final figures; their file names."""
+    from ..figures import gan as figures_gan, vae as figures
     from ..figures.compare import vaegan_curves
     to_np = model.backend.to_numpy
     idx = numpy.random.default_rng(0).choice(len(test.y), min(10, len(test.y)), replace=False)

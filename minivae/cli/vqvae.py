@@ -30,7 +30,6 @@ import numpy
 
 from ..activations import ACTIVATIONS
 from ..datasets import INPUT_DIM, load_data
-from ..figures import vae as figures
 from ..layers import INIT_SCHEMES
 from ..models.checkpoint import write_json
 from ..models.vae_config import LIKELIHOODS
@@ -118,6 +117,7 @@ def run(a):
 
 
 def _figures(model, test, usage, out):
+    from ..figures import vae as figures           # matplotlib loads only when a run draws
     to_np = model.backend.to_numpy
     idx = numpy.random.default_rng(0).choice(len(test.y), min(10, len(test.y)), replace=False)
     paths = [figures.reconstructions(test.x[idx], to_np(model.reconstruct(test.x[idx])),
