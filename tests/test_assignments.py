@@ -1,4 +1,4 @@
-"""Student versions: built by `python -m minivae.cli.assignments build`, exercises open, solutions restore them."""
+"""Student versions: built by `python -m minivae assignments build`, exercises open, solutions restore them."""
 import json
 import os
 import subprocess
@@ -50,7 +50,7 @@ def test_fill_in_counts_answers():
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("student")
-    proc = subprocess.run([sys.executable, "-m", "minivae.cli.assignments", "build", str(LESSON_DIR), "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "minivae", "assignments", "build", str(LESSON_DIR), "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
     assert proc.returncode == 0, proc.stderr
@@ -66,10 +66,19 @@ def _src(cell):
     return "".join(cell["source"])
 
 
-def test_cli_reports_errors(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "minivae.cli.assignments", "build", str(tmp_path), "--out", str(tmp_path / "o")],
-                          cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 1 and "no notebooks" in proc.stderr
+def test_cli_reports_errors_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "minivae", "assignments", "build", str(tmp_path), "--out",
+                           str(tmp_path / "o")], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "no notebooks" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_old_spelling_builds_too_and_names_the_new_one(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "minivae.assignments", "build", str(LESSON_DIR), "--out",
+                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "is now spelled `python -m minivae assignments`" in proc.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.ipynb")) == sorted(p.name for p in LESSON_DIR.glob("*.ipynb"))
 
 
 def test_every_lesson_has_a_student_version(built):

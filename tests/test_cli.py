@@ -119,9 +119,9 @@ def test_missing_fashion_mnist_is_a_clear_error(tmp_path, capsys):
     assert "dataset-fashion-mnist" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flags, match", [(["--free-bits", "-1"], "free_bits"), (["--iwae-k", "0"], "iwae_k"),
-                                          (["--lr-schedule", "cosine", "--lr-min", "1"], "lr_min"),
-                                          (["--min-logvar", "-6"], "needs variance='pixel' (learn_variance=True)")])
+@pytest.mark.parametrize("flags, match", [(["--free-bits", "-1"], "--free-bits"), (["--iwae-k", "0"], "--iwae-k"),
+                                          (["--lr-schedule", "cosine", "--lr-min", "1"], "--lr-min"),
+                                          (["--min-logvar", "-6"], "needs --variance pixel (--learn-variance)")])
 def test_bad_training_options_are_clear_errors(tmp_path, capsys, flags, match):
     assert main(["train", *TINY, *flags, "--out", str(tmp_path / "bad")]) == 2
     assert match in capsys.readouterr().err

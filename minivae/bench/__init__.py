@@ -12,7 +12,6 @@ every figure. ``--model gan [--loss ...]`` benchmarks cs231n's GAN instead
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -21,7 +20,7 @@ import numpy
 
 from ..adversarial import LOSSES
 from ..errors import MiniVAEError
-from ..backend.threads import blas_limit, cpu_count
+from ..backend.threads import blas_limit, blas_threads, cpu_count
 from . import flops as _flops
 from .workload import MiniVAETrainer, load_data, peak_rss_mb
 from .peak import matmul_peak
@@ -34,9 +33,8 @@ CONFIGS = {
 }
 
 
-def build_parser():
-    p = argparse.ArgumentParser(prog="python -m minivae bench", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def add_arguments(p):
+    """The options of bare ``bench`` (the VAE speed benchmark), added to the parser ``p``."""
     p.add_argument("--model", choices=["vae", "gan"], default="vae",
                    help="vae: the VAE configurations below; gan: cs231n's GAN (minivae.bench.gan)")
     p.add_argument("--loss", choices=list(LOSSES), help="--model gan: the GAN's loss (None: ns)")
@@ -48,15 +46,16 @@ def build_parser():
     p.add_argument("--epochs", type=int, default=3, help="timed epochs (per framework)")
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up epochs (per framework)")
     p.add_argument("--lr", type=float, help="learning rate (VAE: Adam's, 1e-3; GAN: the paper's for its loss)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="initial weights and data order")
     p.add_argument("--limit", type=int, help="train on the first LIMIT MNIST images only (smoke tests)")
     p.add_argument("--test-limit", type=int, help="evaluate on the first TEST_LIMIT test images only")
     p.add_argument("--vs", choices=["torch"], help="also train the same model in PyTorch eager, epochs alternating")
     p.add_argument("--torch-adam", choices=["default", "foreach", "fused"], default="default",
                    help="PyTorch's Adam implementation (--model gan: of its optimizers)")
-    p.add_argument("--threads", type=int, default=cpu_count(),
+    p.add_argument("--threads", type=int, default=None,
                    help="threads for both frameworks: NumPy's BLAS threads and PyTorch's intra-op threads "
-                        "(default: the CPUs this process may use); 1 on a machine shared with other jobs")
+                        "(none: NumPy's BLAS thread count now, which OPENBLAS_NUM_THREADS sets; else the CPUs this "
+                        "process may use); 1 on a machine shared with other jobs")
     p.add_argument("--pause", type=float, default=0.3, metavar="SECONDS",
                    help="idle time before each timed epoch, so that the other framework's spin-waiting "
                         "threads have gone to sleep")
@@ -67,14 +66,27 @@ def build_parser():
     return p
 
 
+def default_threads():
+    """The BLAS threads a run uses when ``--threads`` is not given: NumPy's count now, else the usable CPUs."""
+    return blas_threads() or cpu_count()
+
+
 def main(argv=None):
-    """Run the benchmark; returns the exit status (0, or 2 with a message on a usage error)."""
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    """``python -m minivae bench ARGV``'s exit status: the one command line's parser and errors."""
+    from ..cli import main as cli_main
+    return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])
+
+
+def run_command(args):
+    """Run the benchmark the parsed options ``args`` describe; returns the exit status."""
+    if args.threads is None:
+        args.threads = default_threads()
     try:
         if args.model == "gan":
             from . import gan
 
             args.loss = args.loss or "ns"
+            print(f"threads: {args.threads} (NumPy's BLAS; PyTorch's intra-op threads)")
             result = gan.run(args)
             print(json.dumps(result))
             return 0

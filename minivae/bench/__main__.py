@@ -1,4 +1,6 @@
-"""``python -m minivae.bench``: the same as ``python -m minivae bench``."""
-from . import main
+"""``python -m minivae.bench [nll|variants|faults|gpu-check] ...``: the same as ``python -m minivae bench ...``."""
+import sys
 
-raise SystemExit(main())
+from ..cli import main
+
+raise SystemExit(main(["bench", *sys.argv[1:]]))

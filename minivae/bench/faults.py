@@ -11,7 +11,6 @@ line.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -69,14 +68,23 @@ def one_run(folder, epochs, every, rng, straight, window):
     return {"killed": killed, "identical": bool(same and history == straight[1]), "lost_s": lost}
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m minivae bench faults", description=__doc__.split("\n\n")[0])
+def add_arguments(p):
+    """The options of ``bench faults``, added to the parser ``p``."""
     p.add_argument("--runs", type=int, default=20, help="runs killed and resumed")
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=4, help="epochs of each run")
     p.add_argument("--checkpoint-every", type=int, default=7, metavar="STEPS", help="(32 steps per epoch here)")
     p.add_argument("--seed", type=int, default=0, help="of the kill moments")
-    p.add_argument("--out", default=None, metavar="DIR", help="where the runs go (default: a temporary folder)")
-    a = p.parse_args(argv)
+    p.add_argument("--out", default=None, metavar="DIR", help="where the runs go (none: a temporary folder)")
+    return p
+
+
+def main(argv=None):
+    """``python -m minivae bench faults ARGV``'s exit status: the one command line's parser and errors."""
+    from ..cli import main as cli_main
+    return cli_main(["bench", "faults", *(sys.argv[1:] if argv is None else argv)])
+
+
+def run_command(a):
     if a.runs < 1 or a.epochs < 1 or a.checkpoint_every < 1:
         print("bench faults: --runs, --epochs and --checkpoint-every must be >= 1", file=sys.stderr)
         return 2

@@ -51,8 +51,8 @@ ARCH = dict(input_dim=784, hidden_dims=(200, 200), latent_dim=50, likelihood="be
             init="auto")   # Xavier for the tanh layers
 
 
-def build_parser():
-    p = argparse.ArgumentParser(prog="python -m minivae bench nll", description=__doc__.split("\n")[0])
+def add_arguments(p):
+    """The options of ``bench nll``, added to the parser ``p``."""
     p.add_argument("--time-budget", type=float, default=600.0, metavar="SECONDS",
                    help="training time budget (0: no budget, train --epochs epochs)")
     p.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall",
@@ -63,10 +63,11 @@ def build_parser():
     add_design_args(p)
     p.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
                    help="the decoder's likelihood (gaussian: with --variance)")
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=100, help="images per step")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     p.add_argument("--lr-min", type=float, default=1e-4, help="cosine floor of the learning rate")
-    p.add_argument("--lr-schedule", choices=("constant", "exponential", "cosine"), default="cosine")
+    p.add_argument("--lr-schedule", choices=("constant", "exponential", "cosine"), default="cosine",
+                   help="the learning rate's schedule")
     p.add_argument("--lr-decay", type=float, default=1.0, help="per-epoch factor (exponential schedule)")
     p.add_argument("--val-size", type=int, default=0,
                    help="hold out the last VAL_SIZE training images and keep the weights with the best validation "
@@ -78,15 +79,15 @@ def build_parser():
     p.add_argument("--eval-every", type=int, default=5, help="validate every this many epochs")
     p.add_argument("--k", type=int, default=5000, help="importance samples for the test NLL")
     p.add_argument("--n", type=int, default=None, help="only the first N test images (default: all 10,000)")
-    p.add_argument("--eval-batch-size", type=int, default=100)
+    p.add_argument("--eval-batch-size", type=int, default=100, help="test images per batch of the NLL")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                    help="processes for the NLL estimate (one BLAS thread each; same figures for any number)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
+    p.add_argument("--seed", type=int, default=0, help="initial weights, data order and noise")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="the parameters' dtype")
+    p.add_argument("--backend", choices=("numpy", "cupy"), default="numpy", help="numpy (CPU) or cupy (a GPU)")
     p.add_argument("--out", default="runs/bench-nll", metavar="DIR", help="checkpoint and results go here")
     p.add_argument("--eval-only", default=None, metavar="CHECKPOINT", help="skip training, evaluate this model")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
 
 
@@ -175,7 +176,12 @@ def _elbo(vae, x):
 
 
 def main(argv=None):
-    a = build_parser().parse_args(argv)
+    """``python -m minivae bench nll ARGV``'s exit status: the one command line's parser and errors."""
+    from ..cli import main as cli_main
+    return cli_main(["bench", "nll", *(sys.argv[1:] if argv is None else argv)])
+
+
+def run_command(a):
     try:
         if a.workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {a.workers}")

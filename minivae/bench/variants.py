@@ -233,12 +233,12 @@ def table(times):
     return "\n".join([head, "-" * len(head), *rows]), summary
 
 
-def build_parser():
-    p = argparse.ArgumentParser(prog="python -m minivae bench variants", description=__doc__.split("\n\n")[0])
+def add_arguments(p):
+    """The options of ``bench variants``, added to the parser ``p``."""
     p.add_argument("--variants", nargs="+", default=None, choices=list(ALL), metavar="NAME",
                    help=f"variants to time (default: all; with --baseline, those an older checkout has): "
                         f"{', '.join(ALL)}")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="images per step")
     p.add_argument("--steps", type=int, default=40, help="steps per variant per round")
     p.add_argument("--rounds", type=int, default=7, help="rounds; the figure is the median over them")
     p.add_argument("--limit", type=int, default=None, help="use the first LIMIT training images only")
@@ -247,8 +247,22 @@ def build_parser():
     return p
 
 
+def build_parser():
+    """The parser of ``python -m minivae.bench.variants`` run on its own (``python -m minivae bench variants`` uses
+    :func:`add_arguments` in the one parser of :mod:`minivae.cli`)."""
+    p = argparse.ArgumentParser(prog="python -m minivae bench variants", description=__doc__.split("\n\n")[0],
+                                allow_abbrev=False,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_arguments(p)
+    return p
+
+
 def main(argv=None):
-    a = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    """Parse ``argv`` and run; returns the exit status."""
+    return run_command(build_parser().parse_args(sys.argv[1:] if argv is None else argv))
+
+
+def run_command(a):
     if a.batch_size < 1 or a.steps < 1 or a.rounds < 1:
         print("bench variants: --batch-size, --steps and --rounds must be >= 1", file=sys.stderr)
         return 2

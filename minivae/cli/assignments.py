@@ -15,18 +15,20 @@ Solution and test cells also carry nbgrader's metadata
 
 Command line::
 
-    python -m minivae.cli.assignments build lessons/ --out DIR
+    python -m minivae assignments build lessons/ --out DIR
 
 writes ``DIR/NN_topic.ipynb`` for every notebook in ``lessons/``, with
-outputs cleared. Only the standard library is needed (notebooks are JSON).
+outputs cleared. Only the standard library is needed (notebooks are JSON). The old spelling
+``python -m minivae.assignments build ...`` still works (:mod:`minivae.assignments`).
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
 from pathlib import Path
+
+from ..errors import ConfigError, MiniVAEError
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -34,7 +36,7 @@ CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 MARKDOWN_STUB = ("YOUR ANSWER HERE",)
 
 
-class AssignmentError(ValueError):
+class AssignmentError(MiniVAEError, ValueError):
     """A notebook's nbgrader markers are unbalanced or nested."""
 
 
@@ -137,23 +139,35 @@ def build(src_dir, out_dir):
     return written
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minivae.cli.assignments",
-                                     description="Build student versions of the lesson notebooks.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="write student notebooks: solutions stubbed, hidden tests removed")
+EXAMPLES = """examples:
+  python -m minivae assignments build lessons/ --out student/"""
+
+
+def add_parser(sub):
+    p = sub.add_parser("assignments", help="build student versions of the lesson notebooks",
+                       description="Build student versions of the lesson notebooks: solutions stubbed, hidden "
+                                   "tests removed, outputs cleared.", epilog=EXAMPLES)
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    b = actions.add_parser("build", help="write student notebooks: solutions stubbed, hidden tests removed",
+                           description="write the student version of every notebook in SRC to --out",
+                           epilog=EXAMPLES)
     b.add_argument("src", help="directory of lesson notebooks, e.g. lessons/")
     b.add_argument("--out", required=True, help="directory for the student versions")
-    args = parser.parse_args(argv)
+    return p
+
+
+def run(args):
+    """``build``: write the student notebooks; returns 0."""
+    from .common import out_folder
     try:
+        paths = [Path(p) for p in sorted(Path(args.src).glob("*.ipynb"))]
+        if not paths:
+            raise ConfigError(f"{args.src}: no notebooks (*.ipynb) there; give the lessons' folder, e.g. lessons/")
+        out_folder(args.out)
         written = build(args.src, args.out)
-    except (AssignmentError, FileNotFoundError, json.JSONDecodeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    n_ex = sum(has_exercises(json.loads(p.read_text(encoding="utf-8"))) for p in map(Path, sorted(Path(args.src).glob("*.ipynb"))))
+        n_ex = sum(has_exercises(json.loads(p.read_text(encoding="utf-8"))) for p in paths)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{args.src}: a notebook is not valid JSON ({exc})") from exc
     print(f"wrote {len(written)} student notebooks ({n_ex} with exercises) to {args.out}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

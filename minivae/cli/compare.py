@@ -1,117 +1,63 @@
-"""``python -m minivae compare CKPT [CKPT ...]``: VAE, GAN and VAE-GAN checkpoints side by side.
+"""``python -m minivae compare CKPT [CKPT ...]``: VAE, GAN, VAE-GAN and VQ-VAE checkpoints side by side.
 
-For each checkpoint (its kind from :func:`minivae.models.checkpoint.checkpoint_kind`):
+For each checkpoint (its class from :mod:`minivae.models.registry`):
 
     samples         --samples N images of the model (its generator reseeded with --seed), scored by the
                     yardstick (:mod:`minivae.metrics`): FID against the MNIST test set, class entropy, IS
-    reconstructions the first N test images through the encoder and decoder, Dec(mu(x)), scored the same way
-                    (VAE and VAE-GAN; a GAN has no encoder: n/a)
-    test -ELBO      the pixel likelihood's negative ELBO on the test set (recon + KL, nats per image)
+    reconstructions the first N test images through the encoder and decoder, scored the same way
+                    (every kind but the GAN, which has no encoder: n/a)
+    recon           the test reconstruction term -E_q log p(x|z) (a VQ-VAE: -log p(x|z_q(x))), nats per image
+    test -ELBO      the pixel likelihood's negative ELBO on the test set (recon + KL, nats per image; VAE, VAE-GAN)
     NLL             -log p(x) by the k-sample importance estimate (--k, on the first --nll-n test images)
     params          every parameter of the checkpoint (a GAN's and a VAE-GAN's discriminator included)
     train time      wall_time_s of the metrics.json next to the checkpoint, else n/a
 
 One table is printed (and written with --json), one figure (--out DIR) shows
-each model's samples and reconstructions in a column. Images are made and
-scored 1000 at a time.
+each model's samples and reconstructions in a column. Images are drawn by
+:mod:`minivae.cli.sampling`, as ``evaluate`` draws them, and scored 1000 at a time.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import sys
 import time
 
-import numpy
-
-from ..models.checkpoint import checkpoint_kind, load_checkpoint, write_json
-from .common import make_out_dir
 from ..datasets import load_data
-from ..errors import ConfigError, MiniVAEError
+from ..errors import ConfigError
+from ..models.checkpoint import load_checkpoint, write_json
+from ..models.registry import checkpoint_file, load
 from ..train import evaluate
+from .common import BACKENDS, check_at_least, out_file, out_folder
+from .sampling import NOT_MNIST, num_classes, reconstruction_images, sample_images, yardstick
 
-BATCH = 1000
-KINDS = ("vae", "gan", "vaegan")
-NOT_MNIST = "the yardstick's classifier knows MNIST digits only"
 COLUMNS = (("kind", "kind", "s"), ("params", "params", "d"), ("sample_fid", "FID(s)", ".2f"),
            ("sample_class_entropy", "H(s)", ".3f"), ("sample_inception_score", "IS(s)", ".2f"),
            ("recon_fid", "FID(r)", ".2f"), ("recon_class_entropy", "H(r)", ".3f"),
-           ("recon_inception_score", "IS(r)", ".2f"), ("test_elbo", "-ELBO", ".2f"), ("test_nll", "NLL", ".2f"),
-           ("train_time_s", "train s", ".0f"))
+           ("recon_inception_score", "IS(r)", ".2f"), ("test_recon", "recon", ".2f"), ("test_elbo", "-ELBO", ".2f"),
+           ("test_nll", "NLL", ".2f"), ("train_time_s", "train s", ".0f"))
+EXAMPLES = """examples:
+  python -m minivae compare runs/latest runs/gan runs/vaegan --out runs/compare
+  python -m minivae compare runs/latest runs/vqvae --samples 1000 --k 100 --nll-n 200"""
 
 
-def build_parser():
-    p = argparse.ArgumentParser(prog="python -m minivae compare", allow_abbrev=False,
-                                description="one table and one figure for any mix of VAE, GAN and VAE-GAN checkpoints")
+def add_parser(sub):
+    p = sub.add_parser("compare", help="VAE, GAN, VAE-GAN and VQ-VAE checkpoints side by side",
+                       description="one table and one figure for any mix of VAE, GAN, VAE-GAN and VQ-VAE "
+                                   "checkpoints", epilog=EXAMPLES)
     p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="model.npz files (a run's folder also works)")
     p.add_argument("--samples", type=int, default=10000, metavar="N",
                    help="samples, and reconstructions of the first N test images, per model (>= 2)")
     p.add_argument("--k", type=int, default=5000, help="importance samples per test image of the NLL (0: skip it)")
     p.add_argument("--nll-n", type=int, default=None, metavar="M", help="the NLL on the first M test images only "
-                   "(default: all; k=5000 on 10000 images takes many minutes on a CPU)")
+                   "(none: all; k=5000 on 10000 images takes many minutes on a CPU)")
     p.add_argument("--seed", type=int, default=0, help="the samples' and the NLL's generator")
-    p.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
-    p.add_argument("--out", default=None, metavar="DIR", help="write compare.png (and compare.json) there")
+    p.add_argument("--backend", choices=BACKENDS, default="numpy", help="numpy (CPU) or cupy (an NVIDIA GPU)")
+    p.add_argument("--out", default=None, metavar="DIR", help="write compare.png and compare.json there")
     p.add_argument("--json", default=None, metavar="FILE", help="write the table as JSON")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no line per checkpoint on stderr")
     return p
-
-
-def reseed(model, seed):
-    """Give ``model`` (and a VAE-GAN's inner VAE, whose generator its sampler uses) a fresh generator."""
-    rng = model.backend.default_rng(seed)
-    model.rng = rng
-    if getattr(model, "vae", None) is not None:
-        model.vae.rng = rng
-
-
-def sample_images(model, n, seed, classes=None, batch=BATCH):
-    """n samples of ``model`` as one host array (n, D) in [0, 1], drawn ``batch`` at a time after reseeding.
-
-    ``classes``: a conditional VAE's number of classes (every class equally often).
-    """
-    reseed(model, seed)
-    parts = []
-    for s in range(0, n, batch):
-        m = min(batch, n - s)
-        x = model.sample(m) if not classes else model.sample(m, y=numpy.arange(s, s + m) % classes)
-        parts.append(numpy.array(model.backend.to_numpy(x), dtype=numpy.float32))  # a copy: x may be a reused buffer
-    return numpy.clip(numpy.concatenate(parts), 0, 1)
-
-
-def reconstruction_images(model, x, y=None, batch=BATCH):
-    """Dec(mu(x)) of the host images x (N, D), ``batch`` at a time, as one host array in [0, 1]."""
-    parts = []
-    for s in range(0, len(x), batch):
-        args = (x[s:s + batch],) if y is None else (x[s:s + batch], y[s:s + batch])
-        parts.append(numpy.array(model.backend.to_numpy(model.reconstruct(*args)), dtype=numpy.float32))
-    return numpy.clip(numpy.concatenate(parts), 0, 1)
-
-
-def quality(images, prefix):
-    """The yardstick of ``images`` as {prefix_fid, prefix_class_entropy, prefix_inception_score}."""
-    from ..metrics import sample_quality                  # the classifier loads only when asked for
-    q = sample_quality(images)
-    return {f"{prefix}_{k}": float(q[k]) for k in ("fid", "class_entropy", "inception_score")}
-
-
-def load_model(path, backend):
-    """(kind, model, extra) of the checkpoint ``path`` (a file, or a run's folder holding model.npz)."""
-    path = os.path.join(path, "model.npz") if os.path.isdir(path) else path
-    if not os.path.isfile(path):
-        raise ConfigError(f"{path}: no such checkpoint (expected a model.npz of train, gan or vaegan)")
-    kind = checkpoint_kind(path)
-    if kind not in KINDS:
-        raise ConfigError(f"{path}: a {kind!r} checkpoint; compare takes {', '.join(KINDS)} checkpoints")
-    if kind == "vae":
-        from ..models.vae import VAE as cls
-    elif kind == "gan":
-        from ..models.gan import GAN as cls
-    else:
-        from ..models.vaegan import VAEGAN as cls
-    return kind, cls.load(path, backend=backend), load_checkpoint(path)[2]
 
 
 def train_time(path):
@@ -126,24 +72,29 @@ def train_time(path):
     return float(t) if isinstance(t, (int, float)) else "n/a"
 
 
+def _prefixed(q, prefix):
+    return {f"{prefix}_{k}": q[k] for k in ("fid", "class_entropy", "inception_score")}
+
+
 def score(path, a, tests):
     """The table row of one checkpoint, and the images its figure shows."""
-    kind, model, extra = load_model(path, a.backend)
+    model = load(path, backend=a.backend)
+    kind, extra = model.kind, load_checkpoint(checkpoint_file(path))[2]
     dataset, binarize = extra.get("dataset", "mnist"), bool(extra.get("binarize", False))
     key = (dataset, extra.get("data_dir"), binarize)
     if key not in tests:
         tests[key] = load_data(dataset, extra.get("data_dir"), binarize, seed=extra.get("seed", 0))[2]
     test = tests[key]
-    classes = model.config.num_classes if kind == "vae" else None
+    classes = num_classes(model)
     row = {"checkpoint": str(path), "kind": kind, "params": int(sum(int(v.size) for v in model.params.values())),
            "train_time_s": train_time(path), "samples": a.samples}
     n = min(a.samples, len(test.y))
     t0 = time.perf_counter()
-    x_s = sample_images(model, a.samples, a.seed, classes)
+    x_s = sample_images(model, a.samples, a.seed)
     x_r = None if kind == "gan" else reconstruction_images(model, test.x[:n], test.y[:n] if classes else None)
     if dataset == "mnist":
-        row.update(quality(x_s, "sample"))
-        row.update(quality(x_r, "recon") if x_r is not None else {})
+        row.update(_prefixed(yardstick(x_s), "sample"))
+        row.update(_prefixed(yardstick(x_r), "recon") if x_r is not None else {})
     else:
         row["note"] = NOT_MNIST
     row["quality_time_s"] = time.perf_counter() - t0
@@ -151,8 +102,10 @@ def score(path, a, tests):
         y = test.y if classes else None
         xd = model.backend.asarray(test.x, dtype=model.dtype)
         res = evaluate(model, xd, y)
-        row.update(test_elbo=res["recon"] + res["kl"], test_recon=res["recon"], test_kl=res["kl"])
-        if a.k:
+        row["test_recon"] = res["recon"]
+        if kind != "vqvae":                                # a VQ-VAE has no KL term nor an importance estimate
+            row.update(test_elbo=res["recon"] + res["kl"], test_kl=res["kl"])
+        if a.k and kind != "vqvae":
             m = len(test.y) if a.nll_n is None else min(a.nll_n, len(test.y))
             t0 = time.perf_counter()
             kw = {"y": y[:m]} if y is not None else {}
@@ -176,20 +129,17 @@ def _cell(v, fmt):
     return format(v, fmt)
 
 
-def _check(a):
-    for name, value, low in (("--samples", a.samples, 2), ("--k", a.k, 0), ("--nll-n", a.nll_n, 1)):
-        if value is not None and value < low:
-            raise ConfigError(f"{name} must be an integer >= {low}, got {value}"
-                              + (" (FID needs a covariance)" if name == "--samples" else ""))
-
-
-def cmd_compare(a):
+def run(a):
     """Score every checkpoint; print the table; write --json and the figure. Returns 0."""
-    _check(a)
+    check_at_least(samples=(a.samples, 2), k=(a.k, 0), nll_n=(a.nll_n, 1))
     for path in a.checkpoints:                           # every path fails now, not after an hour of scoring
-        load_model(path, "numpy")
+        if not os.path.exists(path):
+            raise ConfigError(f"{path}: no such checkpoint (a model.npz, or a run's folder holding one)")
+        load(path)
     if a.out:
-        make_out_dir(a.out)
+        out_folder(a.out)
+    if a.json:
+        out_file(a.json, "--json")
     rows, images, tests = [], [], {}
     for path in a.checkpoints:
         if not a.quiet:
@@ -200,7 +150,8 @@ def cmd_compare(a):
     text = table(rows)
     print(text)
     print("s: samples, r: reconstructions of the first N test images; FID against the MNIST test set, H the class "
-          f"entropy (nats, ln 10 = 2.303 at best); -ELBO, NLL (k={a.k}) in nats per test image (pixel likelihood)")
+          f"entropy (nats, ln 10 = 2.303 at best); recon, -ELBO, NLL (k={a.k}) in nats per test image (pixel "
+          "likelihood)")
     record = {"rows": rows, "samples": a.samples, "k": a.k, "nll_n": a.nll_n, "seed": a.seed, "table": text}
     if a.out:
         from ..figures.compare import comparison
@@ -210,17 +161,3 @@ def cmd_compare(a):
     if a.json:
         write_json(record, a.json)
     return 0
-
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        a = build_parser().parse_args(argv)
-    except SystemExit as exc:                            # --help (0), or argparse's own error (2), already printed
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        return cmd_compare(a)
-    except MiniVAEError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2

@@ -45,7 +45,7 @@ def add_latent_and_loss_args(group):
                        help="one-hot codes forward, the relaxed gradient backward (biased)")
     group.add_argument("--mmd-weight", type=float, default=0.0, metavar="LAMBDA",
                        help="InfoVAE / MMD-VAE: add LAMBDA MMD(q(z), N(0, I)) to the loss (the KL weight is --beta)")
-    group.add_argument("--mmd-kernel", choices=MMD_KERNELS, default="imq")
+    group.add_argument("--mmd-kernel", choices=MMD_KERNELS, default="imq", help="the MMD term's kernel")
 
 
 DISCRETE_AND_LOSS = ("latent", "categories", "temperature", "temperature_min", "anneal_rate", "straight_through",

@@ -1,125 +1,124 @@
-"""``python -m minivae evaluate CHECKPOINT``: the test figures of a VAE, the sample quality of any generator.
+"""``python -m minivae evaluate CHECKPOINT``: the test figures of any model, the sample quality of any generator.
 
-For a VAE checkpoint: test -ELBO, KL, active units and the k-sample NLL
-estimate; with ``--samples N`` also the yardstick of N prior samples (FID,
-class entropy, Inception score: :mod:`minivae.metrics`). For a GAN
-checkpoint (:func:`minivae.models.checkpoint.checkpoint_kind` is ``"gan"``): the
-yardstick of ``--samples N`` samples only. Samples are drawn 1000 at a time.
+A VAE (and a VAE-GAN, through its encoder and decoder, under the pixel
+likelihood): test -ELBO, KL, active units and the k-sample NLL estimate. A
+VQ-VAE: the test reconstruction NLL -log p(x | z_q(x)), the codebook and
+commitment losses, the perplexity of its codes. A GAN: nothing but its
+samples. With ``--samples N``, every kind also gets the yardstick of N
+samples (FID, class entropy, Inception score: :mod:`minivae.metrics`; a
+VQ-VAE's are drawn from its code prior), drawn by
+:func:`minivae.cli.sampling.sample_images`, as ``compare`` draws them.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
-import numpy
-
-from ..figures import vae as figures
-from ..models.checkpoint import checkpoint_kind, load_checkpoint, write_json
 from ..datasets import DATASETS, load_data
-from ..models.diagnostics import latent_diagnostics
-from ..errors import ConfigError, MiniVAEError
+from ..errors import ConfigError
+from ..models.checkpoint import load_checkpoint, write_json
+from ..models.registry import checkpoint_file, load
 from ..train import evaluate
-from ..models.vae import VAE
+from .common import BACKENDS, check_at_least, out_file
+from .sampling import describe, sample_images, yardstick
 
-SAMPLE_BATCH = 1000
-
-
-
-def build_parser():
-    ev = argparse.ArgumentParser(prog="python -m minivae evaluate",
-                                 description="test -ELBO, KL, active units and the importance-sampled NLL of a VAE; "
-                                             "the sample quality (FID, class entropy, IS) of a VAE or a GAN")
-    ev.add_argument("checkpoint")
-    ev.add_argument("--k", type=int, default=5000, help="importance samples per test image for the NLL estimate")
-    ev.add_argument("--batch-size", type=int, default=100)
-    ev.add_argument("--n", type=int, default=None, help="only the first N test images")
-    ev.add_argument("--dataset", choices=DATASETS, default=None)
-    ev.add_argument("--data-dir", default=None)
-    ev.add_argument("--binarize", action=argparse.BooleanOptionalAction, default=None,
-                    help="binarize the test set (default: as the model was trained)")
-    ev.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--samples", type=int, default=None, metavar="N",
-                    help="also score N samples of the model with the yardstick (FID against the MNIST test set, "
-                         "class entropy, Inception score; a Gaussian decoder's means clipped to [0, 1]); a GAN is "
-                         "scored on samples only")
-    ev.add_argument("--json", default=None, metavar="FILE",
-                    help='write {"kind", "test_elbo", "test_nll", "test_kl", "test_recon", "active_units", "k", "n", '
-                         '..., "sample_quality": {"fid", "class_entropy", "inception_score", "n"}} (a GAN: kind and '
-                         'sample_quality)')
-    ev.add_argument("--figure", default=None, metavar="PNG", help="write the per-dimension KL / active-units figure")
-    return ev
+EXAMPLES = """examples:
+  python -m minivae evaluate runs/latest --k 5000 --json runs/latest/nll.json
+  python -m minivae evaluate runs/gan/model.npz --samples 10000"""
 
 
-def draw_samples(sample, n, batch=SAMPLE_BATCH):
-    """n images from ``sample(m)`` (m <= batch images each call) as one host array (n, D), clipped to [0, 1].
+def add_parser(sub):
+    p = sub.add_parser("evaluate", help="test -ELBO, NLL and active units of a VAE; sample quality of any model",
+                       description=__doc__.split("\n\n")[0].strip("`"), epilog=EXAMPLES)
+    p.add_argument("checkpoint", help="a model.npz, or a run's folder holding one")
+    p.add_argument("--k", type=int, default=5000, help="importance samples per test image of the NLL estimate")
+    p.add_argument("--batch-size", type=int, default=100, help="test images per batch of the NLL estimate")
+    p.add_argument("--n", type=int, default=None, help="only the first N test images (none: all)")
+    p.add_argument("--dataset", choices=DATASETS, default=None, help="the test images (none: the model's)")
+    p.add_argument("--data-dir", default=None, help="folder with the four IDX files (Fashion-MNIST)")
+    p.add_argument("--binarize", action=argparse.BooleanOptionalAction, default=None,
+                   help="binarize the test set (none: as the model was trained)")
+    p.add_argument("--backend", choices=BACKENDS, default="numpy", help="numpy (CPU) or cupy (an NVIDIA GPU)")
+    p.add_argument("--seed", type=int, default=0, help="the NLL's and the samples' generator")
+    p.add_argument("--samples", type=int, default=None, metavar="N",
+                   help="also score N samples with the yardstick (FID against the MNIST test set, class entropy, "
+                        "Inception score; a Gaussian decoder's means clipped to [0, 1]); a GAN has only this")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help='write {"kind", "test_elbo", "test_nll", "test_kl", "test_recon", "active_units", "k", '
+                        '"n", ..., "sample_quality": {"fid", "class_entropy", "inception_score", "n"}}')
+    p.add_argument("--figure", default=None, metavar="PNG",
+                   help="write the per-dimension KL / active-units figure (a Gaussian VAE)")
+    return p
 
-    Clipping matters only for a Gaussian decoder, whose means may leave [0, 1].
-    """
-    parts = [numpy.asarray(sample(min(batch, n - s)), dtype=numpy.float32) for s in range(0, n, batch)]
-    return numpy.clip(numpy.concatenate(parts), 0, 1)
 
-
-def sample_figures(model, n, seed, conditional_classes=None):
-    """The yardstick of n samples of ``model`` (its generator reseeded with ``seed``): a dict, and the time."""
-    from ..metrics import sample_quality                   # the classifier loads only when asked for
-    if isinstance(n, bool) or n < 2:
-        raise ConfigError(f"--samples must be an integer >= 2 (FID needs a covariance), got {n}")
-    t0 = time.perf_counter()
-    model.rng = model.backend.default_rng(seed)
-    to_host = model.backend.to_numpy
-    if conditional_classes:                               # a conditional VAE: every class equally often
-        def sample(m):
-            return to_host(model.sample(m, y=numpy.arange(m) % conditional_classes))
+def run(a):
+    """Evaluate the checkpoint ``a.checkpoint`` as its kind says; write ``--json``. Returns 0."""
+    check_at_least(k=(a.k, 1), n=(a.n, 1), samples=(a.samples, 2), batch_size=(a.batch_size, 1))
+    for flag, path in (("--json", a.json), ("--figure", a.figure)):
+        if path is not None:
+            out_file(path, flag)
+    model = load(a.checkpoint, backend=a.backend)
+    if model.kind == "gan":
+        if a.samples is None:
+            raise ConfigError("a GAN checkpoint is scored on its samples only: pass --samples N (e.g. 10000)")
+        out = {"kind": "gan"}
     else:
-        def sample(m):
-            return to_host(model.sample(m))
-    q = sample_quality(draw_samples(sample, n))
-    return q, time.perf_counter() - t0
+        out = _test_figures(model, a)
+    if a.figure and model.kind in ("gan", "vqvae"):
+        raise ConfigError(f"--figure draws a VAE's per-dimension KL; a {model.kind.upper()} checkpoint has no "
+                          "latent figure")
+    if a.samples is not None:
+        t0 = time.perf_counter()
+        out["sample_quality"] = yardstick(sample_images(model, a.samples, a.seed))
+        out["samples_time_s"] = time.perf_counter() - t0
+        print(f"samples: {describe(out['sample_quality'])}")
+    if a.json:
+        write_json(out, a.json)
+    return 0
 
 
-def _print_samples(q):
-    print(f"samples: FID {q['fid']:.3f}  class entropy {q['class_entropy']:.4f} nats (ln 10 = 2.3026)  "
-          f"IS {q['inception_score']:.3f}  ({q['n']} samples, FID against the 10000 MNIST test images)")
+def _test_data(model, a):
+    """The test images (and labels of a conditional model) the options and the checkpoint ask for."""
+    extra = load_checkpoint(checkpoint_file(a.checkpoint))[2]
+    binarized = extra.get("binarize", False) if a.binarize is None else a.binarize
+    _, _, test = load_data(a.dataset or extra.get("dataset", "mnist"), a.data_dir or extra.get("data_dir"),
+                           binarized, seed=extra.get("seed", 0))
+    conditional = getattr(model.config, "num_classes", None)
+    x, y = test.x, (test.y if conditional else None)
+    if a.n is not None:
+        x, y = x[:a.n], None if y is None else y[:a.n]
+    return x, y
 
 
-def evaluate_gan(a):
-    """The yardstick of ``--samples`` samples of a GAN checkpoint."""
-    from ..models.gan import GAN
-    if a.samples is None:
-        raise ConfigError("a GAN checkpoint is scored on its samples only: pass --samples N (e.g. 10000)")
-    if a.figure:
-        raise ConfigError("--figure draws a VAE's per-dimension KL; a GAN checkpoint has no latent figure")
-    gan = GAN.load(a.checkpoint, backend=a.backend)
-    q, seconds = sample_figures(gan, a.samples, a.seed)
-    _print_samples(q)
-    return {"kind": "gan", "sample_quality": q, "samples_time_s": seconds}
+def _test_figures(model, a):
+    x, y = _test_data(model, a)
+    if model.kind == "vqvae":
+        return _vqvae_figures(model, x, a)
+    vae = model.vae if model.kind == "vaegan" else model
+    return _vae_figures(vae, x, y, a, model.kind)
 
 
-def evaluate_vae(a, kind="vae"):
-    """Test -ELBO, KL, active units and the k-sample NLL estimate of a VAE checkpoint (and its samples' figures).
+def _vqvae_figures(model, x, a):
+    """The test reconstruction NLL -log p(x | z_q(x)) (nats per image), the VQ losses and the codes' perplexity."""
+    xd = model.backend.asarray(x, dtype=model.dtype)
+    res = evaluate(model, xd)
+    stats = model.code_stats(xd)
+    out = {"kind": "vqvae", "test_recon": res["recon"], "test_codebook": res["codebook"],
+           "test_commitment": res["commitment"], "perplexity": stats["perplexity"], "dead_codes": stats["dead_codes"],
+           "n": int(x.shape[0])}
+    print(f"test reconstruction NLL {out['test_recon']:.3f}  perplexity {out['perplexity']:.1f} of "
+          f"{model.config.codebook_size} codes, {out['dead_codes']} dead  ({out['n']} test images, nats per image)")
+    return out
 
-    A VAE-GAN checkpoint (``kind="vaegan"``) is scored the same way, through
-    its encoder and decoder (its inner :class:`minivae.VAE`), under the pixel
-    (Bernoulli) likelihood it is not trained on.
+
+def _vae_figures(vae, x, y, a, kind):
+    """Test -ELBO, KL, active units and the k-sample NLL estimate of a VAE (a VAE-GAN's inner one).
 
     ``test_elbo`` is the negative ELBO with beta = 1 (recon + KL, nats per
     example, whatever beta, free bits or IWAE bound the model was trained
     with), so test_elbo >= test_nll up to Monte Carlo error.
     """
-    _, _, extra = load_checkpoint(a.checkpoint)
-    if kind == "vaegan":
-        from ..models.vaegan import VAEGAN
-        vae = VAEGAN.load(a.checkpoint, backend=a.backend).vae
-    else:
-        vae = VAE.load(a.checkpoint, backend=a.backend)
-    binarized = extra.get("binarize", False) if a.binarize is None else a.binarize
-    _, _, test = load_data(a.dataset or extra.get("dataset", "mnist"), a.data_dir, binarized,
-                           seed=extra.get("seed", 0))
-    x, y = test.x, (test.y if vae.config.conditional else None)
-    if a.n is not None:
-        x, y = x[:a.n], None if y is None else y[:a.n]
+    from ..models.diagnostics import latent_diagnostics
     xd = vae.backend.asarray(x, dtype=vae.dtype)
     res = evaluate(vae, xd, y)
     gaussian = vae.config.latent == "gaussian"            # categorical codes have no (mu, logvar) diagnostics
@@ -132,38 +131,7 @@ def evaluate_vae(a, kind="vae"):
     print(f"test -ELBO {out['test_elbo']:.3f}  NLL (k={a.k}) {out['test_nll']:.3f}  recon {out['test_recon']:.3f}  "
           f"KL {out['test_kl']:.3f}  active units {out['active_units']}/{vae.config.latent_dim}  "
           f"({out['n']} test images, nats per image)")
-    if a.samples is not None:
-        out["sample_quality"], out["samples_time_s"] = sample_figures(vae, a.samples, a.seed, vae.config.num_classes)
-        _print_samples(out["sample_quality"])
     if a.figure and gaussian:
+        from ..figures import vae as figures
         figures.latent_diagnostics(diag["kl_per_dim"], diag["activity"], a.figure)
     return out
-
-
-def cmd_evaluate(a):
-    """Evaluate the checkpoint ``a.checkpoint`` as its kind says; write ``--json``. Returns 0."""
-    if isinstance(a.k, bool) or a.k < 1:
-        raise ConfigError(f"--k (importance samples per test image) must be an integer >= 1, got {a.k}")
-    if a.n is not None and a.n < 1:
-        raise ConfigError(f"--n must be >= 1, got {a.n}")
-    if a.samples is not None and a.samples < 2:
-        raise ConfigError(f"--samples must be an integer >= 2 (FID needs a covariance), got {a.samples}")
-    kind = checkpoint_kind(a.checkpoint)
-    if kind == "gan":
-        out = evaluate_gan(a)
-    elif kind in ("vae", "vaegan"):
-        out = evaluate_vae(a, kind)
-    else:
-        raise ConfigError(f"{a.checkpoint}: a {kind!r} checkpoint; evaluate scores VAE, VAE-GAN and GAN checkpoints")
-    if a.json:
-        write_json(out, a.json)
-    return 0
-
-
-def main(argv=None):
-    a = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    try:
-        return cmd_evaluate(a)
-    except MiniVAEError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2

@@ -9,8 +9,8 @@ decoder also plays the GAN against D, weighing L_llike by ``--gamma``.
 ``--feature-loss GAN_CHECKPOINT`` trains VAE_Dis_l instead: a VAE whose
 reconstruction is measured in the features of a trained GAN's discriminator,
 frozen (no adversarial term; the discriminator's sizes come from the GAN).
-``python -m minivae train --feature-loss GAN_CHECKPOINT --feature-layer L``
-is handed to this command. It writes to ``--out DIR``:
+The old spelling ``python -m minivae train --feature-loss GAN_CHECKPOINT``
+runs this command (with a note of the new spelling). It writes to ``--out DIR``:
 
     model.npz             the checkpoint (kind "vaegan"), rewritten after every epoch
     metrics.json          {"config": every option, "history": one entry per epoch (fit's), "final": the test
@@ -22,88 +22,80 @@ is handed to this command. It writes to ``--out DIR``:
                           default_rng([seed, GRID_SEED]): drawing it leaves the training stream alone)
     samples_by_epoch.png  the first row of those grids, one row per epoch
 
-``--resume DIR`` continues a stopped run (Ctrl-C, SIGTERM, a kill) exactly
-where it stopped, as ``gan --resume`` does.
     reconstructions.png   test inputs above their reconstructions Dec(mu(x))
     samples.png           100 samples Dec(z), z ~ N(0, I)
     losses.png            the three parts' losses, the pixel -ELBO (train and test) and D on x, x_tilde, x_p
+
+``--resume RUN`` continues a stopped run (Ctrl-C, SIGTERM, a kill) exactly
+where it stopped, as every training command does (:mod:`minivae.cli.resume`).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
 import numpy
 
-from ..figures import vae as figures, gan as figures_gan
 from ..activations import ACTIVATIONS
-from .common import add_data_args, make_out_dir
-from ..models.checkpoint import write_json
-from .compare import quality, reconstruction_images, sample_images
-from .gan import FREE, GRID, NOT_MNIST, fixed_noise, resume_checkpoint, run
 from ..datasets import INPUT_DIM, load_data
 from ..errors import ConfigError, MiniVAEError
 from ..layers import INIT_SCHEMES
+from ..models.checkpoint import write_json
+from ..models.vaegan import VAEGAN
 from ..optim import OPTIMIZERS
 from ..train import TrainConfig, evaluate, fit
-from ..models.vaegan import VAEGAN
+from .common import add_data_args, add_device_args, add_run_args, check_at_least, run_folder, train_config_args
+from .grid import GRID, clear_grids, fixed_noise, grid_files
+from .parser import given
+from .resume import resume_run
+from .sampling import NOT_MNIST, reconstruction_images, sample_images, yardstick
 
+TRAINS = True
 FROM_GAN = {"discriminator_dims", "discriminator_activation", "dtype"}    # VAE_Dis_l takes these from the GAN
+EXAMPLES = """examples:
+  python -m minivae vaegan --epochs 10 --out runs/vaegan
+  python -m minivae vaegan --feature-loss runs/gan/model.npz --feature-layer 1 --out runs/dis_l"""
 
 
-def build_parser():
-    p = argparse.ArgumentParser(prog="python -m minivae vaegan", allow_abbrev=False,
-                                description="train a VAE-GAN (Larsen et al. 2016), or with --feature-loss a VAE_Dis_l, "
-                                            "and write its checkpoint, metrics.json and figures")
-    add_data_args(p, "use only the first N test images (>= 2)")
+def add_parser(sub):
+    p = sub.add_parser("vaegan", help="train a VAE-GAN or VAE_Dis_l and write checkpoint, metrics and figures",
+                       description="train a VAE-GAN (Larsen et al. 2016), or with --feature-loss a VAE_Dis_l, and "
+                                   "write its checkpoint, metrics.json and figures", epilog=EXAMPLES)
+    add_data_args(p, test_help="use only the first N test images (>= 2)")
     m = p.add_argument_group("model")
     m.add_argument("--hidden-dims", type=int, nargs="*", default=[400], metavar="H",
                    help="encoder hidden sizes (the decoder mirrors them)")
-    m.add_argument("--latent-dim", type=int, default=20)
-    m.add_argument("--discriminator-dims", type=int, nargs="+", default=[256, 256], metavar="H")
+    m.add_argument("--latent-dim", type=int, default=20, help="size of z")
+    m.add_argument("--discriminator-dims", type=int, nargs="+", default=[256, 256], metavar="H",
+                   help="the discriminator's hidden sizes")
     m.add_argument("--feature-layer", type=int, default=1, metavar="L",
                    help="the hidden layer of D (1..len(discriminator dims)) whose features L_llike compares "
                         "(1 measured best for these MLPs)")
     m.add_argument("--gamma", type=float, default=1.0, help="weight of L_llike in the decoder's loss (>= 0)")
-    m.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
-    m.add_argument("--discriminator-activation", choices=sorted(ACTIVATIONS), default="leaky_relu")
+    m.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu", help="the VAE's hidden nonlinearity")
+    m.add_argument("--discriminator-activation", choices=sorted(ACTIVATIONS), default="leaky_relu",
+                   help="the discriminator's hidden nonlinearity")
     m.add_argument("--feature-loss", default=None, metavar="GAN_CHECKPOINT",
                    help="VAE_Dis_l: measure the reconstruction in this trained GAN's discriminator, frozen "
                         "(its sizes, activation and dtype are the GAN's)")
-    m.add_argument("--init", choices=INIT_SCHEMES, default="uniform")
-    m.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    m.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
-    m.add_argument("--seed", type=int, default=0)
-    t = p.add_argument_group("training (each part has its own optimizer of this kind and lr)")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
+    m.add_argument("--init", choices=INIT_SCHEMES, default="uniform", help="weight initialisation")
+    add_device_args(p)
+    t = p.add_argument_group("optimisation (each part has its own optimizer of this kind and lr)")
+    t.add_argument("--lr", type=float, default=1e-3, help="every part's learning rate")
+    t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="every part's optimizer")
     t.add_argument("--clip-norm", type=float, default=None, help="clip each part's gradient norm")
-    t.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                   help="stop before an epoch that would end past this many seconds")
-    t.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall")
     t.add_argument("--samples", type=int, default=10000, metavar="N", help="samples and test reconstructions "
                    "of the final yardstick (FID against the MNIST test set, class entropy, Inception score)")
-    t.add_argument("--out", default="runs/vaegan", metavar="DIR")
-    t.add_argument("--resume", default=None, metavar="DIR", help="continue the run saved in DIR where it stopped; "
-                   "--epochs N may extend it, other options must match the run's")
-    t.add_argument("--no-figures", action="store_true")
-    t.add_argument("--quiet", action="store_true")
+    add_run_args(p, out="runs/vaegan", batch_size=64)
     return p
 
 
 def _check_options(a):
-    for name, value, low in (("--samples", a.samples, 2), ("--seed", a.seed, 0), ("--train-size", a.train_size, 1),
-                             ("--test-size", a.test_size, 2)):
-        if value is not None and value < low:
-            raise ConfigError(f"{name} must be an integer >= {low}, got {value}"
-                              + (" (FID needs a covariance)" if name == "--samples" else ""))
+    check_at_least(samples=(a.samples, 2), seed=(a.seed, 0), train_size=(a.train_size, 1), test_size=(a.test_size, 2))
 
 
-def build_model(a, given=()):
+def build_model(a, given_now=()):
     """The VAE-GAN the options describe, or VAE_Dis_l from ``--feature-loss``'s GAN."""
     options = dict(hidden_dims=tuple(a.hidden_dims), latent_dim=a.latent_dim, gamma=a.gamma, activation=a.activation,
                    init=a.init, seed=a.seed, backend=a.backend)
@@ -111,7 +103,7 @@ def build_model(a, given=()):
         return VAEGAN(input_dim=INPUT_DIM, discriminator_dims=tuple(a.discriminator_dims),
                       feature_layer=a.feature_layer, discriminator_activation=a.discriminator_activation,
                       dtype=a.dtype, **options)
-    clash = sorted(FROM_GAN & set(given))
+    clash = sorted(FROM_GAN & set(given_now))
     if clash:
         raise ConfigError(f"--feature-loss {a.feature_loss}: the discriminator comes from the GAN; leave out "
                           + ", ".join("--" + c.replace("_", "-") for c in clash))
@@ -121,15 +113,11 @@ def build_model(a, given=()):
         raise type(exc)(f"--feature-loss {a.feature_loss}: {exc}") from exc
 
 
-def _new_run(a, given):
+def _new_run(a):
     """(model, train, test, config, info); bad options fail before the data is read."""
-    model = build_model(a, given)
-    cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer, seed=a.seed,
-                      clip_norm=a.clip_norm, time_budget=a.time_budget, budget_clock=a.budget_clock)
-    make_out_dir(a.out)                            # an unwritable --out fails now, not after an epoch
-    for name in os.listdir(a.out):                 # a new run's grids only
-        if name.startswith("samples_epoch_") and name.endswith(".png"):
-            os.remove(os.path.join(a.out, name))
+    model = build_model(a, given(a))
+    cfg = TrainConfig(**train_config_args(a), lr=a.lr, optimizer=a.optimizer, clip_norm=a.clip_norm)
+    clear_grids(run_folder(a))                     # an unusable --out fails now; a new run's grids only
     train, _, test = load_data(a.dataset, a.data_dir, False, a.train_size, 0, a.seed)
     test = test.first(a.test_size)
     info = {**vars(cfg), **model.architecture(), "dataset": a.dataset, "data_dir": a.data_dir,
@@ -146,23 +134,22 @@ def final_figures(model, test, n, seed, dataset):
     if dataset != "mnist":
         return {**out, "samples": {"note": NOT_MNIST}, "reconstructions": {"note": NOT_MNIST}}
     m = min(n, len(test.y))
-    for name, images, k in (("samples", sample_images(model, n, seed), n),
-                            ("reconstructions", reconstruction_images(model, test.x[:m]), m)):
-        q = quality(images, "q")
-        out[name] = {"fid": q["q_fid"], "class_entropy": q["q_class_entropy"],
-                     "inception_score": q["q_inception_score"], "n": k}
+    for name, images in (("samples", sample_images(model, n, seed)),
+                         ("reconstructions", reconstruction_images(model, test.x[:m]))):
+        out[name] = yardstick(images)
     return out
 
 
-def cmd_vaegan(a, given=()):
+def run(a):
     """Train the run ``a`` describes; write its files; returns 0."""
+    from ..figures import gan as figures_gan, vae as figures     # matplotlib loads only when a command draws
     t_start = time.perf_counter()
     _check_options(a)
     if a.resume:
-        model, train, test, cfg, info, state = resume_checkpoint(a, set(given), VAEGAN, "vaegan", FREE)
+        model, train, _, test, cfg, info, state = resume_run(a, "vaegan")
         a.seed, a.feature_loss = info["seed"], info["feature_loss"]
     else:
-        (model, train, test, cfg, info), state = _new_run(a, given), None
+        (model, train, test, cfg, info), state = _new_run(a), None
     out = a.out
     rows = figures_gan.EpochRows(os.path.join(out, "samples_by_epoch.npz"))
     z = fixed_noise(a.seed, GRID, model.config.latent_dim, "normal", info["dtype"])
@@ -201,6 +188,7 @@ def cmd_vaegan(a, given=()):
 
 def _figures(model, history, rows, test, out):
     """The run's final figures; their file names."""
+    from ..figures import gan as figures_gan, vae as figures
     from ..figures.compare import vaegan_curves
     to_np = model.backend.to_numpy
     idx = numpy.random.default_rng(0).choice(len(test.y), min(10, len(test.y)), replace=False)
@@ -211,9 +199,4 @@ def _figures(model, history, rows, test, out):
     if rows.epochs:
         paths.append(figures_gan.samples_by_epoch(numpy.stack(rows.images), rows.epochs,
                                                   os.path.join(out, "samples_by_epoch.png")))
-    grids = [f"samples_epoch_{h['epoch']:03d}.png" for h in history]
-    return [os.path.basename(p) for p in paths] + [g for g in grids if os.path.isfile(os.path.join(out, g))]
-
-
-def main(argv=None):
-    return run(build_parser(), sys.argv[1:] if argv is None else list(argv), cmd_vaegan, resume="vaegan")
+    return [os.path.basename(p) for p in paths] + grid_files(history, out)

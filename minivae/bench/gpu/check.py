@@ -175,17 +175,26 @@ def table(result):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m minivae bench gpu-check", description=__doc__.split("\n\n")[0])
+def add_arguments(p):
+    """The options of ``bench gpu-check``, added to the parser ``p``."""
     p.add_argument("--out", required=True, metavar="DIR", help="gpu_check.json and gpu_check.log go here")
     p.add_argument("--dry-run", action="store_true", help="the plumbing without a GPU (NumPy, tiny sizes)")
-    p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="the parts to run, in order")
     for name in PARTS:
         p.add_argument(f"--limit-{name}", type=float, default=LIMITS[name], metavar="S",
-                       help=f"time limit of the {name} part in seconds (default {LIMITS[name]})")
+                       help=f"time limit of the {name} part in seconds")
     p.add_argument("--part", choices=PARTS[1:], help=argparse.SUPPRESS)             # the child's own part
     p.add_argument("--simulate-hang", choices=PARTS[1:], help=argparse.SUPPRESS)    # for the time-limit tests
-    a = p.parse_args(sys.argv[1:] if argv is None else argv)
+    return p
+
+
+def main(argv=None):
+    """``python -m minivae bench gpu-check ARGV``'s exit status: the one command line's parser and errors."""
+    from ...cli import main as cli_main
+    return cli_main(["bench", "gpu-check", *(sys.argv[1:] if argv is None else argv)])
+
+
+def run_command(a):
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     if a.part:

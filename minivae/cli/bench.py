@@ -1,0 +1,47 @@
+"""``python -m minivae bench [nll|variants|faults|gpu-check] ...``: the benchmarks, one command.
+
+Bare ``bench`` is the VAE (or ``--model gan``) speed benchmark of
+:mod:`minivae.bench`; each subcommand is a benchmark module with
+``add_arguments(parser)`` and ``run_command(args)``, which keep their
+measuring code. Without ``--threads``, ``bench`` uses NumPy's BLAS thread
+count as it is (``OPENBLAS_NUM_THREADS`` sets it) and prints it.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .common import out_folder
+
+#: ``bench NAME`` -> (the module under minivae.bench, its one line of help)
+BENCHMARKS = {"nll": ("nll", "Burda et al.'s VAE for a time budget, then its k-sample test NLL"),
+              "variants": ("variants", "the training step of every model variant, side by side"),
+              "faults": ("faults", "kill training at random moments, resume it, count the identical endings"),
+              "gpu-check": ("gpu.check", "everything that needs a GPU, in one command")}
+EXAMPLES = """examples:
+  OPENBLAS_NUM_THREADS=1 python -m minivae bench --epochs 3
+  python -m minivae bench nll --time-budget 600 --k 5000"""
+
+
+def _module(name):
+    return importlib.import_module(f"...bench.{name}" if name else "...bench", __name__)
+
+
+def add_parser(sub):
+    p = sub.add_parser("bench", help="speed benchmarks; nll, variants, faults, gpu-check",
+                       description="how fast minivae trains, against the machine and against PyTorch; with a "
+                                   "subcommand, one of the other benchmarks", epilog=EXAMPLES)
+    _module(None).add_arguments(p)
+    benches = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", title="other benchmarks (bench NAME --help)")
+    for name, (module, text) in BENCHMARKS.items():
+        b = benches.add_parser(name, help=text, description=text, epilog=f"example:\n  python -m minivae bench {name}"
+                               + (" --out runs/gpu-check" if name == "gpu-check" else ""))
+        _module(module).add_arguments(b)
+    return p
+
+
+def run(args):
+    """Run the benchmark ``args.benchmark`` names (none: the speed benchmark); its exit status."""
+    if getattr(args, "out", None) is not None and args.benchmark in ("nll", "faults", "gpu-check"):
+        out_folder(args.out)
+    name = BENCHMARKS[args.benchmark][0] if args.benchmark else None
+    return _module(name).run_command(args)
