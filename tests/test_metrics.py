@@ -116,7 +116,7 @@ def test_save_and_load_keep_kind_and_outputs(tmp_path):
     assert back.hidden_dims == (5, 4) and back.dtype == np.float32
     x = np.random.default_rng(0).random((4, 6))
     assert np.array_equal(back.logits(x), c.logits(x))
-    with pytest.raises(CheckpointError, match="metrics.Classifier.load"):
+    with pytest.raises(CheckpointError, match="a CLASSIFIER checkpoint, not a VAE one"):
         VAE.load(path)
 
 

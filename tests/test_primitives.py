@@ -37,8 +37,6 @@ def test_the_old_import_paths_give_the_one_definition():
     assert adversarial.sigmoid is activations.sigmoid is likelihoods.sigmoid
     assert logsumexp.softmax is softmax.softmax
     assert reference.LOG_2PI is likelihoods.LOG_2PI
-    from minivae.models.inputs import positive_int
-    assert positive_int is errors.positive_int
 
 
 def test_softmax_normalizes_along_the_axis_it_is_given():

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from minivae.errors import ConfigError, DataError, ShapeError
+from ..errors import ConfigError, DataError, ShapeError, positive_int
 
 DPI = 120
 CELL = 0.42  # inches per image in a grid
@@ -72,16 +72,10 @@ def _save(fig: Figure, path) -> Path:
     return path
 
 
-def _positive_int(what, v):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-        raise ConfigError(f"{what}={v!r}, expected a positive integer")
-    return int(v)
-
-
 def image_grid(images, path, nrow: int = 10, title: str | None = None) -> Path:
     """Draw images in a grid with ``nrow`` images per row (torchvision's convention)."""
     imgs = _square(images)
-    ncol = min(_positive_int("nrow", nrow), len(imgs))
+    ncol = min(positive_int("nrow", nrow), len(imgs))
     rows = math.ceil(len(imgs) / ncol)
     fig = Figure(figsize=(max(ncol * CELL, 2.0), rows * CELL + (0.35 if title else 0.0)), layout="tight")
     ax = fig.add_subplot()
@@ -105,7 +99,7 @@ def reconstructions(x, x_hat, path, n: int = 10, title: str | None = "Reconstruc
     a, b = _square(x, "x"), _square(x_hat, "x_hat")
     if a.shape != b.shape:
         raise ShapeError(f"reconstructions: x has shape {a.shape} and x_hat {b.shape}, expected equal shapes")
-    n = min(_positive_int("n", n), len(a))
+    n = min(positive_int("n", n), len(a))
     tiled = _tile(np.concatenate([a[:n], b[:n]]), n)
     fig = Figure(figsize=(max(n * CELL, 2.0) + 0.9, 2 * CELL + (0.35 if title else 0.0)), layout="tight")
     ax = fig.add_subplot()
@@ -121,7 +115,7 @@ def reconstructions(x, x_hat, path, n: int = 10, title: str | None = "Reconstruc
 def class_rows(images, path, n_per_class: int, class_names=None, title: str | None = "One row per class") -> Path:
     """One row per class: ``images`` (C*n, 784) ordered class by class, e.g. from a conditional VAE."""
     imgs = _square(images)
-    n = _positive_int("n_per_class", n_per_class)
+    n = positive_int("n_per_class", n_per_class)
     if len(imgs) % n:
         raise ShapeError(f"class_rows: {len(imgs)} images, expected a multiple of n_per_class={n}")
     c = len(imgs) // n
@@ -199,7 +193,7 @@ def manifold_grid(decode_fn, path, n: int = 20, dtype=np.float32,
     so equal steps in the grid hold equal prior mass and z[1] grows upwards.
     ``decode_fn(z (n*n, 2)) -> (n*n, 784)`` in [0, 1].
     """
-    n = _positive_int("n", n)
+    n = positive_int("n", n)
     q = [NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, n)]
     z = np.array([(q[j], q[n - 1 - i]) for i in range(n) for j in range(n)], dtype=dtype)  # (n*n, 2)
     imgs = _square(decode_fn(z), "decode_fn(z)")

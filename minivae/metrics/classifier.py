@@ -16,7 +16,7 @@ import numpy
 from ..backend import check_dtype, get_backend
 from ..datasets import validate_images
 from ..errors import ConfigError, DataError, MiniVAEError
-from ..models.inputs import positive_int
+from ..errors import positive_int
 from ..layers import MLP, pack_parameters
 from ..models.base import Model
 from ..optim import make_optimizer

@@ -25,7 +25,6 @@ def _umask():
 
 
 RUN = "__run__."           # the prefix of the training state's arrays
-KIND_CLASSES = {"vae": "VAE", "gan": "GAN", "vaegan": "VAEGAN", "vqvae": "VQVAE", "classifier": "metrics.Classifier"}
 
 
 def save_checkpoint(path, config, arrays, extra=None, train_state=None, keep_previous=False, kind="vae"):
@@ -171,8 +170,8 @@ def load_model(cls, path, backend=None, expected=None, tuples=()):
     meta, arrays = _read(path)
     kind = meta.get("model", "vae")
     if kind != cls.kind:
-        raise CheckpointError(f"{path}: a {kind.upper()} checkpoint, not a {cls.kind.upper()} one; load it with "
-                              f"minivae.{KIND_CLASSES.get(kind, kind.upper())}.load")
+        raise CheckpointError(f"{path}: a {kind.upper()} checkpoint, not a {cls.kind.upper()} one "
+                              "(minivae.load reads a model of any kind)")
     config = dict(meta["config"])
     arrays = {k: v for k, v in arrays.items() if not k.startswith(RUN)}
     seed = config.pop("seed", 0)
