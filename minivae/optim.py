@@ -3,15 +3,16 @@
 An optimizer holds the model's flat parameter dict (``"encoder.0.W"`` ...)
 and updates those arrays in place from a grads dict with the same keys. Its
 state is keyed by the full parameter name, so two layers never share a slot.
+Each update is one call of its backend's ops (``backend.ops.adam_update``,
+``sgd_update``, ``rmsprop_update``), as the layers call theirs: the NumPy
+backend runs them with BLAS, the CuPy backend Adam's as one CUDA kernel.
 """
 from __future__ import annotations
 
 import math
 
-from .backend import blas
-from .backend import array_module
+from .backend import array_module, get_backend
 from .errors import ConfigError, NonFiniteGradientError, finite_number
-from .backend.kernels import ops_for
 
 
 def global_norm(grads):
@@ -86,7 +87,10 @@ def first_non_finite(grads):
 
 
 class Optimizer:
-    """Shared checks and bookkeeping: parameters, step count, clipping, finite gradients.
+    """Shared checks and bookkeeping: parameters, step count, clipping, finite gradients, state.
+
+    ``backend``: whose ops run the update; by default the backend of the
+    parameters' arrays (NumPy or CuPy), so ``Adam(model.params)`` needs no more.
 
     ``check_finite``: before each update, one pass over the gradients (their
     squared norm, on the flat buffer when there is one: ~1% of a training
@@ -96,17 +100,23 @@ class Optimizer:
     checks NumPy arrays and not CuPy ones, where reading the norm back would
     wait for the GPU at every step (the training loop's NaN guard reads the
     loss every 50 steps there).
+
+    A subclass names its per-parameter state dicts in ``slots`` (Adam: m, v);
+    :meth:`state_dict` saves them as ``"m.<parameter name>"``, beside ``"t"``.
     """
 
-    def __init__(self, params, lr, clip_norm=None, check_finite=None):
+    slots = ()
+
+    def __init__(self, params, lr, clip_norm=None, check_finite=None, backend=None):
         if not params:
             raise ConfigError("optimizer got no parameters")
         finite_number("learning rate", lr, "> 0", lambda v: v > 0)
         if clip_norm is not None:
             finite_number("clip_norm", clip_norm, "> 0 (or None)", lambda v: v > 0)
         self.params, self.lr, self.clip_norm, self.t = params, lr, clip_norm, 0
+        self.backend = _backend_of(params, backend)
         if check_finite is None:
-            check_finite = array_module(*params.values()).__name__ == "numpy"
+            check_finite = self.backend.xp.__name__ == "numpy"
         self.check_finite = check_finite
         self._flat_state = None            # set by a subclass whose state is flat
         self._flat_cache = (None, None, None)   # (identities, their flat views, the arrays kept alive)
@@ -159,14 +169,31 @@ class Optimizer:
         raise NotImplementedError
 
     def update(self, name, p, g):
+        """One update of the parameter ``name`` (array p, gradient g)."""
         raise NotImplementedError
 
     def state_dict(self):
-        """Step count and per-parameter state, for checkpoints."""
-        return {"t": self.t}
+        """Step count and per-parameter state (``"<slot>.<parameter name>"``), for checkpoints."""
+        return {"t": self.t, **{f"{slot}.{k}": a for slot in self.slots for k, a in getattr(self, slot).items()}}
 
     def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` saved, in place (flat state buffers stay shared)."""
         self.t = int(state["t"])
+        for slot in self.slots:
+            for k, a in getattr(self, slot).items():
+                a[...] = state[f"{slot}.{k}"]
+
+
+def _backend_of(params, backend):
+    """The Backend whose ops update ``params``: ``backend`` if given (it must hold them), else theirs."""
+    xp = array_module(*params.values())
+    if backend is None:
+        return get_backend(xp)
+    backend = get_backend(backend)
+    if backend.xp is not xp:
+        raise ConfigError(f"optimizer: backend {backend.name!r} cannot update {xp.__name__} arrays; "
+                          f"pass the backend of the model's parameters (or none)")
+    return backend
 
 
 class SGD(Optimizer):
@@ -175,31 +202,19 @@ class SGD(Optimizer):
         b <- momentum * b + g,   p <- p - lr * b
     """
 
-    def __init__(self, params, lr=1e-2, momentum=0.0, clip_norm=None, check_finite=None):
-        super().__init__(params, lr, clip_norm, check_finite)
+    slots = ("buf",)
+
+    def __init__(self, params, lr=1e-2, momentum=0.0, clip_norm=None, check_finite=None, backend=None):
+        super().__init__(params, lr, clip_norm, check_finite, backend)
         finite_number("momentum", momentum, "in [0, 1)", lambda v: 0 <= v < 1)
         self.momentum = momentum
         self._flat_state, self.buf = zeros_like_all(params)
 
     def update(self, name, p, g):
-        self._sgd(p, g, self.buf[name])
+        self.backend.ops.sgd_update(p, g, self.buf[name], self.lr, self.momentum)
 
     def update_flat(self, p, g):
-        self._sgd(p, g, self._flat_state)
-
-    def _sgd(self, p, g, b):
-        """b <- momentum b + g (when momentum > 0), p <- p - lr b, in place."""
-        if self.momentum:
-            g = blas.axpby(1, g, self.momentum, b)
-        blas.axpy(-self.lr, g, p)
-
-    def state_dict(self):
-        return {"t": self.t, **{f"buf.{k}": v for k, v in self.buf.items()}}
-
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
-        for k in self.buf:
-            self.buf[k][...] = state[f"buf.{k}"]
+        self.backend.ops.sgd_update(p, g, self._flat_state, self.lr, self.momentum)
 
 
 class Adam(Optimizer):
@@ -211,8 +226,11 @@ class Adam(Optimizer):
         p <- p - lr * m_hat / (sqrt(v_hat) + eps)
     """
 
-    def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=None, check_finite=None):
-        super().__init__(params, lr, clip_norm, check_finite)
+    slots = ("m", "v")
+
+    def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=None, check_finite=None,
+                 backend=None):
+        super().__init__(params, lr, clip_norm, check_finite, backend)
         for name, b in (("beta1", beta1), ("beta2", beta2)):
             finite_number(name, b, "in [0, 1)", lambda v: 0 <= v < 1)
         finite_number("eps", eps, "> 0", lambda v: v > 0)
@@ -222,26 +240,13 @@ class Adam(Optimizer):
         self._work = None if self._flat_state is None else self._flat_state.copy()   # the update's scratch
 
     def update(self, name, p, g):
-        ops_for(p).adam_update(p, g, self.m[name], self.v[name], self.lr,
-                               self.beta1, self.beta2, self.eps, self.t)
+        self.backend.ops.adam_update(p, g, self.m[name], self.v[name], self.lr,
+                                     self.beta1, self.beta2, self.eps, self.t)
 
     def update_flat(self, p, g):
-        """All parameters in one fused update (7 passes over one flat buffer on NumPy, 3 of them on BLAS)."""
-        ops_for(p).adam_update(p, g, self._flat_state, self._v_flat, self.lr,
-                               self.beta1, self.beta2, self.eps, self.t, work=self._work)
-
-    def state_dict(self):
-        return {
-            "t": self.t,
-            **{f"m.{k}": v for k, v in self.m.items()},
-            **{f"v.{k}": v for k, v in self.v.items()},
-        }
-
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
-        for k in self.m:
-            self.m[k][...] = state[f"m.{k}"]
-            self.v[k][...] = state[f"v.{k}"]
+        """All parameters in one fused update (7 passes over one flat buffer on NumPy, one kernel on CuPy)."""
+        self.backend.ops.adam_update(p, g, self._flat_state, self._v_flat, self.lr,
+                                     self.beta1, self.beta2, self.eps, self.t, work=self._work)
 
 
 class RMSProp(Optimizer):
@@ -254,8 +259,10 @@ class RMSProp(Optimizer):
     WGAN authors' code ran (PyTorch's RMSprop default), so a minivae WGAN and its PyTorch reference match.
     """
 
-    def __init__(self, params, lr=1e-2, rho=0.99, eps=1e-8, clip_norm=None, check_finite=None):
-        super().__init__(params, lr, clip_norm, check_finite)
+    slots = ("r",)
+
+    def __init__(self, params, lr=1e-2, rho=0.99, eps=1e-8, clip_norm=None, check_finite=None, backend=None):
+        super().__init__(params, lr, clip_norm, check_finite, backend)
         finite_number("rho", rho, "in [0, 1)", lambda v: 0 <= v < 1)
         finite_number("eps", eps, "> 0", lambda v: v > 0)
         self.rho, self.eps = rho, eps
@@ -263,28 +270,10 @@ class RMSProp(Optimizer):
         self._work = None if self._flat_state is None else self._flat_state.copy()
 
     def update(self, name, p, g):
-        self._rmsprop(p, g, self.r[name], None)
+        self.backend.ops.rmsprop_update(p, g, self.r[name], self.lr, self.rho, self.eps)
 
     def update_flat(self, p, g):
-        self._rmsprop(p, g, self._flat_state, self._work)
-
-    def _rmsprop(self, p, g, r, work):
-        """r <- rho r + (1 - rho) g^2 (square, axpby); p <- p - lr g / (sqrt(r) + eps) (sqrt, add, divide, axpy)."""
-        xp = array_module(p)
-        tmp = xp.multiply(g, g, out=work)
-        blas.axpby(1 - self.rho, tmp, self.rho, r)
-        xp.sqrt(r, out=tmp)
-        tmp += p.dtype.type(self.eps)
-        xp.divide(g, tmp, out=tmp)
-        blas.axpy(-self.lr, tmp, p)
-
-    def state_dict(self):
-        return {"t": self.t, **{f"r.{k}": v for k, v in self.r.items()}}
-
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
-        for k in self.r:
-            self.r[k][...] = state[f"r.{k}"]
+        self.backend.ops.rmsprop_update(p, g, self._flat_state, self.lr, self.rho, self.eps, work=self._work)
 
 
 OPTIMIZERS = {"adam": Adam, "sgd": SGD, "rmsprop": RMSProp}

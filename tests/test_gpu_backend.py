@@ -151,6 +151,7 @@ def test_model_params_grads_and_state_live_on_the_backend(backend):
         assert p.dtype == np.float32
     arrays = model.state_arrays()
     assert all(isinstance(a, np.ndarray) for a in arrays.values())
+    assert opt.backend.name == backend.name and opt.backend.ops is backend.ops   # Adam's update: the model's ops
 
 
 @needs_gpu

@@ -8,6 +8,9 @@ stopped at its own limit while the others still run.
 import json
 import time
 
+import pytest
+
+from minivae.backend.cupy_backend import gpu_unavailable_reason
 from minivae.bench.gpu.check import junit_counts, main
 
 
@@ -24,15 +27,28 @@ def test_dry_run_goes_through_every_part_and_writes_json_and_log(tmp_path, capsy
     assert "===== tests: passed" in log and "===== bench: passed" in log
     out = capsys.readouterr().out
     assert "gpu-check on CPU (NumPy) (dry run): passed" in out and "train  passed" in out
+    bench_line = next(line for line in out.splitlines() if line.strip().startswith("bench"))
+    assert "at batch 32" in bench_line and "fused kernels" in bench_line      # figures, no verdict on targets
+    assert "NOT met" not in out
+
+
+@pytest.mark.skipif(gpu_unavailable_reason() is None, reason="a GPU is here: the real parts would run")
+def test_without_a_gpu_a_part_fails_at_once_with_its_reason_in_its_line(tmp_path, capsys):
+    t0 = time.perf_counter()
+    assert main(["--out", str(tmp_path), "--parts", "train"]) == 1
+    assert time.perf_counter() - t0 < 30                                   # no NumPy epoch before finding out
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "failed" in lines[1]
+    assert "backend 'cupy'" in lines[1] and ("CuPy" in lines[1] or "CUDA device" in lines[1])
 
 
 def test_a_part_that_hangs_is_stopped_at_its_limit_and_the_run_fails(tmp_path, capsys):
     t0 = time.perf_counter()
-    assert main(["--out", str(tmp_path), "--dry-run", "--parts", "train", "bench", "--limit-train", "3",
+    assert main(["--out", str(tmp_path), "--dry-run", "--parts", "train", "bench", "--limit-train", "1",
                  "--simulate-hang", "train"]) == 1
     assert time.perf_counter() - t0 < 60
     parts = json.loads((tmp_path / "gpu_check.json").read_text())["parts"]
-    assert parts["train"]["status"] == "timed out" and parts["train"]["limit_s"] == 3
+    assert parts["train"]["status"] == "timed out" and parts["train"]["limit_s"] == 1
     assert parts["bench"]["status"] == "passed"                                                # the rest still ran
     assert "train  timed out" in capsys.readouterr().out
 

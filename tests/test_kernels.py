@@ -318,6 +318,47 @@ def adam_error_scales(p, g, m, v, lr, beta1, beta2, eps, t):
     return np.abs(p) + step, m_scale, v_new
 
 
+def sgd_textbook(p, g, b, lr, momentum):
+    """b <- momentum b + g, p <- p - lr b (b untouched without momentum), in float64: returns new (p, b)."""
+    p, g, b = (np.asarray(a, dtype=np.float64) for a in (p, g, b))
+    if momentum:
+        b = momentum * b + g
+        return p - lr * b, b
+    return p - lr * g, b
+
+
+def rmsprop_textbook(p, g, r, lr, rho, eps):
+    """r <- rho r + (1 - rho) g^2, p <- p - lr g / (sqrt(r) + eps), in float64: returns new (p, r)."""
+    p, g, r = (np.asarray(a, dtype=np.float64) for a in (p, g, r))
+    r = rho * r + (1 - rho) * g * g
+    return p - lr * g / (np.sqrt(r) + eps), r
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.parametrize("ops", [reference, cpu], ids=["reference", "cpu (BLAS)"])
+@hyp
+@given(shape=shapes, seed=seeds)
+def test_sgd_and_rmsprop_updates_match_textbook(ops, momentum, dtype, shape, seed):
+    """Error measured against the sizes of the terms: |p| + lr |b| (SGD), |p| + lr |g| / sqrt(r) and r (RMSProp)."""
+    p, g, s, _ = adam_inputs(np.random.default_rng(seed), shape, dtype)
+    s = np.abs(s)                                   # a momentum buffer, or a mean square r >= 0
+    tol = {"float32": 1e-6, "float64": 1e-12}[dtype]
+    g_before = g.copy()
+    p_want, b_want = sgd_textbook(p, g, s, 0.1, momentum)
+    p1, b1 = p.copy(), s.copy()
+    ops.sgd_update(p1, g, b1, 0.1, momentum)
+    assert max_rel(p1, p_want, np.abs(p_want) + 0.1 * (np.abs(b_want) + np.abs(g))) <= tol
+    assert max_rel(b1, b_want, np.abs(b_want) + np.abs(g)) <= tol
+    p_want, r_want = rmsprop_textbook(p, g, s, 1e-3, 0.9, 1e-8)
+    p2, r2 = p.copy(), s.copy()
+    ops.rmsprop_update(p2, g, r2, 1e-3, 0.9, 1e-8, work=np.empty_like(p))
+    assert max_rel(r2, r_want) <= tol
+    assert max_rel(p2, p_want, np.abs(p) + 1e-3 * np.abs(g) / (np.sqrt(r_want) + 1e-8)) <= tol
+    np.testing.assert_array_equal(g, g_before)                              # g is read only
+    assert p1.dtype == b1.dtype == p2.dtype == r2.dtype == np.dtype(dtype)
+
+
 def test_cpu_module_has_the_reference_signatures():
     import inspect
 
@@ -345,7 +386,7 @@ def test_cuda_module_has_the_reference_signatures():
     import inspect
 
     for name in ("reparam_kl_forward", "reparam_kl_backward", "bernoulli_nll_grad", "gaussian_nll_grad",
-                 "bias_act_forward", "act_backward", "adam_update"):
+                 "bias_act_forward", "act_backward", "adam_update", "sgd_update", "rmsprop_update"):
         assert inspect.signature(getattr(cuda, name)) == inspect.signature(getattr(reference, name)), name
 
 
@@ -486,6 +527,25 @@ def test_cuda_adam_update_same_results_and_side_effects(dtype, t, shape):
     np.testing.assert_array_equal(g_d.get(), g)                             # g is read only
     for got, want in ((p_d, p), (m_d, m), (v_d, v)):
         assert max_rel(got, want) <= TOL_KERNEL[dtype]
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_cuda_sgd_and_rmsprop_updates_same_results_and_side_effects(dtype, momentum):
+    p, g, s, _ = adam_inputs(np.random.default_rng(6), (400, 784), dtype)
+    s = np.abs(s)
+    p_d, g_d, b_d, r_d = to_gpu(p, g, s, s)
+    p2, b = p.copy(), s.copy()
+    cuda.sgd_update(p_d, g_d, b_d, 0.1, momentum)
+    reference.sgd_update(p, g, b, 0.1, momentum)
+    assert max_rel(p_d, p) <= TOL_KERNEL[dtype] and max_rel(b_d, b) <= TOL_KERNEL[dtype]
+    p2_d = to_gpu(p2)[0]
+    cuda.rmsprop_update(p2_d, g_d, r_d, 1e-3, 0.9, 1e-8)
+    reference.rmsprop_update(p2, g, s, 1e-3, 0.9, 1e-8)
+    assert max_rel(p2_d, p2) <= TOL_KERNEL[dtype] and max_rel(r_d, s) <= TOL_KERNEL[dtype]
+    np.testing.assert_array_equal(g_d.get(), g)                             # g is read only
 
 
 @gpu

@@ -115,12 +115,17 @@ def test_kill_9_at_random_moments_loses_at_most_7_steps_and_resumes_exactly(stra
     assert kills >= 1 and mid_epoch and same_run(straight, tmp_path)
 
 
-def test_the_fault_injection_bench_counts_identical_resumes(tmp_path, capsys):
+def test_the_fault_injection_bench_counts_identical_resumes_and_leaves_no_temporary_folder(
+        tmp_path, capsys, monkeypatch):
+    import tempfile
+
     from minivae.bench.faults import main as faults
 
-    assert faults(["--runs", "1", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))          # without --out, its runs go under here
+    assert faults(["--runs", "1", "--epochs", "2"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["runs"] == 1 and res["identical"] == 1 and res["most_lost_s"] >= 0
+    assert res["out"] is None and list(tmp_path.iterdir()) == []      # and are removed at the end
 
 
 def test_a_run_whose_generator_cannot_be_saved_trains_and_says_it_cannot_be_resumed(tmp_path):

@@ -61,8 +61,9 @@ class Backend:
         The array module math code uses (``numpy``, ``cupy``).
     ops : module
         The fused training-step operations, with the signatures and semantics
-        of :mod:`minivae.backend.kernels.reference` (``kernels.cpu`` on NumPy,
-        ``kernels.cuda`` on CuPy). Layers and models reach them only here.
+        of :mod:`minivae.backend.kernels.reference` (``kernels.numpy_ops`` on
+        NumPy, ``kernels.cuda`` on CuPy), the optimizers' updates included.
+        Layers, models and optimizers reach them only here.
 
     This base class knows no concrete backend: :mod:`minivae.backend.numpy_backend` and
     :mod:`minivae.backend.cupy_backend` define them and register them by name

@@ -2,8 +2,9 @@
 
 The default backend. Its ops are the NumPy references of
 :mod:`minivae.backend.kernels.reference` (array code, a few passes over memory
-each), with Adam's update on OpenBLAS's threads. Importing this module
-registers it as ``"numpy"`` (``minivae`` imports it).
+each), with the optimizers' updates on OpenBLAS (Adam's ``axpy`` on its
+threads). Importing this module registers it as ``"numpy"`` (``minivae``
+imports it).
 """
 from __future__ import annotations
 

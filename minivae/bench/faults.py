@@ -7,7 +7,7 @@ SIGKILL at a random moment after its first checkpoint, and resumed with
 uninterrupted one: weights bit for bit, and ``metrics.json``'s history
 without its timings. The work lost to a kill is the time between the
 checkpoint the run resumed from and the kill. Prints a table and one JSON
-line.
+line. Without ``--out`` the runs go to a temporary folder, removed at the end.
 """
 from __future__ import annotations
 
@@ -88,7 +88,14 @@ def run_command(a):
     if a.runs < 1 or a.epochs < 1 or a.checkpoint_every < 1:
         print("bench faults: --runs, --epochs and --checkpoint-every must be >= 1", file=sys.stderr)
         return 2
-    base = Path(a.out or tempfile.mkdtemp(prefix="minivae-faults-"))
+    if a.out is not None:
+        return measure(a, Path(a.out))
+    with tempfile.TemporaryDirectory(prefix="minivae-faults-") as tmp:    # removed afterwards, even on an error
+        return measure(a, Path(tmp), keep=False)
+
+
+def measure(a, base, keep=True):
+    """The straight run and ``a.runs`` killed-and-resumed runs under ``base``; prints the table and JSON; exit code."""
     _train(base / "straight", a.epochs, a.checkpoint_every)
     straight = _ending(base / "straight")
     seconds = json.loads((base / "straight" / "metrics.json").read_text())["history"]
@@ -100,14 +107,13 @@ def run_command(a):
     summary = {"bench": "faults", "runs": a.runs, "killed": len(killed),
                "identical": sum(r["identical"] for r in results),
                "most_lost_s": max((r["lost_s"] for r in killed), default=0.0), "checkpoint_every": a.checkpoint_every,
-               "epochs": a.epochs, "out": str(base)}
+               "epochs": a.epochs, "out": str(base) if keep else None}
     print(f"minivae bench faults: {a.runs} runs of {a.epochs} epochs, checkpoints every {a.checkpoint_every} steps, "
           f"SIGKILL at a random moment")
     print(f"  killed before the end: {summary['killed']}; resumed to identical weights and history: "
           f"{summary['identical']} of {a.runs}; most work lost to a kill: {summary['most_lost_s']:.2f} s")
     print(json.dumps(summary))
     return 0 if summary["identical"] == a.runs else 1
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -58,7 +58,6 @@ DESIGN = {
     "MMD-VAE": ({"mmd_weight": 100.0, "beta": 0.0}, {}),
 }
 ALL = {**VARIANTS, **DESIGN}
-TARGET = 1.10          # every non-IWAE variant within 1.10x of the default step (the design points aside)
 
 
 class VariantStep:
@@ -225,11 +224,14 @@ def table(times):
                               ratio_to_baseline=ms / b, paired_ratio_to_baseline=paired)
         rows.append(row)
     plain = [n for n in summary if not n.startswith("iwae") and n not in DESIGN]
-    worst = max((summary[n]["ratio_to_default"] for n in plain), default=1.0)
+    worst = max(plain, key=lambda n: summary[n]["ratio_to_default"])
     model = {n: (med["current"][n] - prep[n]) / (med["current"]["default"] - prep["default"]) for n in plain}
-    worst_model = max(model.values(), default=1.0)
-    rows.append(f"worst non-IWAE variant: {worst:.3f}x the default step (target <= {TARGET}): "
-                f"{'met' if worst <= TARGET else 'NOT met'}; without preparing the batch: {worst_model:.3f}x")
+    rows.append(f"worst non-IWAE variant: {worst}, {summary[worst]['ratio_to_default']:.3f}x the default step; "
+                f"without preparing the batch: {max(model.values()):.3f}x")
+    if "baseline" in med:
+        d = summary["default"]
+        rows.append(f"default step, this tree / the baseline: {d['ratio_to_baseline']:.3f} (medians), "
+                    f"{d['paired_ratio_to_baseline']:.3f} (paired rounds)")
     return "\n".join([head, "-" * len(head), *rows]), summary
 
 

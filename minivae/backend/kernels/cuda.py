@@ -22,13 +22,14 @@ import functools
 import numpy
 
 from ...errors import DataError, ShapeError
+from .reference import rmsprop_update, sgd_update  # noqa: F401  (no kernel: the reference's array code runs on CuPy)
 from .cuda_launch import (  # noqa: F401  (re-exported: tests and callers use cuda.SOURCES, cuda._module, ...)
     ACT_CODES, BLOCK, INT_LIMIT, KERNELS, MAX_GRID, NVRTC_OPTIONS, SOURCES, WARP, _SUFFIX, _act_code, _check,
     _check_layout, _check_shape, _grid, _module, _out, _row_block, _rows, _scalar, cuda_source)
 
 __all__ = ["reparam_kl_forward", "reparam_kl_backward", "bernoulli_nll_grad", "gaussian_nll_grad", "bias_act_forward",
-           "act_backward", "adam_update", "adam_update_multi", "SOURCES", "KERNELS", "NVRTC_OPTIONS",
-           "cuda_source"]
+           "act_backward", "adam_update", "adam_update_multi", "sgd_update", "rmsprop_update", "SOURCES", "KERNELS",
+           "NVRTC_OPTIONS", "cuda_source"]
 
 
 #: the activations whose bias_act_forward takes a work array: none, the kernels need no scratch

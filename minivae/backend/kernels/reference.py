@@ -2,7 +2,8 @@
 
 Each function does, in a few passes over memory, what the readable lecture
 functions do in many (:mod:`minivae.reparam`, :mod:`minivae.kl`,
-:mod:`minivae.likelihoods`, :mod:`minivae.activations`, :class:`minivae.optim.Adam`),
+:mod:`minivae.likelihoods`, :mod:`minivae.activations`; the optimizers'
+updates of :mod:`minivae.optim` are in :mod:`.updates`, imported here),
 and writes into the arrays it is given (``out``, ``work``) instead of
 allocating, so that a training step reuses its buffers. It gives the same numbers to floating-point rounding. The CUDA kernels of
 :mod:`minivae.backend.kernels.cuda` have exactly these signatures and semantics.
@@ -10,13 +11,15 @@ allocating, so that a training step reuses its buffers. It gives the same number
 Conventions: arrays are C-contiguous and of one float dtype (float32 or
 float64); ``out``-style arguments, when given, receive the result and are
 returned; scalars are taken in the arrays' dtype. No argument is mutated
-except the outputs (and p, m, v for ``adam_update``, which updates in place).
+except the outputs (and the parameters and optimizer state of the ``*_update``
+functions, which update them in place).
 """
 from __future__ import annotations
 
 import math
 
 from .. import array_module
+from .updates import adam_update, rmsprop_update, sgd_update  # noqa: F401  (the optimizers' updates, spec'd there)
 
 ACTS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
 LEAKY_SLOPE = 0.01
@@ -256,34 +259,3 @@ def act_backward(dy, y, act, out=None):
         return dy
     dx *= dy
     return dx
-
-
-def adam_update(p, g, m, v, lr, beta1, beta2, eps, t, work=None):
-    """One Adam step in place (Kingma & Ba 2015, Algorithm 1), t >= 1 the step count.
-
-        m <- beta1 m + (1 - beta1) g
-        v <- beta2 v + (1 - beta2) g^2
-        p <- p - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
-
-    computed, with the same value, as p - a m / (sqrt(v) + eps sqrt(1 - beta2^t)),
-    a = lr sqrt(1 - beta2^t) / (1 - beta1^t) (the form of Algorithm 1's last
-    remark): 12 passes over memory. Updates p, m, v; g is read only. All four
-    arrays have one shape and dtype (any shape: a flat buffer of all
-    parameters works as well as one parameter); ``work``, of that shape too,
-    is scratch (allocated when None).
-    """
-    xp = array_module(p)
-    f = p.dtype.type
-    bc1, bc2 = 1 - beta1**t, 1 - beta2**t
-    tmp = xp.subtract(g, m, out=work)
-    tmp *= f(1 - beta1)
-    m += tmp                                   # m + (1-b1)(g - m) = b1 m + (1-b1) g
-    xp.multiply(g, f(1 - beta2), out=tmp)
-    tmp *= g
-    v *= f(beta2)
-    v += tmp                                   # b2 v + (1-b2) g^2
-    xp.sqrt(v, out=tmp)
-    tmp += f(eps * bc2**0.5)
-    xp.divide(m, tmp, out=tmp)
-    tmp *= f(lr * bc2**0.5 / bc1)
-    p -= tmp
