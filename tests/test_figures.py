@@ -90,7 +90,7 @@ def test_bad_image_shapes(tmp_path):
         figures.image_grid(np.zeros((3, 783)), tmp_path / "bad.png", nrow=3)
     with pytest.raises(ShapeError, match=r"x has shape \(2, 28, 28\) and x_hat \(3, 28, 28\)"):
         figures.reconstructions(np.zeros((2, 784)), np.zeros((3, 784)), tmp_path / "bad.png")
-    with pytest.raises(ConfigError, match="nrow=0, expected a positive integer"):
+    with pytest.raises(ConfigError, match="nrow must be an integer >= 1, got 0"):
         figures.image_grid(np.zeros((3, 784)), tmp_path / "bad.png", nrow=0)
 
 
