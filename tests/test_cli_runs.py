@@ -115,7 +115,7 @@ def _stretch_first_session(folder, seconds):
 @pytest.fixture(scope="module")
 def resumed(tmp_path_factory):
     """{command: (folder, seconds of its second session's command)}: each run trained 1 epoch, stopped, its first
-    session made to count 1000 s, then resumed to 2 epochs."""
+    session made to count 1000 s, then resumed to 2 epochs (from its folder or its model.npz)."""
     runs = {}
     for command, argv in COMMANDS.items():
         out = tmp_path_factory.mktemp(command)
@@ -123,7 +123,8 @@ def resumed(tmp_path_factory):
         _stretch_first_session(out, 1000.0)
         t0 = time.perf_counter()
         samples = ["--samples", "200"] if "--samples" in argv else []
-        assert main([command, "--resume", str(out), "--epochs", "2", *samples, "--quiet", "--no-figures"]) == 0
+        run = out / "model.npz" if command in ("gan", "vqvae") else out             # the folder, or its model.npz
+        assert main([command, "--resume", str(run), "--epochs", "2", *samples, "--quiet", "--no-figures"]) == 0
         runs[command] = out, time.perf_counter() - t0
     return runs
 

@@ -172,3 +172,15 @@ def test_a_stopped_vaegan_run_resumes_exactly(tmp_path, monkeypatch, capsys):
     assert untimed(m["history"]) == untimed(r["history"])
     assert main(["--resume", str(cut), "--gamma", "3", "--quiet"]) == 2
     assert "--gamma 3.0 (the run has 1.0)" in capsys.readouterr().err
+
+
+def test_a_resumed_run_keeps_the_rows_of_the_epochs_before_it(tmp_path):
+    """samples_by_epoch.npz after a resume: epoch 1's row (from the first session) and epoch 2's, in order."""
+    assert main([*TINY, *ARCH, "--epochs", "1", "--out", str(tmp_path)]) == 0
+    first = np.load(tmp_path / "samples_by_epoch.npz")["images"][0]
+    assert main(["--resume", str(tmp_path), "--epochs", "2", "--samples", "200", "--quiet"]) == 0
+    saved = np.load(tmp_path / "samples_by_epoch.npz")
+    assert list(saved["epochs"]) == [1, 2]
+    np.testing.assert_array_equal(saved["images"][0], first)
+    assert {"samples_epoch_001.png", "samples_epoch_002.png"} <= set(json.loads((tmp_path / "metrics.json")
+                                                                                .read_text())["figures"])
