@@ -99,7 +99,7 @@ def test_without_out_each_run_gets_a_new_folder_and_runs_latest_names_the_newest
 def test_every_training_commands_help_says_where_a_run_goes():
     for command in COMMANDS:
         text = " ".join(build_parser().commands[command].format_help().split())
-        assert "runs/<command>-<time>" in text and "runs/latest" in text, command
+        assert f"runs/{command}-<time>" in text and "runs/latest" in text, command
         assert "refused unless --overwrite or --resume" in text, command
 
 

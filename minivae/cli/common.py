@@ -52,12 +52,13 @@ def add_device_args(parser, *, dtype=True, seed_help="initial weights, data orde
 
 def add_run_args(parser, *, epochs=10, batch_size=128, batch_help="images per step"):
     """The run group of a training command: epochs, batch size, --out and how a run stops, resumes, reports."""
+    command = parser.prog.rsplit(" ", 1)[-1]           # "python -m minivae gan" -> gan
     r = parser.add_argument_group("run")
     r.add_argument("--epochs", type=int, default=epochs, help="passes over the training images")
     r.add_argument("--batch-size", type=int, default=batch_size, help=batch_help)
     r.add_argument("--out", default=None, metavar="DIR",
-                   help="the run's folder (checkpoint, metrics.json, figures); none: a new folder "
-                        "runs/<command>-<time> for each run, and runs/latest points to the newest. A folder that "
+                   help=f"the run's folder (checkpoint, metrics.json, figures); none: a new folder "
+                        f"runs/{command}-<time> for each run, and runs/latest points to the newest. A folder that "
                         "already holds a run is refused unless --overwrite or --resume")
     r.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out: its files (checkpoints, metrics.json, figures) are "
