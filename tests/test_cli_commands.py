@@ -144,13 +144,15 @@ def test_classifier_never_writes_inside_the_package_by_default():
 
 # ------------------------------------------------------------------ --resume and kinds
 def test_resume_of_another_commands_run_is_one_clear_line(tmp_path, capsys):
-    gan = DATA / "checkpoint_gan_wgan_gp_da6974c.npz"
+    gan = tmp_path / "gan" / "model.npz"
+    gan.parent.mkdir()
+    gan.write_bytes((DATA / "checkpoint_gan_wgan_gp_da6974c.npz").read_bytes())
     assert main(["train", "--resume", str(gan)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --resume ") and "a 'gan' run, not a 'vae' one" in err
     assert "python -m minivae gan --resume" in err and len(err.strip().splitlines()) == 1
     assert main(["vqvae", "--resume", str(tmp_path)]) == 2
-    assert "no model.npz there" in capsys.readouterr().err
+    assert "no run there" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name, cls", [("bernoulli_f24dcae", "VAE"), ("gan_wgan_gp_da6974c", "GAN"),

@@ -47,13 +47,14 @@ def test_a_run_writes_its_checkpoint_metrics_and_figures(run):
     assert set(m["history"][0]) >= {"train_loss", "train_decoder", "train_discriminator", "train_llike",
                                     "train_d_real", "test_loss", "test_recon", "test_kl"}
     final = m["final"]
-    assert set(final) >= {"test_elbo", "test_recon", "test_kl", "samples", "reconstructions", "epochs", "wall_time_s"}
+    assert set(final) >= {"test_elbo", "test_recon", "test_kl", "samples", "reconstructions", "epochs",
+                          "train_seconds"}
     assert final["test_elbo"] == pytest.approx(final["test_recon"] + final["test_kl"])
     for name in ("samples", "reconstructions"):
         q = final[name]
         assert q["n"] == 200 and q["fid"] > 0 and 0 <= q["class_entropy"] <= np.log(10) + 1e-9, name
         assert 1 - 1e-9 <= q["inception_score"] <= 10, name
-    assert final["wall_time_s"] > 0 and final["epochs"] == 1
+    assert final["train_seconds"] > 0 and final["epochs"] == 1
     assert set(m["figures"]) == {"reconstructions.png", "samples.png", "losses.png", "samples_by_epoch.png",
                                  "samples_epoch_001.png"}
     for name in m["figures"]:
@@ -171,3 +172,15 @@ def test_a_stopped_vaegan_run_resumes_exactly(tmp_path, monkeypatch, capsys):
     assert untimed(m["history"]) == untimed(r["history"])
     assert main(["--resume", str(cut), "--gamma", "3", "--quiet"]) == 2
     assert "--gamma 3.0 (the run has 1.0)" in capsys.readouterr().err
+
+
+def test_a_resumed_run_keeps_the_rows_of_the_epochs_before_it(tmp_path):
+    """samples_by_epoch.npz after a resume: epoch 1's row (from the first session) and epoch 2's, in order."""
+    assert main([*TINY, *ARCH, "--epochs", "1", "--out", str(tmp_path)]) == 0
+    first = np.load(tmp_path / "samples_by_epoch.npz")["images"][0]
+    assert main(["--resume", str(tmp_path), "--epochs", "2", "--samples", "200", "--quiet"]) == 0
+    saved = np.load(tmp_path / "samples_by_epoch.npz")
+    assert list(saved["epochs"]) == [1, 2]
+    np.testing.assert_array_equal(saved["images"][0], first)
+    assert {"samples_epoch_001.png", "samples_epoch_002.png"} <= set(json.loads((tmp_path / "metrics.json")
+                                                                                .read_text())["figures"])

@@ -179,13 +179,13 @@ def test_a_resumed_run_numbers_its_steps_on_from_its_state():
     assert [s for s, _ in rec.steps] == [5, 6, 7, 8] and rec.epochs == [2]
 
 
-def test_the_step_log_as_a_callback_records_what_wrapping_the_step_recorded(tmp_path):
+def test_the_step_log_as_a_callback_means_each_window_of_steps_and_no_window_crosses_an_epoch(tmp_path):
     from minivae.train import StepLog
-    wrapped, called = StepLog(["loss", "loss_a"], 3, 4), StepLog(["loss", "loss_a"], 3, 4, path=tmp_path / "s.json")
-    model = TwoPlayer()
-    model.train_step = wrapped.wrap(model.train_step)
-    fit(model, data(), epochs=2, batch_size=16, progress=False, on_epoch_end=lambda e, m: wrapped.flush())
-    fit(TwoPlayer(), data(), epochs=2, batch_size=16, progress=False, callbacks=[called])
-    assert called.record() == wrapped.record() and called.record()["step"] == [3, 4, 7, 8]
+    rec, called = Recorder(), StepLog(["loss", "loss_a"], 3, 4, path=tmp_path / "s.json")
+    fit(TwoPlayer(), data(), epochs=2, batch_size=16, progress=False, callbacks=[rec, called])
+    loss = [v for _, v in rec.steps]                                    # 8 steps, 4 an epoch: windows 1-3, 4, 5-7, 8
+    assert called.record()["step"] == [3, 4, 7, 8]
+    np.testing.assert_allclose(called.record()["loss"], [np.mean(loss[:3]), loss[3], np.mean(loss[4:7]), loss[7]],
+                               rtol=1e-12)
     again = StepLog.resume(tmp_path / "s.json", ["loss", "loss_a"], 3, 4, step=4)   # resumed after epoch 1
     assert again.columns["step"] == [3, 4]

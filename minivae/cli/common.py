@@ -5,10 +5,12 @@ through the keywords. Every command's ``--out`` (a run's folder, or a file)
 goes through :func:`out_folder` or :func:`out_file`, so an unusable path is
 one line (``error: --out README.md: ...``) in every command.
 
-The run-folder policy (a new folder per run, ``runs/latest`` pointing to the
-newest, a used folder refused unless ``--overwrite`` or ``--resume``) is to be
-wired into :func:`run_folder`, the one place every training command asks for
-its folder.
+Every training command asks :func:`run_folder` for its folder, and only it:
+without ``--out`` each run gets a new folder ``runs/<command>-<time>`` (and
+``runs/latest`` points to the newest); an ``--out`` that already holds a run
+is refused unless ``--overwrite`` (its files are removed first) or
+``--resume`` (the run goes on there). The policy itself is
+:mod:`minivae.train.run_folder`'s.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import os
 
 from ..datasets import DATASETS
 from ..errors import ConfigError
+from ..train.run_folder import claim_run_folder
 
 DTYPES = ("float32", "float64")
 BACKENDS = ("numpy", "cupy")
@@ -47,16 +50,23 @@ def add_device_args(parser, *, dtype=True, seed_help="initial weights, data orde
     return g
 
 
-def add_run_args(parser, *, out, epochs=10, batch_size=128, batch_help="images per step"):
+def add_run_args(parser, *, epochs=10, batch_size=128, batch_help="images per step"):
     """The run group of a training command: epochs, batch size, --out and how a run stops, resumes, reports."""
+    command = parser.prog.rsplit(" ", 1)[-1]           # "python -m minivae gan" -> gan
     r = parser.add_argument_group("run")
     r.add_argument("--epochs", type=int, default=epochs, help="passes over the training images")
     r.add_argument("--batch-size", type=int, default=batch_size, help=batch_help)
-    r.add_argument("--out", default=out, metavar="DIR", help="the run's folder: checkpoint, metrics.json, figures")
-    r.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    r.add_argument("--out", default=None, metavar="DIR",
+                   help=f"the run's folder (checkpoint, metrics.json, figures); none: a new folder "
+                        f"runs/{command}-<time> for each run, and runs/latest points to the newest. A folder that "
+                        "already holds a run is refused unless --overwrite or --resume")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out: its files (checkpoints, metrics.json, figures) are "
+                        "removed first, other files stay")
     r.add_argument("--resume", default=None, metavar="RUN",
-                   help="continue the run saved in RUN (its folder or its model.npz) where it stopped (Ctrl-C, "
-                        "SIGTERM, a kill); --epochs N may extend it, other options must match the run's")
+                   help="continue the run saved in RUN (its folder, its model.npz, or runs/latest) where it "
+                        "stopped (Ctrl-C, SIGTERM, a kill); --epochs N may extend it, other options must match "
+                        "the run's")
     r.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
                    help="also write the checkpoint every STEPS steps inside an epoch (a kill loses at most that "
                         "many); none: after every epoch only")
@@ -75,13 +85,22 @@ def train_config_args(a):
                 budget_clock=a.budget_clock, checkpoint_every=a.checkpoint_every)
 
 
-def run_folder(a):
-    """The folder a new training run writes to (``a.out``), made now: an unusable one fails before training.
+def run_folder(a, runs_dir="runs"):
+    """The folder the training run ``a`` writes to, claimed now (an unusable one fails before training).
 
-    The seam for the run-folder policy: ``a.overwrite`` is to decide whether
-    a folder that already holds a run may be replaced.
+    A new run: ``a.out``, or without it a new ``runs_dir/<a.command>-<time>``
+    (``runs_dir/latest`` then points to it); a used ``a.out`` is refused
+    unless ``a.overwrite``. A resumed run (``a.resume``: its folder, its
+    model.npz or ``runs/latest``): that run's folder. ``a.out`` becomes the
+    folder's path (a str), which the command prints and writes to.
     """
-    return out_folder(a.out)
+    resume = getattr(a, "resume", None)
+    folder = claim_run_folder(resume or a.out, a.command, overwrite=getattr(a, "overwrite", False),
+                              resume=bool(resume), runs_dir=runs_dir)
+    if folder.is_symlink():                        # runs/latest: the run it names now, not whichever comes next
+        folder = folder.parent / os.readlink(folder)
+    a.out = str(folder)
+    return a.out
 
 
 def out_folder(path, flag="--out"):

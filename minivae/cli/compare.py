@@ -10,7 +10,8 @@ For each checkpoint (its class from :mod:`minivae.models.registry`):
     test -ELBO      the pixel likelihood's negative ELBO on the test set (recon + KL, nats per image; VAE, VAE-GAN)
     NLL             -log p(x) by the k-sample importance estimate (--k, on the first --nll-n test images)
     params          every parameter of the checkpoint (a GAN's and a VAE-GAN's discriminator included)
-    train time      wall_time_s of the metrics.json next to the checkpoint, else n/a
+    train time      the run's training seconds over every session (resumes added up), from the metrics.json
+                    next to the checkpoint (:func:`minivae.train.train_seconds`, older layouts too), else n/a
 
 One table is printed (and written with --json), one figure (--out DIR) shows
 each model's samples and reconstructions in a column. Images are drawn by
@@ -18,7 +19,6 @@ each model's samples and reconstructions in a column. Images are drawn by
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -28,7 +28,7 @@ from ..datasets import load_data
 from ..errors import ConfigError
 from ..models.checkpoint import load_checkpoint, write_json
 from ..models.registry import checkpoint_file, load
-from ..train import evaluate
+from ..train import evaluate, train_seconds
 from .common import BACKENDS, check_at_least, out_file, out_folder
 from .sampling import NOT_MNIST, num_classes, reconstruction_images, sample_images, yardstick
 
@@ -61,14 +61,8 @@ def add_parser(sub):
 
 
 def train_time(path):
-    """wall_time_s of the metrics.json next to the checkpoint, or "n/a"."""
-    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    try:
-        with open(os.path.join(folder, "metrics.json")) as f:
-            m = json.load(f)
-    except (OSError, ValueError):
-        return "n/a"
-    t = m.get("wall_time_s") or (m.get("final") or {}).get("wall_time_s")
+    """The run's training seconds over every session, from the metrics.json next to the checkpoint, or "n/a"."""
+    t = train_seconds(path)
     return float(t) if isinstance(t, (int, float)) else "n/a"
 
 

@@ -4,13 +4,13 @@ Defaults: cs231n's architecture (z ~ U(-1, 1)^96, G 1024-1024 ReLU with a
 tanh output, D 256-256 leaky ReLU) and, for the chosen ``--loss``, the
 paper's optimizer, learning rate, batch size, n_critic, clip and penalty
 (:data:`minivae.models.gan_config.PAPER_DEFAULTS`; an option left out takes it).
-It writes to ``--out DIR``:
+It writes to ``--out DIR`` (none: a new ``runs/gan-<time>``, with
+``runs/latest`` pointing to it; :func:`minivae.cli.common.run_folder`):
 
     model.npz             the checkpoint (weights, every option, the run's state), rewritten after every epoch
-    metrics.json          {"config": every option, "history": one entry per epoch (fit's),
-                           "final": the yardstick of --samples samples (fid, class_entropy,
-                           inception_score, n: what `evaluate model.npz --samples N --seed SEED`
-                           reports; MNIST only), epochs, wall_time_s; "figures": [...]}
+    metrics.json          the loop's layout (:mod:`minivae.train.run_record`), with "final" adding the
+                          yardstick of --samples samples (fid, class_entropy, inception_score, n: what
+                          `evaluate model.npz --samples N --seed SEED` reports; MNIST only) and "figures"
     steps.json            the per-step curves: every metric of the training step, as means over windows
                           of --log-every steps (an epoch's last window may be shorter; windows never cross
                           an epoch), columns {"step": [...], "d_loss": [...], "g_loss": [...], ...}
@@ -19,8 +19,8 @@ It writes to ``--out DIR``:
     losses.png, discriminator.png   L_D and L_G; D(x) against D(G(z)) (and WGAN's W estimate)
 
 The fixed z of the grids: :mod:`minivae.cli.grid`. The per-step windows
-come from a thin wrapper around ``gan.train_step`` (one
-host read per window). ``--resume DIR`` continues a stopped run exactly
+come from a :class:`minivae.train.StepLog` passed to ``fit`` as a callback
+(one host read per window; the model is not patched). ``--resume DIR`` continues a stopped run exactly
 (:mod:`minivae.cli.resume`); its step windows since the last finished
 epoch are lost (a gap in steps.json) when it stopped inside an epoch.
 A bad option is ``error: --flag: ...`` and exit code 2; a stop by a signal
@@ -28,11 +28,9 @@ saves the run and exits with 128 + the signal's number (:mod:`minivae.cli.guard`
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
-import time
 
 import numpy
 
@@ -40,11 +38,10 @@ from ..activations import ACTIVATIONS
 from ..adversarial import LOSSES
 from ..datasets import load_data
 from ..layers import INIT_SCHEMES
-from ..models.checkpoint import write_json
 from ..models.gan import GAN
 from ..models.gan_config import NOISES
 from ..optim import OPTIMIZERS
-from ..train import TrainConfig, fit
+from ..train import EpochRows, StepLog, TrainConfig, fit, update_metrics
 from .common import add_data_args, add_device_args, add_run_args, check_at_least, run_folder, train_config_args
 from .grid import GRID, clear_grids, fixed_noise, grid_files
 from .resume import resume_run
@@ -87,7 +84,7 @@ def add_parser(sub):
     t.add_argument("--log-every", type=int, default=10, metavar="K", help="steps per window of steps.json")
     t.add_argument("--samples", type=int, default=10000, metavar="N", help="samples of the final yardstick "
                    "(FID against the MNIST test set, class entropy, Inception score)")
-    add_run_args(p, out="runs/gan", batch_size=None, batch_help="real images per critic step (none: the paper's)")
+    add_run_args(p, batch_size=None, batch_help="real images per critic step (none: the paper's)")
     return p
 
 
@@ -119,7 +116,6 @@ def _new_run(a):
 def run(a):
     """Train (or resume) the run ``a`` describes; write its files; returns 0."""
     from ..figures import gan as figures_gan       # matplotlib loads only when a command draws
-    t_start = time.perf_counter()
     _check_options(a)
     if a.resume:
         gan, train, _, test, cfg, info, state = resume_run(a, "gan")
@@ -128,15 +124,12 @@ def run(a):
     c, out = gan.config, a.out
     keys = ["d_loss", "g_loss", "d_real", "d_fake"] + ["wasserstein"] * c.wasserstein + ["gp"] * (c.loss == "wgan-gp")
     step, epoch = (0, 0) if state is None else (state.step, state.epoch)
-    steps_file = os.path.join(out, "steps.json")
-    saved = _load_json(steps_file) if state is not None and os.path.isfile(steps_file) else None
-    log = figures_gan.StepLog(keys, info["log_every"], math.ceil(len(train.y) / cfg.batch_size), step, saved)
-    rows = figures_gan.EpochRows(os.path.join(out, "samples_by_epoch.npz"), epoch)
+    log = StepLog.resume(os.path.join(out, "steps.json"), keys, info["log_every"],
+                         math.ceil(len(train.y) / cfg.batch_size), step)
+    rows = EpochRows(os.path.join(out, "samples_by_epoch.npz"), epoch)
     z = fixed_noise(info["seed"], GRID, c.noise_dim, c.noise, c.dtype)
 
-    def on_epoch_end(entry, model):
-        log.flush()
-        write_json(log.record(), os.path.join(out, "steps.json"))
+    def on_epoch_end(entry, model):                # after the step log has written steps.json
         if not a.no_figures:
             images = model.backend.to_numpy(model.generate(z))
             figures_gan.epoch_grid(images, os.path.join(out, f"samples_epoch_{entry['epoch']:03d}.png"),
@@ -147,32 +140,19 @@ def run(a):
         print(f"{gan}\ntraining on {len(train.y)} {info['dataset']} images, {cfg.epochs} epochs of batch "
               f"{cfg.batch_size}, lr {cfg.lr:g}, writing to {out}"
               + (f" (resuming after epoch {state.epoch}, step {state.step})" if state else ""), file=sys.stderr)
-    gan.train_step = log.wrap(gan.train_step)       # an instance attribute: the class is untouched
-    try:
-        history = fit(gan, train.x, test.x if len(test.y) else None, config=cfg, progress=not a.quiet,
-                      on_epoch_end=on_epoch_end, out_dir=out, extra=info, state=state)
-    finally:
-        del gan.train_step
+    history = fit(gan, train.x, test.x if len(test.y) else None, config=cfg, progress=not a.quiet,
+                  callbacks=[log], on_epoch_end=on_epoch_end, out_dir=out, extra=info, state=state)
     if info["dataset"] == "mnist":
         quality = yardstick(sample_images(gan, a.samples, info["seed"]))
     else:
         quality = {"fid": None, "class_entropy": None, "inception_score": None, "n": 0, "note": NOT_MNIST}
-    metrics = {"config": {**vars(cfg), **info}, "history": history,
-               "final": {**quality, "epochs": len(history), "wall_time_s": None}}
-    if not a.no_figures:
-        metrics["figures"] = _figures(gan, history, log.record(), rows, out)
-    metrics["final"]["wall_time_s"] = time.perf_counter() - t_start
-    write_json(metrics, os.path.join(out, "metrics.json"))
-    q = metrics["final"]
+    figures = None if a.no_figures else _figures(gan, history, log.record(), rows, out)
+    q = update_metrics(out, final=quality, figures=figures)["final"]
     scores = (f"FID {q['fid']:.2f}, class entropy {q['class_entropy']:.3f} nats, IS {q['inception_score']:.2f} "
               f"({q['n']} samples)" if q["fid"] is not None else "no sample yardstick (not MNIST)")
-    print(f"{scores}; after {len(history)} epoch{'s' * (len(history) != 1)}, {q['wall_time_s']:.1f} s; wrote {out}")
+    print(f"{scores}; after {len(history)} epoch{'s' * (len(history) != 1)}, {q['train_seconds']:.1f} s of "
+          f"training; wrote {out}")
     return 0
-
-
-def _load_json(path):
-    with open(path) as f:
-        return json.load(f)
 
 
 def _figures(gan, history, steps, rows, out):

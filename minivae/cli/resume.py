@@ -1,7 +1,7 @@
 """``--resume RUN``: continue a stopped run of any training command, exactly where it stopped.
 
 The run's checkpoint (``RUN/model.npz``, rewritten after every epoch and at a
-Ctrl-C or SIGTERM; ``RUN`` may also name that file) holds the weights, the
+Ctrl-C or SIGTERM; ``RUN`` may also name that file, or be ``runs/latest``) holds the weights, the
 options the run was started with and its state (:mod:`minivae.train.resume`).
 Resuming rebuilds the model (of the checkpoint's kind, which must be the
 command's), the data and the options from it; an option given on the command
@@ -17,8 +17,9 @@ import os
 from ..datasets import load_data
 from ..errors import ConfigError
 from ..models.checkpoint import checkpoint_kind, load_checkpoint
-from ..models.registry import checkpoint_file, load
+from ..models.registry import load
 from ..train import TrainConfig, load_run
+from .common import run_folder
 from .parser import given
 
 #: options that may differ from the saved run's, or that the run does not record
@@ -32,22 +33,20 @@ COMMAND_OF = {"vae": "train", "gan": "gan", "vaegan": "vaegan", "vqvae": "vqvae"
 def resume_run(a, kind):
     """(model, train, val, test, config, info, state) of the ``kind`` run saved in ``a.resume``, checked against ``a``.
 
-    ``a.out`` becomes the run's folder.
+    ``a.out`` becomes the run's folder (:func:`minivae.cli.common.run_folder`).
     """
-    path = checkpoint_file(a.resume)
-    if not os.path.isfile(path):
-        raise ConfigError(f"--resume {a.resume}: no model.npz there (a run's folder or its model.npz, the --out of "
-                          f"`{COMMAND_OF[kind]}`)")
+    options = given(a)
+    out = a.out if "out" in options else None
+    folder = run_folder(a)                           # the run's folder, checked: it holds a model.npz
+    if out is not None and os.path.realpath(out) != os.path.realpath(folder):
+        raise ConfigError(f"--out {out}: a resumed run goes on in its own folder, --resume {a.resume}")
+    path = os.path.join(folder, "model.npz")
     saved = checkpoint_kind(path)
     if saved != kind:
         other = COMMAND_OF.get(saved)
         raise ConfigError(f"--resume {a.resume}: a {saved!r} run, not a {kind!r} one"
                           + (f"; resume it with `python -m minivae {other} --resume {a.resume}`" if other else ""))
     info = load_checkpoint(path)[2]
-    folder = os.path.dirname(os.path.abspath(path))
-    options = given(a)
-    if "out" in options and os.path.abspath(a.out) != folder:
-        raise ConfigError(f"--out {a.out}: a resumed run goes on in its own folder, --resume {a.resume}")
     conflicts = []
     for dest in sorted(options - FREE):
         key = SAVED_AS.get(dest, dest)
@@ -66,5 +65,4 @@ def resume_run(a, kind):
                                  info.get("val_size", 0), info["seed"])
     test = test.first(info["test_size"])
     state = load_run(model, cfg, path)
-    a.out = a.resume if os.path.isdir(a.resume) else (os.path.dirname(a.resume) or ".")
     return model, train, val, test, cfg, info, state

@@ -1,8 +1,11 @@
 """``python -m minivae train``: train a VAE and write its checkpoint, metrics and figures.
 
-It writes to ``--out DIR``: ``model.npz`` (rewritten after every epoch, so the
-last good one survives a crash; the one before kept as ``model.prev.npz``),
-``metrics.json`` and PNG figures (reconstructions, prior samples, loss curves;
+It writes to ``--out DIR`` (none: a new ``runs/train-<time>``, with
+``runs/latest`` pointing to it; :func:`minivae.cli.common.run_folder`):
+``model.npz`` (rewritten after every epoch, so the last good one survives a
+crash; the one before kept as ``model.prev.npz``), ``metrics.json`` (the
+loop's layout, :mod:`minivae.train.run_record`, with the test figures added
+under ``final``) and PNG figures (reconstructions, prior samples, loss curves;
 with a 2-D latent the latent scatter and the manifold grid; class rows for a
 conditional model; the per-dimension KL and active units; clean/noisy/denoised
 images for a denoising VAE). The design points of HY-673 lecture 10 are the
@@ -14,7 +17,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import time
 
 import numpy
 
@@ -22,11 +24,10 @@ from ..activations import ACTIVATIONS
 from ..datasets import load_data
 from ..errors import ConfigError
 from ..layers import INIT_SCHEMES
-from ..models.checkpoint import write_json
 from ..models.diagnostics import latent_diagnostics
 from ..models.vae import VAE
 from ..models.vae_config import LIKELIHOODS
-from ..train import LR_SCHEDULES, TrainConfig, corrupt, fit
+from ..train import LR_SCHEDULES, TrainConfig, corrupt, fit, update_metrics
 from ..train import evaluate as test_figures
 from .common import add_data_args, add_device_args, add_run_args, run_folder, train_config_args
 from .design import add_design_args, add_latent_and_loss_args, design_kwargs, prepare
@@ -35,7 +36,7 @@ from .resume import resume_run
 
 TRAINS = True
 EXAMPLES = """examples:
-  python -m minivae train --epochs 10 --out runs/vae
+  python -m minivae train --epochs 10                  (a new runs/train-<time>; runs/latest points to it)
   python -m minivae train --latent-dim 2 --posterior full --prior vamp --out runs/vamp"""
 
 
@@ -84,7 +85,7 @@ def add_parser(sub):
     tr.add_argument("--patience", type=int, default=None, help="early stopping on the validation loss")
     tr.add_argument("--keep-best", action="store_true",
                     help="end with the weights of the best validation loss (needs --val-size)")
-    add_run_args(p, out="runs/latest")
+    add_run_args(p)
     old = p.add_argument_group("old spellings (each prints its new one)")
     old.add_argument("--model", choices=("vae", "vqvae"), default="vae", action=respelling({"vqvae": "vqvae"}, True),
                      help="vqvae: the vqvae command (python -m minivae vqvae --help)")
@@ -145,7 +146,6 @@ def run(a):
     """Train (or resume) the VAE run ``a`` describes; write its files; returns 0."""
     if a.feature_layer is not None:
         raise ConfigError("--feature-layer L needs --feature-loss GAN_CHECKPOINT (VAE_Dis_l, the vaegan command)")
-    t_start = time.perf_counter()
     if a.resume:
         vae, train, val, test, cfg, info, state = resume_run(a, "vae")
     else:
@@ -165,22 +165,18 @@ def run(a):
     n_mi = min(2000, len(test.y))                    # I_q(x; z) <= log n_mi
     mi = (vae.mutual_information(test.x[:n_mi], test.y[:n_mi] if cond else None)
           if c.latent == "gaussian" and c.posterior == "diagonal" and not c.flow else None)
-    metrics = {"config": info, "history": history,
-               "final": {"test_loss": final["loss"], "test_recon": final["recon"], "test_kl": final["kl"],
-                         "test_elbo": final["recon"] + final["kl"], "epochs": len(history),
-                         "active_units": diag["active_units"], "mutual_information": mi,
-                         "kl_per_dim": [round(float(v), 6) for v in diag["kl_per_dim"]]},
-               "wall_time_s": None}
+    figures = None
     if not a.no_figures:
         noise = {"denoise": cfg.denoise, "mask_noise": cfg.mask_noise}
-        metrics["figures"] = [os.path.basename(p) for p in write_figures(vae, test, a.out, history, noise)]
-    metrics["wall_time_s"] = time.perf_counter() - t_start
-    write_json(metrics, os.path.join(a.out, "metrics.json"))
+        figures = write_figures(vae, test, a.out, history, noise)
+    record = update_metrics(a.out, final={
+        "test_loss": final["loss"], "test_recon": final["recon"], "test_kl": final["kl"],
+        "test_elbo": final["recon"] + final["kl"], "active_units": diag["active_units"], "mutual_information": mi,
+        "kl_per_dim": [round(float(v), 6) for v in diag["kl_per_dim"]]}, figures=figures)
     print(f"test loss {final['loss']:.2f} nats (recon {final['recon']:.2f}, KL {final['kl']:.2f}), "
           f"active units {'n/a' if diag['active_units'] is None else diag['active_units']}/{vae.config.latent_dim}, "
           + ("" if mi is None else f"I(x; z) {mi:.2f} nats (of at most log {n_mi} = {math.log(n_mi):.2f}), ")
-          + f"after {len(history)} epochs, "
-          f"{metrics['wall_time_s']:.1f} s; wrote {a.out}")
+          + f"after {len(history)} epochs, {record['final']['train_seconds']:.1f} s of training; wrote {a.out}")
     return 0
 
 

@@ -10,14 +10,15 @@ decoder also plays the GAN against D, weighing L_llike by ``--gamma``.
 reconstruction is measured in the features of a trained GAN's discriminator,
 frozen (no adversarial term; the discriminator's sizes come from the GAN).
 The old spelling ``python -m minivae train --feature-loss GAN_CHECKPOINT``
-runs this command (with a note of the new spelling). It writes to ``--out DIR``:
+runs this command (with a note of the new spelling). It writes to ``--out DIR``
+(none: a new ``runs/vaegan-<time>``, with ``runs/latest`` pointing to it;
+:func:`minivae.cli.common.run_folder`):
 
     model.npz             the checkpoint (kind "vaegan"), rewritten after every epoch
-    metrics.json          {"config": every option, "history": one entry per epoch (fit's), "final": the test
-                           pixel -ELBO (test_elbo = test_recon + test_kl, Bernoulli, nats per image), the
-                           yardstick (FID, class entropy, IS) of --samples samples ("samples") and of the
-                           reconstructions of the first --samples test images ("reconstructions"),
-                           epochs, wall_time_s; "figures": [...]}
+    metrics.json          the loop's layout (:mod:`minivae.train.run_record`), with "final" adding the test
+                          pixel -ELBO (test_elbo = test_recon + test_kl, Bernoulli, nats per image), the
+                          yardstick (FID, class entropy, IS) of --samples samples ("samples") and of the
+                          reconstructions of the first --samples test images ("reconstructions"), and "figures"
     samples_epoch_001.png ...   Dec(z) of one fixed z after each epoch (z from its own generator,
                           default_rng([seed, GRID_SEED]): drawing it leaves the training stream alone)
     samples_by_epoch.png  the first row of those grids, one row per epoch
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import numpy
 
@@ -41,10 +41,9 @@ from ..activations import ACTIVATIONS
 from ..datasets import INPUT_DIM, load_data
 from ..errors import ConfigError, MiniVAEError
 from ..layers import INIT_SCHEMES
-from ..models.checkpoint import write_json
 from ..models.vaegan import VAEGAN
 from ..optim import OPTIMIZERS
-from ..train import TrainConfig, evaluate, fit
+from ..train import EpochRows, TrainConfig, evaluate, fit, update_metrics
 from .common import add_data_args, add_device_args, add_run_args, check_at_least, run_folder, train_config_args
 from .grid import GRID, clear_grids, fixed_noise, grid_files
 from .parser import given
@@ -87,7 +86,7 @@ def add_parser(sub):
     t.add_argument("--clip-norm", type=float, default=None, help="clip each part's gradient norm")
     t.add_argument("--samples", type=int, default=10000, metavar="N", help="samples and test reconstructions "
                    "of the final yardstick (FID against the MNIST test set, class entropy, Inception score)")
-    add_run_args(p, out="runs/vaegan", batch_size=64)
+    add_run_args(p, batch_size=64)
     return p
 
 
@@ -143,7 +142,6 @@ def final_figures(model, test, n, seed, dataset):
 def run(a):
     """Train the run ``a`` describes; write its files; returns 0."""
     from ..figures import gan as figures_gan, vae as figures     # matplotlib loads only when a command draws
-    t_start = time.perf_counter()
     _check_options(a)
     if a.resume:
         model, train, _, test, cfg, info, state = resume_run(a, "vaegan")
@@ -151,7 +149,7 @@ def run(a):
     else:
         (model, train, test, cfg, info), state = _new_run(a), None
     out = a.out
-    rows = figures_gan.EpochRows(os.path.join(out, "samples_by_epoch.npz"))
+    rows = EpochRows(os.path.join(out, "samples_by_epoch.npz"), 0 if state is None else state.epoch)
     z = fixed_noise(a.seed, GRID, model.config.latent_dim, "normal", info["dtype"])
 
     def on_epoch_end(entry, m):
@@ -170,19 +168,14 @@ def run(a):
     history = fit(model, train.x, test.x, config=cfg, progress=not a.quiet, on_epoch_end=on_epoch_end, out_dir=out,
                   extra=info, state=state)
     final = final_figures(model, test, a.samples, a.seed, info["dataset"])
-    metrics = {"config": {**vars(cfg), **info}, "history": history,
-               "final": {**final, "epochs": len(history), "wall_time_s": None}}
-    if not a.no_figures:
-        metrics["figures"] = _figures(model, history, rows, test, out)
-    metrics["final"]["wall_time_s"] = time.perf_counter() - t_start
-    write_json(metrics, os.path.join(out, "metrics.json"))
-    f = metrics["final"]
+    figures = None if a.no_figures else _figures(model, history, rows, test, out)
+    f = update_metrics(out, final=final, figures=figures)["final"]
     scores = "; ".join(f"{name} FID {f[name]['fid']:.2f}, class entropy {f[name]['class_entropy']:.3f}, "
                        f"IS {f[name]['inception_score']:.2f} ({f[name]['n']})"
                        for name in ("samples", "reconstructions") if "fid" in f[name])
     print(f"test -ELBO {f['test_elbo']:.2f} nats (recon {f['test_recon']:.2f}, KL {f['test_kl']:.2f}); "
           f"{scores or 'no sample yardstick (not MNIST)'}; after {len(history)} epoch{'s' * (len(history) != 1)}, "
-          f"{f['wall_time_s']:.1f} s; wrote {out}")
+          f"{f['train_seconds']:.1f} s of training; wrote {out}")
     return 0
 
 

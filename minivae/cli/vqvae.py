@@ -6,13 +6,14 @@ The VQ-VAE (:class:`minivae.models.vqvae.VQVAE`): the VAE's MLP encoder and deco
 commitment weight ``--commitment`` beta. After training, the empirical code
 distribution of the training set becomes the prior of ``samples.png`` (the
 paper fits an autoregressive PixelCNN over the codes instead). Writes to
-``--out DIR``:
+``--out DIR`` (none: a new ``runs/vqvae-<time>``, with ``runs/latest``
+pointing to it; :func:`minivae.cli.common.run_folder`):
 
     model.npz           the checkpoint (kind "vqvae"), rewritten after every epoch (the one before kept as
                         model.prev.npz), and at the end with the fitted prior and the run's state
-    metrics.json        {"config", "history", "final": test reconstruction NLL (recon, nats per image),
-                         squared error, codebook and commitment losses, perplexity, dead codes (count,
-                         fraction) of the test codes, epochs, wall_time_s; "figures"}
+    metrics.json        the loop's layout (:mod:`minivae.train.run_record`), with "final" adding the test
+                        reconstruction NLL (recon, nats per image), squared error, codebook and commitment
+                        losses, perplexity and dead codes (count, fraction) of the test codes, and "figures"
     reconstructions.png test inputs above their reconstructions
     samples.png         100 decodes of codes drawn from the empirical prior
     codebook_usage.png  how often each code is chosen on the test set
@@ -24,17 +25,15 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import numpy
 
 from ..activations import ACTIVATIONS
 from ..datasets import INPUT_DIM, load_data
 from ..layers import INIT_SCHEMES
-from ..models.checkpoint import write_json
 from ..models.vae_config import LIKELIHOODS
 from ..models.vqvae import VQVAE
-from ..train import TrainConfig, TrainState, evaluate, fit
+from ..train import TrainConfig, TrainState, evaluate, fit, update_metrics
 from ..train.loop import write_run
 from .common import add_data_args, add_device_args, add_run_args, run_folder, train_config_args
 from .resume import resume_run
@@ -65,7 +64,7 @@ def add_parser(sub):
     add_device_args(p)
     t = p.add_argument_group("optimisation")
     t.add_argument("--lr", type=float, default=1e-3, help="the learning rate (the codebook's is scaled up)")
-    add_run_args(p, out="runs/vqvae")
+    add_run_args(p)
     return p
 
 
@@ -85,7 +84,6 @@ def _new_run(a):
 
 def run(a):
     """Train (or resume) the VQ-VAE run ``a`` describes; write its files; returns 0."""
-    t_start = time.perf_counter()
     if a.resume:
         model, train, _, test, cfg, info, state = resume_run(a, "vqvae")
     else:
@@ -104,15 +102,12 @@ def run(a):
     err = float(((model.backend.to_numpy(model.reconstruct(xt)) - test.x) ** 2).sum(axis=1).mean())
     final = {"test_recon": res["recon"], "test_squared_error": err, "test_codebook": res["codebook"],
              "test_commitment": res["commitment"], "perplexity": stats["perplexity"],
-             "dead_codes": stats["dead_codes"], "dead_fraction": stats["dead_fraction"], "epochs": len(history)}
-    metrics = {"config": info, "history": history, "final": final}
-    if not a.no_figures:
-        metrics["figures"] = _figures(model, test, stats["usage"], a.out)
-    final["wall_time_s"] = time.perf_counter() - t_start
-    write_json(metrics, os.path.join(a.out, "metrics.json"))
+             "dead_codes": stats["dead_codes"], "dead_fraction": stats["dead_fraction"]}
+    figures = None if a.no_figures else _figures(model, test, stats["usage"], a.out)
+    seconds = update_metrics(a.out, final=final, figures=figures)["final"]["train_seconds"]
     print(f"test reconstruction {final['test_recon']:.2f} nats (squared error {err:.2f}), perplexity "
           f"{final['perplexity']:.1f} of {model.config.codebook_size} codes, {final['dead_codes']} dead, after "
-          f"{len(history)} epochs, {final['wall_time_s']:.1f} s; wrote {a.out}")
+          f"{len(history)} epochs, {seconds:.1f} s of training; wrote {a.out}")
     return 0
 
 

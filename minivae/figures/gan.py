@@ -7,7 +7,7 @@
                         the critic's estimate of the Wasserstein distance, E D(x) - E D(G(z))
 
 drawn from what :func:`minivae.train.fit` returns and from the two records its callbacks keep
-(:mod:`minivae.train.step_log`: ``StepLog``, ``EpochRows``, re-exported here for older imports).
+(:mod:`minivae.train.step_log`: ``StepLog``, ``EpochRows``).
 
 ``history`` is what :func:`minivae.train.fit` returns for a GAN (``train_d_loss``,
 ``train_g_loss``, ``train_d_real``, ``train_d_fake``, ``train_wasserstein``,
@@ -26,7 +26,6 @@ from matplotlib.figure import Figure
 
 from ..adversarial import LSGAN_A, LSGAN_B, check_loss
 from ..errors import DataError, ShapeError
-from ..train.step_log import EpochRows, StepLog  # noqa: F401  (their old home)
 from .vae import _host, _save, class_rows, image_grid
 
 MAX_ROWS = 20          # rows of samples_by_epoch at most
@@ -164,4 +163,4 @@ def discriminator_curves(history, path, steps=None, equilibrium_value=None, wass
 
 
 __all__ = ["equilibrium", "epoch_grid", "epoch_rows", "samples_by_epoch", "loss_curves", "discriminator_curves",
-           "StepLog", "EpochRows", "MAX_ROWS", "ROW"]
+           "MAX_ROWS", "ROW"]

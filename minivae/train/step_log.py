@@ -70,14 +70,6 @@ class StepLog:
         if self.path is not None:
             write_json(self.record(), self.path)
 
-    def wrap(self, train_step):
-        """``train_step`` recording each call (the old seam, before ``fit`` took callbacks)."""
-        def recorded_step(batch, optimizers):
-            out = train_step(batch, optimizers)
-            self.on_step(self.step + 1, out)
-            return out
-        return recorded_step
-
     def flush(self):
         if self._n:
             self.columns["step"].append(self.step)
