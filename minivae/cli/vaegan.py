@@ -23,7 +23,7 @@ runs this command (with a note of the new spelling). It writes to ``--out DIR``:
     samples_by_epoch.png  the first row of those grids, one row per epoch
 
     reconstructions.png   test inputs above their reconstructions Dec(mu(x))
-    samples.png           100 samples Dec(z), z ~ N(0, I)
+    samples.png           100 decoder means E[x | z] = Dec(z), z ~ N(0, I) (not draws x ~ p(x | z))
     losses.png            the three parts' losses, the pixel -ELBO (train and test) and D on x, x_tilde, x_p
 
 ``--resume RUN`` continues a stopped run (Ctrl-C, SIGTERM, a kill) exactly
@@ -194,7 +194,8 @@ def _figures(model, history, rows, test, out):
     idx = numpy.random.default_rng(0).choice(len(test.y), min(10, len(test.y)), replace=False)
     paths = [figures.reconstructions(test.x[idx], to_np(model.reconstruct(test.x[idx])),
                                      os.path.join(out, "reconstructions.png")),
-             figures.samples(sample_images(model, 100, 0), os.path.join(out, "samples.png")),
+             figures.samples(sample_images(model, 100, 0), os.path.join(out, "samples.png"),
+                             title=figures.DECODER_MEANS),                  # means, not draws x ~ p(x | z)
              vaegan_curves(history, os.path.join(out, "losses.png"))]
     if rows.epochs:
         paths.append(figures_gan.samples_by_epoch(numpy.stack(rows.images), rows.epochs,
