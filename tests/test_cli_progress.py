@@ -135,3 +135,22 @@ def test_ctrl_c_during_bench_nll_ends_its_workers_with_one_line_and_exit_130(vae
     # the terminal's SIGINT reaches the workers too: they leave it to the command, which ends them (a worker
     # that took it would print its own traceback, or not, as the race with the command's ending goes)
     assert ignoring and all(ignoring.values())
+
+
+@pytest.mark.parametrize("argv, stages", [
+    (["evaluate", "{vae}", "--k", "5", "--n", "100", "--samples", "50"],
+     ["NLL (k=5): 100 in", "sampling: 50 in", "features of the images: 50 in"]),
+    (["bench", "nll", "--eval-only", "{vae}", "--k", "5", "--n", "300", "--workers", "2"], ["NLL (k=5): 300 in"]),
+    (["compare", "{vae}", "{vae}", "--samples", "50", "--k", "5", "--nll-n", "100"],
+     ["[1/2] scoring", "sampling: 50 in", "reconstructions: 50 in", "NLL (k=5): 100 in", "[2/2] scoring"])])
+def test_in_a_log_each_stage_is_one_line_with_its_rate(argv, stages, vae_path):
+    """stderr to a file or a pipe: no bars (no "\\r"), one line per stage when it ends, "N in S s (R/s)"."""
+    argv = [str(vae_path) if a == "{vae}" else a for a in argv]
+    done = subprocess.run([sys.executable, "-m", "minivae", *argv], cwd=ROOT, env=ENV, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr and "ETA" not in done.stderr
+    lines = done.stderr.splitlines()
+    found = [next((i for i, line in enumerate(lines) if line.startswith(s)), None) for s in stages]
+    assert None not in found and found == sorted(found), (stages, lines)       # each stage, in order
+    assert all(line.endswith("/s)") for line in lines if " in " in line and not line.startswith("[")), lines

@@ -430,3 +430,21 @@ def test_regenerating_the_shipped_weights_is_the_one_documented_command(tmp_path
     assert main(["classifier", "--replace-shipped", *TINY_BUDGET]) == 0
     out = capsys.readouterr().out
     assert f"set CLASSIFIER_SHA256 in minivae/metrics/weights.py to {sha256_of(shipped)}" in out
+
+
+def test_every_fid_the_commands_write_carries_the_sha256_of_the_classifier_that_scored_it(tmp_path):
+    path = VAE(hidden_dims=(16,), latent_dim=2, seed=0).save(tmp_path / "vae.npz", {"dataset": "mnist", "seed": 0})
+    ev, cmp = tmp_path / "ev.json", tmp_path / "cmp.json"
+    assert main(["evaluate", str(path), "--k", "1", "--n", "10", "--samples", "30", "--quiet", "--json", str(ev)]) == 0
+    assert json.loads(ev.read_text())["sample_quality"]["classifier_sha256"] == CLASSIFIER_SHA256
+    assert main(["compare", str(path), "--samples", "30", "--k", "0", "--quiet", "--json", str(cmp)]) == 0
+    assert json.loads(cmp.read_text())["rows"][0]["classifier_sha256"] == CLASSIFIER_SHA256
+    run = tmp_path / "vaegan"
+    assert main(["vaegan", "--train-size", "64", "--test-size", "20", "--epochs", "1", "--hidden-dims", "8",
+                 "--discriminator-dims", "8", "--samples", "30", "--quiet", "--no-figures", "--out", str(run)]) == 0
+    final = json.loads((run / "metrics.json").read_text())["final"]
+    assert final["samples"]["classifier_sha256"] == final["reconstructions"]["classifier_sha256"] == CLASSIFIER_SHA256
+    run = tmp_path / "gan"
+    assert main(["gan", "--train-size", "64", "--test-size", "20", "--epochs", "1", "--generator-dims", "8",
+                 "--discriminator-dims", "8", "--samples", "30", "--quiet", "--no-figures", "--out", str(run)]) == 0
+    assert json.loads((run / "metrics.json").read_text())["final"]["classifier_sha256"] == CLASSIFIER_SHA256
