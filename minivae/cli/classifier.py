@@ -67,7 +67,7 @@ def _given_options(a):
 
 
 def destination(a):
-    """Where the checkpoint goes (``--out``, or the shipped file with ``--replace-shipped``), checked before training."""
+    """Where the checkpoint goes (--out, or the shipped file with --replace-shipped), checked before training."""
     if a.replace_shipped:
         if "out" in given(a):
             raise ConfigError("--replace-shipped writes the shipped weights' file; leave out --out")
