@@ -84,7 +84,7 @@ def train_classifier(hidden_dims=(512, 256), epochs=10, batch_size=128, lr=1e-3,
 
 
 def check_destination(path, replace_shipped=False, flag="--out"):
-    """ConfigError (one line naming ``flag``) for a ``path`` inside the installed package, unless ``replace_shipped``."""
+    """ConfigError (one line, naming ``flag``) for a ``path`` inside the package, unless ``replace_shipped``."""
     if inside_package(path) and not replace_shipped:
         raise ConfigError(f"{flag} {os.fspath(path)}: inside the installed minivae package (the shipped yardstick "
                           f"weights live there); write elsewhere, or regenerate the shipped weights on purpose: "
