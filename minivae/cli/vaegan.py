@@ -126,17 +126,20 @@ def _new_run(a):
     return model, train, test, cfg, info
 
 
-def final_figures(model, test, n, seed, dataset):
-    """{"test_elbo", "test_recon", "test_kl", "test_llike", "samples": yardstick, "reconstructions": yardstick}."""
+def final_figures(model, test, n, seed, dataset, progress=None):
+    """{"test_elbo", "test_recon", "test_kl", "test_llike", "samples": yardstick, "reconstructions": yardstick}.
+
+    Each yardstick records the classifier's SHA-256; ``progress``: a Progress for its stages (or None).
+    """
     res = evaluate(model, model.backend.asarray(test.x, dtype=model.dtype))
     out = {"test_elbo": res["recon"] + res["kl"], "test_recon": res["recon"], "test_kl": res["kl"],
            "test_llike": res["llike"], "test_d_real": res["d_real"], "test_d_recon": res["d_recon"]}
     if dataset != "mnist":
         return {**out, "samples": {"note": NOT_MNIST}, "reconstructions": {"note": NOT_MNIST}}
     m = min(n, len(test.y))
-    for name, images in (("samples", sample_images(model, n, seed)),
-                         ("reconstructions", reconstruction_images(model, test.x[:m]))):
-        out[name] = yardstick(images)
+    for name, images in (("samples", sample_images(model, n, seed, progress=progress)),
+                         ("reconstructions", reconstruction_images(model, test.x[:m], progress=progress))):
+        out[name] = yardstick(images, progress)
     return out
 
 
