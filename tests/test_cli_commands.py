@@ -253,3 +253,21 @@ def test_bench_takes_its_thread_count_from_openblas_num_threads():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     chosen, blas = out.stdout.split()
     assert blas == "None" or chosen == blas == "1"
+
+
+# ------------------------------------------------------------------ what the sample figures say they show
+@pytest.mark.parametrize("argv, name, words", [
+    (["train", "--num-classes", "10", "--latent-dim", "3"], "samples_per_class.png", ("means", "class")),
+    (["vaegan", "--discriminator-dims", "8", "--samples", "20"], "samples.png", ("means", "E[x | z]"))])
+def test_the_sample_figures_of_a_cvae_and_a_vaegan_are_titled_decoder_means(argv, name, words, tmp_path, monkeypatch):
+    """model.sample gives the decoder's means E[x | z], not draws x ~ p(x | z); a CVAE's rows are never untitled."""
+    from minivae.figures import vae as figures
+    titles, save = {}, figures._save
+
+    def keep(fig, path):
+        titles[Path(path).name] = fig.axes[0].get_title()
+        return save(fig, path)
+    monkeypatch.setattr(figures, "_save", keep)
+    assert main([*argv, "--train-size", "64", "--test-size", "20", "--epochs", "1", "--hidden-dims", "8", "--quiet",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert all(w in titles[name] for w in words), titles[name]

@@ -395,3 +395,56 @@ def test_replacing_weights_inside_the_package_takes_an_explicit_request(tmp_path
     (package / "metrics").mkdir()
     save_classifier(clf, package / "metrics" / "mnist_classifier.npz", replace_shipped=True)
     assert Classifier.load(package / "metrics" / "mnist_classifier.npz").hidden_dims == clf.hidden_dims
+
+
+TINY_BUDGET = ["--train-size", "300", "--epochs", "1", "--hidden-dims", "16", "--quiet"]
+
+
+def test_the_classifier_command_with_its_default_out_leaves_the_shipped_weights_alone(tmp_path, monkeypatch, capsys):
+    before = sha256_of(CLASSIFIER_PATH)
+    monkeypatch.chdir(tmp_path)
+    assert main(["classifier", *TINY_BUDGET]) == 0                      # no --out: the default
+    written = tmp_path / "runs" / "classifier" / "mnist_classifier.npz"
+    assert sha256_of(CLASSIFIER_PATH) == before == CLASSIFIER_SHA256
+    assert f"(SHA-256 {sha256_of(written)})" in capsys.readouterr().out
+
+
+def test_an_out_inside_the_package_is_refused_in_one_line_before_training(capsys):
+    assert main(["classifier", "--out", str(CLASSIFIER_PATH), *TINY_BUDGET]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: --out {CLASSIFIER_PATH}: inside the installed minivae package")
+    assert len(captured.err.strip().splitlines()) == 1 and "test accuracy" not in captured.out
+    assert weights.REGENERATE in captured.err and sha256_of(CLASSIFIER_PATH) == CLASSIFIER_SHA256
+
+
+def test_regenerating_the_shipped_weights_is_the_one_documented_command(tmp_path, monkeypatch, capsys):
+    assert main(["classifier", "--help"]) == 0
+    assert weights.REGENERATE in capsys.readouterr().out                # the help and the library say the same
+    assert "--replace-shipped" in weights.REGENERATE
+    shipped = tmp_path / "minivae" / "metrics" / "mnist_classifier.npz"
+    shipped.parent.mkdir(parents=True)
+    monkeypatch.setattr(weights, "PACKAGE_DIR", shipped.parent.parent.resolve())
+    monkeypatch.setattr(weights, "CLASSIFIER_PATH", shipped.resolve())
+    assert main(["classifier", "--replace-shipped", "--out", str(tmp_path / "x.npz"), *TINY_BUDGET]) == 2
+    assert "leave out --out" in capsys.readouterr().err
+    assert main(["classifier", "--replace-shipped", *TINY_BUDGET]) == 0
+    out = capsys.readouterr().out
+    assert f"set CLASSIFIER_SHA256 in minivae/metrics/weights.py to {sha256_of(shipped)}" in out
+
+
+def test_every_fid_the_commands_write_carries_the_sha256_of_the_classifier_that_scored_it(tmp_path):
+    path = VAE(hidden_dims=(16,), latent_dim=2, seed=0).save(tmp_path / "vae.npz", {"dataset": "mnist", "seed": 0})
+    ev, cmp = tmp_path / "ev.json", tmp_path / "cmp.json"
+    assert main(["evaluate", str(path), "--k", "1", "--n", "10", "--samples", "30", "--quiet", "--json", str(ev)]) == 0
+    assert json.loads(ev.read_text())["sample_quality"]["classifier_sha256"] == CLASSIFIER_SHA256
+    assert main(["compare", str(path), "--samples", "30", "--k", "0", "--quiet", "--json", str(cmp)]) == 0
+    assert json.loads(cmp.read_text())["rows"][0]["classifier_sha256"] == CLASSIFIER_SHA256
+    run = tmp_path / "vaegan"
+    assert main(["vaegan", "--train-size", "64", "--test-size", "20", "--epochs", "1", "--hidden-dims", "8",
+                 "--discriminator-dims", "8", "--samples", "30", "--quiet", "--no-figures", "--out", str(run)]) == 0
+    final = json.loads((run / "metrics.json").read_text())["final"]
+    assert final["samples"]["classifier_sha256"] == final["reconstructions"]["classifier_sha256"] == CLASSIFIER_SHA256
+    run = tmp_path / "gan"
+    assert main(["gan", "--train-size", "64", "--test-size", "20", "--epochs", "1", "--generator-dims", "8",
+                 "--discriminator-dims", "8", "--samples", "30", "--quiet", "--no-figures", "--out", str(run)]) == 0
+    assert json.loads((run / "metrics.json").read_text())["final"]["classifier_sha256"] == CLASSIFIER_SHA256

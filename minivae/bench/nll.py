@@ -28,12 +28,14 @@ row of the README's table of posteriors and priors is one command.
 """
 from __future__ import annotations
 
-import argparse
+import contextlib
 import json
 import math
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 
 import numpy
@@ -41,8 +43,9 @@ import numpy
 from ..models.checkpoint import load_checkpoint
 from ..cli.design import add_design_args, design_kwargs, prepare
 from ..datasets import load_data
-from ..errors import ConfigError, MiniVAEError
-from ..train import TrainConfig, evaluate, fit
+from ..errors import ConfigError
+from ..train import Progress, TrainConfig, evaluate, fit
+from ..train.progress import report, stage
 from ..models.vae import VAE
 
 TRAINING = ("time_budget", "budget_clock", "batch_size", "lr", "lr_schedule", "lr_min", "lr_decay", "val_size",
@@ -123,42 +126,66 @@ def test_images(a, seed=0):
 
 
 def _log_px(job):
-    """log p(x) of test images [start, stop), batch by batch; batch b draws eps from seed (seed, b)."""
-    path, n, start, stop, k, batch_size, seed, backend = job
+    """log p(x) of one batch of test images; batch b draws eps from seed (seed, b)."""
+    path, x, b, k, seed, backend = job
     vae = VAE.load(path, backend=backend)
-    x = vae.backend.asarray(test_images(argparse.Namespace(n=n)), dtype=vae.dtype)
-    out = [vae.backend.to_numpy(vae.log_likelihood(x[s:min(s + batch_size, stop)], k=k, batch_size=batch_size,
-                                                   seed=[seed, s // batch_size]))
-           for s in range(start, stop, batch_size)]
-    return numpy.concatenate(out)
+    xd = vae.backend.asarray(x, dtype=vae.dtype)
+    return vae.backend.to_numpy(vae.log_likelihood(xd, k=k, batch_size=len(x), seed=[seed, b]))
 
 
-def log_px(path, a):
-    """log p(x) of every test image, in ``a.workers`` processes (the same figures for any number)."""
-    n = len(test_images(a))
-    bs = a.eval_batch_size
-    n_batches = math.ceil(n / bs)
-    per = math.ceil(n_batches / a.workers)
-    jobs = [(path, a.n, i * per * bs, min(n, (i + 1) * per * bs), a.k, bs, a.seed, a.backend)
-            for i in range(a.workers) if i * per * bs < n]
-    if len(jobs) == 1:
-        return _log_px(jobs[0])
+def log_px(path, a, progress=None):
+    """log p(x) of every test image, a batch at a time, in ``a.workers`` processes (the same figures for any number).
+
+    ``progress(done, total)`` counts the test images done. The workers ignore
+    SIGINT: Ctrl-C in a terminal reaches the whole process group, and only
+    this process should stop (with one line), ending the workers with it.
+    """
+    x, bs = test_images(a), a.eval_batch_size
+    jobs = [(path, x[s:s + bs], s // bs, a.k, a.seed, a.backend) for s in range(0, len(x), bs)]
+    if a.workers == 1 or len(jobs) == 1:
+        return numpy.concatenate(list(_counted(map(_log_px, jobs), progress, len(x))))
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")        # one BLAS thread per worker process
-    with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
-        return numpy.concatenate(pool.map(_log_px, jobs))
+    with _sigint_ignored():                    # the workers inherit SIGINT ignored from their start
+        pool = multiprocessing.get_context("spawn").Pool(min(a.workers, len(jobs)))
+    with pool:                                 # leaving it (Ctrl-C too) ends the workers
+        return numpy.concatenate(list(_counted(pool.imap(_log_px, jobs), progress, len(x))))
 
 
-def evaluate_nll(vae, path, a):
+def _counted(results, progress, total):
+    """The arrays of ``results`` in order, reporting ``progress(images done, total)`` after each."""
+    done = 0
+    report(progress, 0, total)
+    for ll in results:
+        done += len(ll)
+        report(progress, done, total)
+        yield ll
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored inside (in the main thread; elsewhere signals cannot be set and nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def evaluate_nll(vae, path, a, progress=None):
     """Test -ELBO, recon, KL, active units and NLL (k samples) on the binarized test set.
 
-    ``path`` is ``vae``'s checkpoint (the NLL workers load it).
+    ``path`` is ``vae``'s checkpoint (the NLL workers load it); ``progress``:
+    a :class:`minivae.train.Progress` (or None) for the NLL's stage.
     """
     x = test_images(a)
     xd = vae.backend.asarray(x, dtype=vae.dtype)
     res = _elbo(vae, xd)
     t0 = time.perf_counter()
-    ll = log_px(path, a)
+    ll = log_px(path, a, stage(progress, f"NLL (k={a.k})"))
     return {"test_nll": float(-ll.mean()), "test_nll_sem": float(ll.std(ddof=1) / math.sqrt(len(ll))),
             "test_elbo": res["recon"] + res["kl"], "test_recon": res["recon"], "test_kl": res["kl"],
             "active_units": vae.active_units(xd), "latent_dim": vae.config.latent_dim,
@@ -182,22 +209,22 @@ def main(argv=None):
 
 
 def run_command(a):
-    try:
-        if a.workers < 1:
-            raise ConfigError(f"--workers must be >= 1, got {a.workers}")
-        if a.eval_only:
-            path = a.eval_only
-            vae = VAE.load(a.eval_only, backend=a.backend)
-            extra = load_checkpoint(a.eval_only)[2]
-            info = {k: extra.get(k) for k in ("epochs", "train_time_s", "train_cpu_s", "best_val_epoch",
-                                               "load_avg_1min", *TRAINING)}
-        else:
-            vae, info = train(a)
-            path = os.path.join(a.out, "model.npz")
-        res = evaluate_nll(vae, path, a)
-    except MiniVAEError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Train (or load ``--eval-only``) and evaluate; print the table and the JSON line. Returns 0.
+
+    Errors and Ctrl-C are the command line's (:mod:`minivae.cli.guard`): one line each.
+    """
+    if a.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {a.workers}")
+    if a.eval_only:
+        path = a.eval_only
+        vae = VAE.load(a.eval_only, backend=a.backend)
+        extra = load_checkpoint(a.eval_only)[2]
+        info = {k: extra.get(k) for k in ("epochs", "train_time_s", "train_cpu_s", "best_val_epoch",
+                                           "load_avg_1min", *TRAINING)}
+    else:
+        vae, info = train(a)
+        path = os.path.join(a.out, "model.npz")
+    res = evaluate_nll(vae, path, a, Progress(enabled=not a.quiet))
     res["eval_load_avg_1min"] = os.getloadavg()[0]
     res = {"bench": "nll", "objective": "iwae" if vae.config.iwae_k > 1 else "vae",
            "design": vae.design_points(), **info, **res}

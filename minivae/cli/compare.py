@@ -13,9 +13,12 @@ For each checkpoint (its class from :mod:`minivae.models.registry`):
     train time      the run's training seconds over every session (resumes added up), from the metrics.json
                     next to the checkpoint (:func:`minivae.train.train_seconds`, older layouts too), else n/a
 
-One table is printed (and written with --json), one figure (--out DIR) shows
+One table is printed (and written with --json; each row records the
+SHA-256 of the classifier that scored its FIDs), one figure (--out DIR) shows
 each model's samples and reconstructions in a column. Images are drawn by
-:mod:`minivae.cli.sampling`, as ``evaluate`` draws them, and scored 1000 at a time.
+:mod:`minivae.cli.sampling`, as ``evaluate`` draws them, and scored 1000 at a
+time. Each model is a stage on stderr (its sampling, features and NLL with a
+bar and the time left in a terminal, a line each in a log; nothing with --quiet).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from ..errors import ConfigError
 from ..models.checkpoint import load_checkpoint, write_json
 from ..models.registry import checkpoint_file, load
 from ..train import evaluate, train_seconds
+from ..train.progress import Progress, report, stage
 from .common import BACKENDS, check_at_least, out_file, out_folder
 from .sampling import NOT_MNIST, num_classes, reconstruction_images, sample_images, yardstick
 
@@ -56,7 +60,7 @@ def add_parser(sub):
     p.add_argument("--backend", choices=BACKENDS, default="numpy", help="numpy (CPU) or cupy (an NVIDIA GPU)")
     p.add_argument("--out", default=None, metavar="DIR", help="write compare.png and compare.json there")
     p.add_argument("--json", default=None, metavar="FILE", help="write the table as JSON")
-    p.add_argument("--quiet", action="store_true", help="no line per checkpoint on stderr")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
 
 
@@ -70,8 +74,8 @@ def _prefixed(q, prefix):
     return {f"{prefix}_{k}": q[k] for k in ("fid", "class_entropy", "inception_score")}
 
 
-def score(path, a, tests):
-    """The table row of one checkpoint, and the images its figure shows."""
+def score(path, a, tests, progress=None):
+    """The table row of one checkpoint, and the images its figure shows; ``progress``: a Progress (or None)."""
     model = load(path, backend=a.backend)
     kind, extra = model.kind, load_checkpoint(checkpoint_file(path))[2]
     dataset, binarize = extra.get("dataset", "mnist"), bool(extra.get("binarize", False))
@@ -84,11 +88,13 @@ def score(path, a, tests):
            "train_time_s": train_time(path), "samples": a.samples}
     n = min(a.samples, len(test.y))
     t0 = time.perf_counter()
-    x_s = sample_images(model, a.samples, a.seed)
-    x_r = None if kind == "gan" else reconstruction_images(model, test.x[:n], test.y[:n] if classes else None)
+    x_s = sample_images(model, a.samples, a.seed, progress=progress)
+    x_r = None if kind == "gan" else reconstruction_images(model, test.x[:n], test.y[:n] if classes else None,
+                                                           progress=progress)
     if dataset == "mnist":
-        row.update(_prefixed(yardstick(x_s), "sample"))
-        row.update(_prefixed(yardstick(x_r), "recon") if x_r is not None else {})
+        q = yardstick(x_s, progress)
+        row.update(_prefixed(q, "sample"), classifier_sha256=q["classifier_sha256"])
+        row.update(_prefixed(yardstick(x_r, progress), "recon") if x_r is not None else {})
     else:
         row["note"] = NOT_MNIST
     row["quality_time_s"] = time.perf_counter() - t0
@@ -103,7 +109,9 @@ def score(path, a, tests):
             m = len(test.y) if a.nll_n is None else min(a.nll_n, len(test.y))
             t0 = time.perf_counter()
             kw = {"y": y[:m]} if y is not None else {}
-            ll = model.backend.to_numpy(model.log_likelihood(xd[:m], k=a.k, seed=a.seed, **kw))
+            bar = stage(progress, f"NLL (k={a.k})")
+            report(bar, 0, m)                              # the bar shows before the first batch is done
+            ll = model.backend.to_numpy(model.log_likelihood(xd[:m], k=a.k, seed=a.seed, progress=bar, **kw))
             row.update(test_nll=float(-ll.mean()), k=a.k, nll_n=m, nll_time_s=time.perf_counter() - t0)
     return row, {"samples": x_s, "inputs": None if x_r is None else test.x[:n], "reconstructions": x_r}
 
@@ -135,10 +143,11 @@ def run(a):
     if a.json:
         out_file(a.json, "--json")
     rows, images, tests = [], [], {}
-    for path in a.checkpoints:
+    progress = Progress(enabled=not a.quiet)
+    for i, path in enumerate(a.checkpoints, 1):
         if not a.quiet:
-            print(f"scoring {path} ...", file=sys.stderr)
-        row, im = score(path, a, tests)
+            print(f"[{i}/{len(a.checkpoints)}] scoring {path}", file=sys.stderr)
+        row, im = score(path, a, tests, progress)
         rows.append(row)
         images.append(im)
     text = table(rows)

@@ -7,7 +7,10 @@ commitment losses, the perplexity of its codes. A GAN: nothing but its
 samples. With ``--samples N``, every kind also gets the yardstick of N
 samples (FID, class entropy, Inception score: :mod:`minivae.metrics`; a
 VQ-VAE's are drawn from its code prior), drawn by
-:func:`minivae.cli.sampling.sample_images`, as ``compare`` draws them.
+:func:`minivae.cli.sampling.sample_images`, as ``compare`` draws them; the
+JSON records the SHA-256 of the classifier that scored them. The NLL and
+the yardstick show their progress on stderr (a bar with the time left in a
+terminal, a line per stage in a log; nothing with ``--quiet``).
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from ..datasets import DATASETS, load_data
 from ..errors import ConfigError
 from ..models.checkpoint import load_checkpoint, write_json
 from ..models.registry import checkpoint_file, load
-from ..train import evaluate
+from ..train import Progress, evaluate
 from .common import BACKENDS, check_at_least, out_file
 from .sampling import describe, sample_images, yardstick
 
@@ -45,9 +48,11 @@ def add_parser(sub):
                         "Inception score; a Gaussian decoder's means clipped to [0, 1]); a GAN has only this")
     p.add_argument("--json", default=None, metavar="FILE",
                    help='write {"kind", "test_elbo", "test_nll", "test_kl", "test_recon", "active_units", "k", '
-                        '"n", ..., "sample_quality": {"fid", "class_entropy", "inception_score", "n"}}')
+                        '"n", ..., "sample_quality": {"fid", "class_entropy", "inception_score", "n", '
+                        '"classifier_sha256"}}')
     p.add_argument("--figure", default=None, metavar="PNG",
                    help="write the per-dimension KL / active-units figure (a Gaussian VAE)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
 
 
@@ -58,18 +63,19 @@ def run(a):
         if path is not None:
             out_file(path, flag)
     model = load(a.checkpoint, backend=a.backend)
+    progress = Progress(enabled=not a.quiet)
     if model.kind == "gan":
         if a.samples is None:
             raise ConfigError("a GAN checkpoint is scored on its samples only: pass --samples N (e.g. 10000)")
         out = {"kind": "gan"}
     else:
-        out = _test_figures(model, a)
+        out = _test_figures(model, a, progress)
     if a.figure and model.kind in ("gan", "vqvae"):
         raise ConfigError(f"--figure draws a VAE's per-dimension KL; a {model.kind.upper()} checkpoint has no "
                           "latent figure")
     if a.samples is not None:
         t0 = time.perf_counter()
-        out["sample_quality"] = yardstick(sample_images(model, a.samples, a.seed))
+        out["sample_quality"] = yardstick(sample_images(model, a.samples, a.seed, progress=progress), progress)
         out["samples_time_s"] = time.perf_counter() - t0
         print(f"samples: {describe(out['sample_quality'])}")
     if a.json:
@@ -90,12 +96,12 @@ def _test_data(model, a):
     return x, y
 
 
-def _test_figures(model, a):
+def _test_figures(model, a, progress):
     x, y = _test_data(model, a)
     if model.kind == "vqvae":
         return _vqvae_figures(model, x, a)
     vae = model.vae if model.kind == "vaegan" else model
-    return _vae_figures(vae, x, y, a, model.kind)
+    return _vae_figures(vae, x, y, a, model.kind, progress)
 
 
 def _vqvae_figures(model, x, a):
@@ -111,7 +117,7 @@ def _vqvae_figures(model, x, a):
     return out
 
 
-def _vae_figures(vae, x, y, a, kind):
+def _vae_figures(vae, x, y, a, kind, progress):
     """Test -ELBO, KL, active units and the k-sample NLL estimate of a VAE (a VAE-GAN's inner one).
 
     ``test_elbo`` is the negative ELBO with beta = 1 (recon + KL, nats per
@@ -124,7 +130,9 @@ def _vae_figures(vae, x, y, a, kind):
     gaussian = vae.config.latent == "gaussian"            # categorical codes have no (mu, logvar) diagnostics
     diag = latent_diagnostics(vae, xd, y) if gaussian else {"active_units": None}
     t0 = time.perf_counter()
-    ll = vae.backend.to_numpy(vae.log_likelihood(xd, k=a.k, batch_size=a.batch_size, y=y, seed=a.seed))
+    bar = progress.stage(f"NLL (k={a.k})")
+    bar(0, x.shape[0])                                    # the bar shows before the first batch is done
+    ll = vae.backend.to_numpy(vae.log_likelihood(xd, k=a.k, batch_size=a.batch_size, y=y, seed=a.seed, progress=bar))
     out = {"test_elbo": res["recon"] + res["kl"], "test_nll": float(-ll.mean()), "test_kl": res["kl"],
            "test_recon": res["recon"], "active_units": diag["active_units"], "latent_dim": vae.config.latent_dim,
            "k": a.k, "n": int(x.shape[0]), "nll_time_s": time.perf_counter() - t0, "kind": kind}

@@ -114,8 +114,8 @@ def write_figures(vae, test, out_dir, history, noise=None):
     if vae.config.conditional:
         c = vae.config.num_classes
         labels = numpy.repeat(numpy.arange(c), 10)
-        paths.append(figures.class_rows(to_np(vae.sample(len(labels), y=labels)),
-                                        os.path.join(out_dir, "samples_per_class.png"), 10))
+        paths.append(figures.samples_per_class(to_np(vae.sample(len(labels), y=labels)),
+                                               os.path.join(out_dir, "samples_per_class.png"), 10))
     else:
         paths.append(figures.samples(to_np(vae.sample(100)), os.path.join(out_dir, "samples.png")))
     paths.append(figures.loss_curves(history, os.path.join(out_dir, "loss_curves.png")))

@@ -24,7 +24,7 @@ runs this command (with a note of the new spelling). It writes to ``--out DIR``
     samples_by_epoch.png  the first row of those grids, one row per epoch
 
     reconstructions.png   test inputs above their reconstructions Dec(mu(x))
-    samples.png           100 samples Dec(z), z ~ N(0, I)
+    samples.png           100 decoder means E[x | z] = Dec(z), z ~ N(0, I) (not draws x ~ p(x | z))
     losses.png            the three parts' losses, the pixel -ELBO (train and test) and D on x, x_tilde, x_p
 
 ``--resume RUN`` continues a stopped run (Ctrl-C, SIGTERM, a kill) exactly
@@ -125,17 +125,20 @@ def _new_run(a):
     return model, train, test, cfg, info
 
 
-def final_figures(model, test, n, seed, dataset):
-    """{"test_elbo", "test_recon", "test_kl", "test_llike", "samples": yardstick, "reconstructions": yardstick}."""
+def final_figures(model, test, n, seed, dataset, progress=None):
+    """{"test_elbo", "test_recon", "test_kl", "test_llike", "samples": yardstick, "reconstructions": yardstick}.
+
+    Each yardstick records the classifier's SHA-256; ``progress``: a Progress for its stages (or None).
+    """
     res = evaluate(model, model.backend.asarray(test.x, dtype=model.dtype))
     out = {"test_elbo": res["recon"] + res["kl"], "test_recon": res["recon"], "test_kl": res["kl"],
            "test_llike": res["llike"], "test_d_real": res["d_real"], "test_d_recon": res["d_recon"]}
     if dataset != "mnist":
         return {**out, "samples": {"note": NOT_MNIST}, "reconstructions": {"note": NOT_MNIST}}
     m = min(n, len(test.y))
-    for name, images in (("samples", sample_images(model, n, seed)),
-                         ("reconstructions", reconstruction_images(model, test.x[:m]))):
-        out[name] = yardstick(images)
+    for name, images in (("samples", sample_images(model, n, seed, progress=progress)),
+                         ("reconstructions", reconstruction_images(model, test.x[:m], progress=progress))):
+        out[name] = yardstick(images, progress)
     return out
 
 
@@ -187,7 +190,8 @@ def _figures(model, history, rows, test, out):
     idx = numpy.random.default_rng(0).choice(len(test.y), min(10, len(test.y)), replace=False)
     paths = [figures.reconstructions(test.x[idx], to_np(model.reconstruct(test.x[idx])),
                                      os.path.join(out, "reconstructions.png")),
-             figures.samples(sample_images(model, 100, 0), os.path.join(out, "samples.png")),
+             figures.samples(sample_images(model, 100, 0), os.path.join(out, "samples.png"),
+                             title=figures.DECODER_MEANS),                  # means, not draws x ~ p(x | z)
              vaegan_curves(history, os.path.join(out, "losses.png"))]
     if rows.epochs:
         paths.append(figures_gan.samples_by_epoch(numpy.stack(rows.images), rows.epochs,

@@ -9,8 +9,10 @@ score. So
   right file back), and every yardstick result records the hash of the
   classifier that scored it (``classifier_sha256``);
 - :func:`save_classifier` refuses to write anywhere inside the installed
-  package unless ``replace_shipped=True`` (the one explicit way to
-  regenerate the shipped weights, :data:`REGENERATE`).
+  package unless ``replace_shipped=True`` (:func:`check_destination`); the
+  one explicit way to regenerate the shipped weights is the command
+  :data:`REGENERATE` (``classifier --replace-shipped``), whose printed
+  SHA-256 then goes into :data:`CLASSIFIER_SHA256`.
 
 :func:`train_classifier` is the library side of ``python -m minivae
 classifier``: the architecture and schedule that made the shipped weights,
@@ -31,9 +33,9 @@ from .classifier import Classifier
 CLASSIFIER_PATH = Path(__file__).resolve().parent / "mnist_classifier.npz"
 #: their SHA-256 (sha256sum minivae/metrics/mnist_classifier.npz)
 CLASSIFIER_SHA256 = "cc4065f8f2f812f586eeff3fd2f3aab4fa58715ecda5920020d94e1342ce1d5e"
-#: the command that made them (deterministic: the same bits again, NumPy with 2 BLAS threads)
-REGENERATE = ("OMP_NUM_THREADS=2 python -m minivae classifier --out minivae/metrics/mnist_classifier.npz "
-              "--epochs 10 --seed 0")
+#: the command that made them (deterministic: the same bits again, NumPy with 2 BLAS threads); the
+#: classifier command's help shows this string
+REGENERATE = "OMP_NUM_THREADS=2 python -m minivae classifier --replace-shipped --epochs 10 --seed 0"
 #: the installed package: nothing is written inside it unless asked for
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -81,15 +83,20 @@ def train_classifier(hidden_dims=(512, 256), epochs=10, batch_size=128, lr=1e-3,
     return clf, history, clf.accuracy(test.x, test.y), seconds
 
 
+def check_destination(path, replace_shipped=False, flag="--out"):
+    """ConfigError (one line, naming ``flag``) for a ``path`` inside the package, unless ``replace_shipped``."""
+    if inside_package(path) and not replace_shipped:
+        raise ConfigError(f"{flag} {os.fspath(path)}: inside the installed minivae package (the shipped yardstick "
+                          f"weights live there); write elsewhere, or regenerate the shipped weights on purpose: "
+                          f"{REGENERATE}")
+
+
 def save_classifier(classifier, path, extra=None, replace_shipped=False, flag="--out"):
     """Save ``classifier`` at ``path``; never inside the installed package unless ``replace_shipped``.
 
     Returns the path and the SHA-256 of what was written. ``flag`` names the
     option the path came from, for the one-line error.
     """
-    if inside_package(path) and not replace_shipped:
-        raise ConfigError(f"{flag} {os.fspath(path)}: inside the installed minivae package (the shipped yardstick "
-                          f"weights live there); write elsewhere, or regenerate the shipped weights on purpose: "
-                          f"{REGENERATE}")
+    check_destination(path, replace_shipped, flag)
     written = classifier.save(path, extra=extra)
     return written, sha256_of(written)
