@@ -255,6 +255,11 @@ CASES = {
         {"no beta": lambda v, s, beta: _linear_opt(v, s, beta, use_beta=False),
          "no max": lambda v, s, beta: (v - beta * s ** 2,) + _linear_opt(v, s, beta)[1:],
          "tau2 swapped": lambda v, s, beta: _linear_opt(v, s, beta)[:2] + (1 - _linear_opt(v, s, beta)[2],)}),
+    "check_gap_parts": (
+        lambda lp, best, am: (lp - best, best - am),
+        {"swapped": lambda lp, best, am: (best - am, lp - best),
+         "total for the approximation part": lambda lp, best, am: (lp - am, best - am),
+         "sign of the amortization part": lambda lp, best, am: (lp - best, am - best)}),
     "check_attribute_vector": (
         _attr,
         {"naive": lambda mu, v, y: _attr(mu, v, y, balanced=False),

@@ -1,4 +1,4 @@
-"""The checkers of the exercises in lessons 1, 3, 7 and 11 name the mistake they see, and their references are right."""
+"""The checkers of the exercises in lessons 1, 3, 7, 11 and 19 name the mistake they see, and their references are right."""
 import numpy as np
 import pytest
 
@@ -97,3 +97,10 @@ def test_naive_attribute_vector_is_named(capsys):
 
     assert checks.check_attribute_vector(naive) is False
     assert "not within each class" in _hint(capsys)
+
+
+def test_swapped_gap_parts_are_named(capsys):
+    assert checks.check_gap_parts(lambda lp, best, am: (best - am, lp - best)) is False
+    out = _hint(capsys)
+    assert "the two parts swapped (this is the amortization gap)" in out
+    assert "the two parts swapped (this is the approximation gap)" in out

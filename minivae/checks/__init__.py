@@ -36,6 +36,7 @@ grouped by topic:
 * :mod:`.linear`: the optimum of the 1-1-1 linear beta-VAE (lesson 7);
 * :mod:`.conditional`: CVAE;
 * :mod:`.attributes`: an attribute vector balanced within classes (lesson 11);
+* :mod:`.amortization`: the ELBO's gap split into approximation and amortization (lesson 19);
 * :mod:`.collapse`: free bits, active units;
 * :mod:`.gan`: the optimal discriminator, the non-saturating gradient, W_1 in
   1-D, the gradient penalty of a linear critic;
@@ -49,6 +50,7 @@ grouped by topic:
 
 :mod:`.lessons` holds the two helpers. Import them all from here.
 """
+from .amortization import check_gap_parts
 from .attributes import check_attribute_vector
 from .bounds import check_iwae_bound, check_log_weights
 from .collapse import check_active_units, check_free_bits_kl
@@ -81,5 +83,5 @@ __all__ = [
     "check_gumbel_softmax", "check_gumbel_softmax_backward", "check_categorical_kl", "check_nearest_codes",
     "check_mmd", "check_kl_decomposition",
     "check_effective_sample_size", "check_expected_log_likelihood", "check_linear_vae_optimum",
-    "check_attribute_vector",
+    "check_attribute_vector", "check_gap_parts",
 ]
