@@ -45,6 +45,19 @@ def test_lesson_states_its_lecture_and_summary(path):
     assert "import minivae" in code
 
 
+MAX_CODE_LINES = 40        # a code cell is one step: helper, check or figure
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_code_cells_are_short_and_links_exist_in_a_clone(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for k, cell in enumerate(nb["cells"]):
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "code":
+            assert len(src.splitlines()) <= MAX_CODE_LINES, f"{path.name} cell {k}: {len(src.splitlines())} lines"
+        assert "../shared" not in src, f"{path.name} cell {k} points outside the repository"
+
+
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
 def test_lesson_runs_in_quick_mode(path, monkeypatch):
     monkeypatch.setenv("MINIVAE_QUICK", "1")
