@@ -343,3 +343,14 @@ def test_quick_mode_and_figure_path(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert not checks.quick_mode()
     assert checks.figure_path("a.png") == tmp_path / "figures" / "lessons" / "a.png"
+
+
+def test_figure_path_in_a_clone_named_lessons(monkeypatch, tmp_path):
+    """A repository whose folder is called "lessons" keeps its figures inside it; from its lessons/ they go there too."""
+    monkeypatch.setenv("MINIVAE_QUICK", "0")
+    repo = tmp_path / "lessons"
+    (repo / "lessons").mkdir(parents=True)
+    monkeypatch.chdir(repo)
+    assert checks.figure_path("a.png") == repo / "figures" / "lessons" / "a.png"
+    monkeypatch.chdir(repo / "lessons")
+    assert checks.figure_path("b.png") == repo / "figures" / "lessons" / "b.png"
