@@ -35,6 +35,31 @@ def _log_w(ll, z, logvar, eps, sq_z_in_q=False, half_logvar=False):
     return ll - 0.5 * (z * z + LOG_2PI).sum(-1) + 0.5 * (sq + lv + LOG_2PI).sum(-1)
 
 
+def _ess(lw):
+    w = np.exp(lw - lw.max(0))
+    return w.sum(0) ** 2 / (w ** 2).sum(0)
+
+
+def _exp_ll(x, mu, lv, W, b, s):
+    r = x - mu @ W.T - b
+    return -0.5 * (((r ** 2).sum(1) + np.exp(lv) @ (W ** 2).sum(0)) / s ** 2 + x.shape[1] * np.log(2 * np.pi * s ** 2))
+
+
+def _linear_opt(v, s, beta, use_beta=True):
+    n2 = (beta if use_beta else 1.0) * s ** 2          # the effective noise variance
+    w2 = np.clip(v - n2, 0, None)
+    return w2, np.sqrt(w2) / (w2 + n2), n2 / (w2 + n2)
+
+
+def _attr(mu, values, labels, q=0.25, balanced=True):
+    groups = [labels == c for c in np.unique(labels)] if balanced else [np.ones(len(labels), bool)]
+    out = []
+    for g in groups:
+        lo, hi = np.quantile(values[g], [q, 1 - q])
+        out.append(mu[g & (values >= hi)].mean(0) - mu[g & (values <= lo)].mean(0))
+    return np.mean(out, 0)
+
+
 def _onehot(y, c):
     return np.eye(c)[y]
 
@@ -214,6 +239,32 @@ CASES = {
         {"no 1/N": lambda mu, lv, eps: _kl_split(mu, lv, eps, log_n=False),
          "swapped": lambda mu, lv, eps: _kl_split(mu, lv, eps)[::-1],
          "closed-form KL": lambda mu, lv, eps: (_kl_split(mu, lv, eps)[0], _kl(mu, lv).mean())}),
+    "check_effective_sample_size": (
+        _ess,
+        {"ESS / K": lambda lw: _ess(lw) / len(lw),
+         "inverse": lambda lw: 1 / _ess(lw),
+         "exp without the max": lambda lw: np.exp(lw).sum(0) ** 2 / (np.exp(lw) ** 2).sum(0)}),
+    "check_expected_log_likelihood": (
+        _exp_ll,
+        {"log p(x|z) at z = mu": lambda x, mu, lv, W, b, s: _exp_ll(x, mu, lv - 60, W, b, s),
+         "s for s^2": lambda x, mu, lv, W, b, s: _exp_ll(x, mu, lv, W, b, np.sqrt(s)),
+         "no constant": lambda x, mu, lv, W, b, s: _exp_ll(x, mu, lv, W, b, s)
+                                                   + 0.5 * x.shape[1] * np.log(2 * np.pi * s ** 2)}),
+    "check_linear_vae_optimum": (
+        _linear_opt,
+        {"no beta": lambda v, s, beta: _linear_opt(v, s, beta, use_beta=False),
+         "no max": lambda v, s, beta: (v - beta * s ** 2,) + _linear_opt(v, s, beta)[1:],
+         "tau2 swapped": lambda v, s, beta: _linear_opt(v, s, beta)[:2] + (1 - _linear_opt(v, s, beta)[2],)}),
+    "check_gap_parts": (
+        lambda lp, best, am: (lp - best, best - am),
+        {"swapped": lambda lp, best, am: (best - am, lp - best),
+         "total for the approximation part": lambda lp, best, am: (lp - am, best - am),
+         "sign of the amortization part": lambda lp, best, am: (lp - best, am - best)}),
+    "check_attribute_vector": (
+        _attr,
+        {"naive": lambda mu, v, y: _attr(mu, v, y, balanced=False),
+         "sign": lambda mu, v, y: -_attr(mu, v, y),
+         "halves": lambda mu, v, y: _attr(mu, v, y, q=0.5)}),
 }
 
 
@@ -292,3 +343,14 @@ def test_quick_mode_and_figure_path(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert not checks.quick_mode()
     assert checks.figure_path("a.png") == tmp_path / "figures" / "lessons" / "a.png"
+
+
+def test_figure_path_in_a_clone_named_lessons(monkeypatch, tmp_path):
+    """A repository whose folder is called "lessons" keeps its figures inside it; from its lessons/ they go there too."""
+    monkeypatch.setenv("MINIVAE_QUICK", "0")
+    repo = tmp_path / "lessons"
+    (repo / "lessons").mkdir(parents=True)
+    monkeypatch.chdir(repo)
+    assert checks.figure_path("a.png") == repo / "figures" / "lessons" / "a.png"
+    monkeypatch.chdir(repo / "lessons")
+    assert checks.figure_path("b.png") == repo / "figures" / "lessons" / "b.png"

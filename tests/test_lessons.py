@@ -16,7 +16,7 @@ EXPECTED = [
     "05_vae_by_hand", "06_training_mnist", "07_linear_vae_pca", "08_conditional_vae",
     "09_posterior_collapse", "10_importance_weighted_bounds", "11_latent_arithmetic", "12_gpu_kernels",
     "13_gan_game", "14_wgan_lsgan", "15_vae_vs_gan", "16_posteriors_and_priors",
-    "17_discrete_latents", "18_changing_the_loss",
+    "17_discrete_latents", "18_changing_the_loss", "19_what_generative_means",
 ]
 LESSONS = sorted(LESSON_DIR.glob("*.ipynb"))
 QUICK_LIMIT_S = 60          # the cap per notebook on a 2-core CPU (they take ~5-20 s)
@@ -43,6 +43,19 @@ def test_lesson_states_its_lecture_and_summary(path):
     assert text[-1].lstrip().startswith("## Summary")
     code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert "import minivae" in code
+
+
+MAX_CODE_LINES = 40        # a code cell is one step: helper, check or figure
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_code_cells_are_short_and_links_exist_in_a_clone(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for k, cell in enumerate(nb["cells"]):
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "code":
+            assert len(src.splitlines()) <= MAX_CODE_LINES, f"{path.name} cell {k}: {len(src.splitlines())} lines"
+        assert "../shared" not in src, f"{path.name} cell {k} points outside the repository"
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)

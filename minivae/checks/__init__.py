@@ -28,10 +28,15 @@ Layout: :mod:`.compare` holds the machinery every check shares (calling,
 comparing, spotting common mistakes, reporting); the checks themselves are
 grouped by topic:
 
+* :mod:`.sampling`: the effective sample size of importance weights (lesson 1);
+* :mod:`.elbo`: the ELBO's reconstruction term of a linear-Gaussian decoder (lesson 3);
 * :mod:`.gaussian`: KL, reparameterization;
 * :mod:`.decoder`: dense backward, likelihoods;
 * :mod:`.bounds`: log weights, IWAE;
+* :mod:`.linear`: the optimum of the 1-1-1 linear beta-VAE (lesson 7);
 * :mod:`.conditional`: CVAE;
+* :mod:`.attributes`: an attribute vector balanced within classes (lesson 11);
+* :mod:`.amortization`: the ELBO's gap split into approximation and amortization (lesson 19);
 * :mod:`.collapse`: free bits, active units;
 * :mod:`.gan`: the optimal discriminator, the non-saturating gradient, W_1 in
   1-D, the gradient penalty of a linear critic;
@@ -45,19 +50,24 @@ grouped by topic:
 
 :mod:`.lessons` holds the two helpers. Import them all from here.
 """
+from .amortization import check_gap_parts
+from .attributes import check_attribute_vector
 from .bounds import check_iwae_bound, check_log_weights
 from .collapse import check_active_units, check_free_bits_kl
 from .compare import RTOL, SHAPES  # noqa: F401  (SHAPES: not in __all__, importable as before)
 from .conditional import check_condition_input
 from .decoder import (check_bernoulli_backward, check_bernoulli_log_likelihood, check_dense_backward,
                       check_gaussian_log_likelihood)
+from .elbo import check_expected_log_likelihood
 from .discrete import (check_categorical_kl, check_gumbel_softmax, check_gumbel_softmax_backward, check_nearest_codes)
 from .flows import check_full_kl, check_planar_log_det
 from .gan import (check_linear_critic_penalty, check_ns_generator_gradient, check_optimal_discriminator,
                   check_wasserstein_1d)
 from .gaussian import (check_kl_backward, check_kl_divergence, check_reparameterize, check_reparameterize_backward)
 from .lessons import figure_path, quick_mode
+from .linear import check_linear_vae_optimum
 from .mmd import check_kl_decomposition, check_mmd
+from .sampling import check_effective_sample_size
 from .vaegan import check_feature_matching_loss
 
 __all__ = [
@@ -72,4 +82,6 @@ __all__ = [
     "check_planar_log_det", "check_full_kl",
     "check_gumbel_softmax", "check_gumbel_softmax_backward", "check_categorical_kl", "check_nearest_codes",
     "check_mmd", "check_kl_decomposition",
+    "check_effective_sample_size", "check_expected_log_likelihood", "check_linear_vae_optimum",
+    "check_attribute_vector", "check_gap_parts",
 ]

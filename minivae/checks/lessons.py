@@ -16,14 +16,15 @@ def figure_path(name):
     """Where a lesson saves the figure ``name``.
 
     In full mode: ``figures/lessons/name`` in the repository (found from the
-    working directory, the repository root or ``lessons/``). In quick mode: a
+    working directory, the repository root or ``lessons/``; a working directory
+    that holds ``lessons/`` is the root, whatever its own name). In quick mode: a
     temporary directory, so CI runs leave the committed figures alone.
     """
     if quick_mode():
         root = Path(tempfile.gettempdir()) / "minivae-lesson-figures"
     else:
         cwd = Path.cwd()
-        repo = cwd.parent if cwd.name == "lessons" else cwd
+        repo = cwd.parent if cwd.name == "lessons" and not (cwd / "lessons").is_dir() else cwd
         root = repo / "figures" / "lessons"
     root.mkdir(parents=True, exist_ok=True)
     return root / name
