@@ -42,6 +42,7 @@ from ..models.gan import GAN
 from ..models.gan_config import NOISES
 from ..optim import OPTIMIZERS
 from ..train import EpochRows, StepLog, TrainConfig, fit, update_metrics
+from ..train.progress import Progress
 from .common import add_data_args, add_device_args, add_run_args, check_at_least, run_folder, train_config_args
 from .grid import GRID, clear_grids, fixed_noise, grid_files
 from .resume import resume_run
@@ -143,7 +144,8 @@ def run(a):
     history = fit(gan, train.x, test.x if len(test.y) else None, config=cfg, progress=not a.quiet,
                   callbacks=[log], on_epoch_end=on_epoch_end, out_dir=out, extra=info, state=state)
     if info["dataset"] == "mnist":
-        quality = yardstick(sample_images(gan, a.samples, info["seed"]))
+        bar = Progress(enabled=not a.quiet)
+        quality = yardstick(sample_images(gan, a.samples, info["seed"], progress=bar), bar)
     else:
         quality = {"fid": None, "class_entropy": None, "inception_score": None, "n": 0, "note": NOT_MNIST}
     figures = None if a.no_figures else _figures(gan, history, log.record(), rows, out)

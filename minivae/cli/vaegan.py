@@ -44,6 +44,7 @@ from ..layers import INIT_SCHEMES
 from ..models.vaegan import VAEGAN
 from ..optim import OPTIMIZERS
 from ..train import EpochRows, TrainConfig, evaluate, fit, update_metrics
+from ..train.progress import Progress
 from .common import add_data_args, add_device_args, add_run_args, check_at_least, run_folder, train_config_args
 from .grid import GRID, clear_grids, fixed_noise, grid_files
 from .parser import given
@@ -170,7 +171,7 @@ def run(a):
               file=sys.stderr)
     history = fit(model, train.x, test.x, config=cfg, progress=not a.quiet, on_epoch_end=on_epoch_end, out_dir=out,
                   extra=info, state=state)
-    final = final_figures(model, test, a.samples, a.seed, info["dataset"])
+    final = final_figures(model, test, a.samples, a.seed, info["dataset"], progress=Progress(enabled=not a.quiet))
     figures = None if a.no_figures else _figures(model, history, rows, test, out)
     f = update_metrics(out, final=final, figures=figures)["final"]
     scores = "; ".join(f"{name} FID {f[name]['fid']:.2f}, class entropy {f[name]['class_entropy']:.3f}, "
