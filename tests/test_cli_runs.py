@@ -171,5 +171,5 @@ def test_provenance_names_the_command_line_of_each_session(tmp_path):
     folder = tmp_path / wrote(done.stdout)
     assert folder.parent == tmp_path / "runs" and os.path.samefile(tmp_path / "runs" / "latest", folder)
     (session,) = read_metrics(folder)["provenance"]
-    assert session["command"][1:] == COMMANDS["train"]                          # after the program's own path
+    assert session["command"] == ["python", "-m", "minivae", *COMMANDS["train"]]      # as typed, not __main__.py's path
     assert session["numpy"] and session["minivae"] and "blas_threads" in session

@@ -83,3 +83,11 @@ def test_a_missing_or_broken_metrics_file_is_one_clear_error(tmp_path):
     (tmp_path / "metrics.json").write_text("{not json")
     with pytest.raises(DataError, match="not a readable metrics.json"):
         read_metrics(tmp_path)
+
+
+def test_the_command_line_is_recorded_as_typed_not_as_the_path_of_main():
+    from minivae.train.run_record import command_line
+    assert command_line(["/venv/lib/python3.11/site-packages/minivae/__main__.py", "train", "--epochs", "2"]) == \
+        ["python", "-m", "minivae", "train", "--epochs", "2"]
+    assert command_line(["/venv/bin/minivae", "gan"]) == ["/venv/bin/minivae", "gan"]     # the console script
+    assert command_line(["script.py", 3]) == ["script.py", "3"]

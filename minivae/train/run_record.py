@@ -49,6 +49,14 @@ def blas_name():
         return "unknown"
 
 
+def command_line(argv):
+    """``argv`` as the user typed it: ``python -m minivae train ...`` rather than the path of ``__main__.py``."""
+    argv = [str(a) for a in argv]
+    if argv and os.path.basename(os.path.dirname(argv[0])) == "minivae" and argv[0].endswith("__main__.py"):
+        return ["python", "-m", "minivae", *argv[1:]]
+    return argv
+
+
 def provenance(backend=None, argv=None, from_epoch=0):
     """Where and how a session of a run was made (the module docstring lists the fields)."""
     from ..backend.threads import blas_threads
@@ -56,7 +64,7 @@ def provenance(backend=None, argv=None, from_epoch=0):
 
     return {"minivae": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
             "blas": blas_name(), "blas_threads": blas_threads(), "backend": getattr(backend, "name", backend),
-            "command": list(sys.argv if argv is None else argv),
+            "command": command_line(sys.argv if argv is None else argv),
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "from_epoch": int(from_epoch)}
 
