@@ -173,3 +173,15 @@ def test_provenance_names_the_command_line_of_each_session(tmp_path):
     (session,) = read_metrics(folder)["provenance"]
     assert session["command"] == ["python", "-m", "minivae", *COMMANDS["train"]]      # as typed, not __main__.py's path
     assert session["numpy"] and session["minivae"] and "blas_threads" in session
+
+
+def test_evaluate_and_compare_follow_a_latest_text_file_where_symlinks_fail(tmp_path):
+    """Where the file system has no symlinks, runs/latest is a text file naming the newest run's folder."""
+    from minivae.cli import main
+    runs = tmp_path / "runs"
+    run = runs / "train-20261207-120000"
+    assert main([*COMMANDS["train"], "--out", str(run)]) == 0
+    (runs / "latest").write_text(run.name + "\n")
+    assert main(["evaluate", str(runs / "latest"), "--k", "2", "--n", "4", "--quiet"]) == 0
+    assert main(["evaluate", str(runs / "latest" / "model.npz"), "--k", "2", "--n", "4",
+                 "--quiet"]) == 0

@@ -33,6 +33,7 @@ from ..models.checkpoint import load_checkpoint, write_json
 from ..models.registry import checkpoint_file, load
 from ..train import evaluate, train_seconds
 from ..train.progress import Progress, report, stage
+from ..train.run_folder import resolve_run
 from .common import BACKENDS, check_at_least, out_file, out_folder
 from .sampling import NOT_MNIST, num_classes, reconstruction_images, sample_images, yardstick
 
@@ -134,6 +135,7 @@ def _cell(v, fmt):
 def run(a):
     """Score every checkpoint; print the table; write --json and the figure. Returns 0."""
     check_at_least(samples=(a.samples, 2), k=(a.k, 0), nll_n=(a.nll_n, 1))
+    a.checkpoints = [os.fspath(resolve_run(p)) for p in a.checkpoints]   # runs/latest, a symlink or a text file
     for path in a.checkpoints:                           # every path fails now, not after an hour of scoring
         if not os.path.exists(path):
             raise ConfigError(f"{path}: no such checkpoint (a model.npz, or a run's folder holding one)")

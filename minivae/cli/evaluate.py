@@ -15,6 +15,7 @@ terminal, a line per stage in a log; nothing with ``--quiet``).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from ..datasets import DATASETS, load_data
@@ -22,6 +23,7 @@ from ..errors import ConfigError
 from ..models.checkpoint import load_checkpoint, write_json
 from ..models.registry import checkpoint_file, load
 from ..train import Progress, evaluate
+from ..train.run_folder import resolve_run
 from .common import BACKENDS, check_at_least, out_file
 from .sampling import describe, sample_images, yardstick
 
@@ -59,6 +61,7 @@ def add_parser(sub):
 def run(a):
     """Evaluate the checkpoint ``a.checkpoint`` as its kind says; write ``--json``. Returns 0."""
     check_at_least(k=(a.k, 1), n=(a.n, 1), samples=(a.samples, 2), batch_size=(a.batch_size, 1))
+    a.checkpoint = os.fspath(resolve_run(a.checkpoint))            # runs/latest, a symlink or a text file
     for flag, path in (("--json", a.json), ("--figure", a.figure)):
         if path is not None:
             out_file(path, flag)
