@@ -26,7 +26,7 @@ EXAMPLES = """examples:
 
 def build_parser():
     """The parser of every command; ``parser.commands`` maps each command's name to its own parser."""
-    from .. import __version__
+    from ..version import __version__
     p = Parser(prog="python -m minivae", description="minivae: VAEs, GANs, VAE-GANs and VQ-VAEs in NumPy, every "
                "backward pass by hand", epilog=EXAMPLES)
     p.add_argument("--version", action="version", version=f"minivae {__version__}", help="print the version")
