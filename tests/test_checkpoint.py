@@ -54,8 +54,12 @@ def test_corrupted_and_missing_files(tmp_path):
     with pytest.raises(CheckpointError, match="not a readable minivae checkpoint"):
         VAE.load(tmp_path / "trunc.npz")
     (tmp_path / "junk.npz").write_bytes(b"hello")
-    with pytest.raises(CheckpointError, match="not a readable"):
+    with pytest.raises(CheckpointError, match="not a minivae checkpoint") as caught:
         VAE.load(tmp_path / "junk.npz")
+    assert "allow_pickle" not in str(caught.value)                  # NumPy's advice to load it unsafely is not ours
+    (tmp_path / "metrics.json").write_text('{"history": []}')
+    with pytest.raises(CheckpointError, match="not a minivae checkpoint .the model.npz"):
+        VAE.load(tmp_path / "metrics.json")
     with pytest.raises(CheckpointError, match="no checkpoint file"):
         VAE.load(tmp_path / "absent.npz")
     np.savez(tmp_path / "plain.npz", a=np.zeros(3))

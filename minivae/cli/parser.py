@@ -54,6 +54,15 @@ class Parser(argparse.ArgumentParser):
             self.error(f"unrecognized arguments: {' '.join(extras)}{self.suggestion(flags[0]) if flags else ''}")
         return namespace, extras
 
+    def error(self, message):
+        """Exit 2 with the error under the command's usage, shortened to one line where the full one is long."""
+        usage = self.format_usage()
+        if usage.count("\n") > 6:                      # train's 45 lines would bury the one that matters
+            fmt = self._get_formatter()
+            positionals = " ".join(fmt._format_args(a, a.dest) for a in self._get_positional_actions())
+            usage = f"usage: {self.prog} [options] {positionals}".rstrip() + f"  (`{self.prog} --help` lists them)\n"
+        self.exit(2, f"{usage}{self.prog}: error: {message}\n")
+
     def suggestion(self, token):
         """" (did you mean --flag?)" for the known flag nearest to ``token``, or ""."""
         flags = [s for a in self._actions for s in a.option_strings if s.startswith("--")]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 
 from ..datasets import load_data
 from ..errors import ConfigError
@@ -65,4 +66,7 @@ def resume_run(a, kind):
                                  info.get("val_size", 0), info["seed"])
     test = test.first(info["test_size"])
     state = load_run(model, cfg, path)
+    if state.epoch >= cfg.epochs and not a.quiet:
+        print(f"note: {folder} has trained its {state.epoch} epochs: nothing to train (pass --epochs N > "
+              f"{state.epoch} to go on); scoring it again", file=sys.stderr)
     return model, train, val, test, cfg, info, state

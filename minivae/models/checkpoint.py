@@ -117,9 +117,12 @@ def _read(path):
     try:
         with numpy.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+    except ValueError as exc:               # e.g. a pickle or a JSON file: NumPy's advice (allow_pickle) is not ours
+        raise CheckpointError(f"{path!r} is not a minivae checkpoint (the model.npz a training run or save() "
+                              "writes)") from exc
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
         raise CheckpointError(
-            f"{path!r} is not a readable minivae checkpoint (.npz written by VAE.save): {exc}"
+            f"{path!r} is not a readable minivae checkpoint (the model.npz a training run or save() writes): {exc}"
         ) from exc
     if "__meta__" not in arrays:
         raise CheckpointError(f"{path!r} has no '__meta__' entry: not written by VAE.save")
