@@ -407,6 +407,10 @@ def test_the_classifier_command_with_its_default_out_leaves_the_shipped_weights_
     written = tmp_path / "runs" / "classifier" / "mnist_classifier.npz"
     assert sha256_of(CLASSIFIER_PATH) == before == CLASSIFIER_SHA256
     assert f"(SHA-256 {sha256_of(written)})" in capsys.readouterr().out
+    mtime = written.stat().st_mtime_ns
+    assert main(["classifier", *TINY_BUDGET]) == 2                      # a second run keeps the first's weights ...
+    assert "already there; pass --overwrite" in capsys.readouterr().err and written.stat().st_mtime_ns == mtime
+    assert main(["classifier", *TINY_BUDGET, "--overwrite"]) == 0        # ... unless asked
 
 
 def test_an_out_inside_the_package_is_refused_in_one_line_before_training(capsys):

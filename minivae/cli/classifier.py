@@ -10,7 +10,7 @@ checkpoint's ``extra``; the command is deterministic (the same bits again,
 NumPy with 2 BLAS threads).
 
 Without ``--out`` it writes ``runs/classifier/mnist_classifier.npz`` (below
-the current folder). Nothing is written inside the installed package (an
+the current folder); a file already at ``--out`` is kept unless ``--overwrite``. Nothing is written inside the installed package (an
 ``--out`` there is refused before training) except by the one explicit
 command that regenerates the shipped weights (``weights.REGENERATE``):
 
@@ -22,6 +22,7 @@ whose hash differs from it, so every FID stays comparable).
 """
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 
@@ -41,6 +42,7 @@ def add_parser(sub):
                        description=__doc__.split("\n")[0].replace("``", ""), epilog=EXAMPLES)
     p.add_argument("--out", default="runs/classifier/mnist_classifier.npz", metavar="NPZ",
                    help="where to write the checkpoint (never inside the installed package)")
+    p.add_argument("--overwrite", action="store_true", help="replace a file already at --out (else refused)")
     p.add_argument("--replace-shipped", action="store_true",
                    help="write the shipped yardstick weights (minivae/metrics/mnist_classifier.npz) instead of "
                         "--out; every later FID is scored by them")
@@ -73,6 +75,9 @@ def destination(a):
             raise ConfigError("--replace-shipped writes the shipped weights' file; leave out --out")
         return weights.CLASSIFIER_PATH
     weights.check_destination(a.out)
+    if os.path.exists(a.out) and not a.overwrite:
+        raise ConfigError(f"--out {a.out}: a classifier is already there; pass --overwrite to replace it, or "
+                          "another --out")
     return out_file(a.out)
 
 
