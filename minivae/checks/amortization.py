@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compare import _call, _case, _compare, _outputs, _report, _rng
+from .compare import _call_for, _case, _compare, _report, _rng
 
 
 def gap_parts(log_p, elbo_best, elbo_amortized):
@@ -28,9 +28,7 @@ def check_gap_parts(student_fn):
         elbo_best = log_p - rng.uniform(0.1, 3, n)
         elbo_amortized = elbo_best - rng.uniform(0.5, 6, n)
         inputs = {"log_p": log_p, "elbo_best": elbo_best, "elbo_amortized": elbo_amortized}
-        got = _outputs(_call(check, student_fn, {k: v.copy() for k, v in inputs.items()}), 2, check)
-        if got is None:
-            results.append(False)
+        if (got := _call_for(check, student_fn, inputs, 2, results)) is None:
             continue
         approx, amort = gap_parts(log_p, elbo_best, elbo_amortized)
         a_mistakes = {"the two parts swapped (this is the amortization gap)": amort, "a sign flipped": -approx,

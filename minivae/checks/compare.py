@@ -114,6 +114,16 @@ def _gauss_inputs(rng, shape, special=None):
     return mu, logvar
 
 
+def _call_for(check, fn, inputs, n, results):
+    """fn's n outputs on copies of ``inputs`` (so a function that writes into its arguments cannot hide it);
+    None, with False appended to ``results``, if it returned another count."""
+    got = _outputs(_call(check, fn, {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in inputs.items()}),
+                   n, check)
+    if got is None:
+        results.append(False)
+    return got
+
+
 def _outputs(got, n, check):
     """Unpack a tuple of n outputs, with a clear message for a wrong count."""
     if not isinstance(got, (tuple, list)) or len(got) != n:

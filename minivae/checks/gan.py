@@ -13,7 +13,7 @@ import numpy as np
 
 from ..adversarial import ns_generator, sigmoid
 from ..errors import DataError, ShapeError
-from .compare import _call, _case, _compare, _outputs, _report, _rng
+from .compare import _call, _call_for, _case, _compare, _report, _rng
 
 
 # ---------------------------------------------------------------- references
@@ -173,9 +173,7 @@ def check_linear_critic_penalty(student_fn):
         w *= norm / np.linalg.norm(w)
         b, x_hat = float(rng.normal()), rng.uniform(-1, 1, (n, d))
         inputs = {"w": w, "b": b, "x_hat": x_hat, "lam": lam}
-        got = _outputs(_call(check, student_fn, {"w": w.copy(), "b": b, "x_hat": x_hat.copy(), "lam": lam}), 3, check)
-        if got is None:
-            results.append(False)
+        if (got := _call_for(check, student_fn, inputs, 3, results)) is None:
             continue
         P, dw, db = _linear_critic_reference(w, b, x_hat, lam)
         r = np.linalg.norm(w)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compare import _call, _case, _compare, _outputs, _report, _rng
+from .compare import _call_for, _case, _compare, _report, _rng
 
 
 def linear_vae_optimum(v, s, beta):
@@ -36,9 +36,7 @@ def check_linear_vae_optimum(student_fn):
         if n == 1:
             v, s, beta = np.array([4.0]), np.array([1.0]), np.array([2.0])
         inputs = {"v": v, "s": s, "beta": beta}
-        got = _outputs(_call(check, student_fn, {k: val.copy() for k, val in inputs.items()}), 3, check)
-        if got is None:
-            results.append(False)
+        if (got := _call_for(check, student_fn, inputs, 3, results)) is None:
             continue
         w2, a, tau2 = linear_vae_optimum(v, s, beta)
         no_beta = linear_vae_optimum(v, s, np.ones_like(beta))

@@ -16,7 +16,7 @@ from ..errors import DataError, ShapeError
 from ..likelihoods import LOG_2PI
 from ..mixture import mixture_log_prob
 from ..mmd import kernel_scale, mmd
-from .compare import _call, _case, _compare, _outputs, _report, _rng
+from .compare import _call, _call_for, _case, _compare, _report, _rng
 
 
 # -------------------------------------------------------------- the reference
@@ -169,9 +169,7 @@ def check_kl_decomposition(student_fn):
     for shape, special in cases:
         mu, logvar, eps = _decomposition_inputs(rng, shape, special)
         inputs = {"mu": mu, "logvar": logvar, "eps": eps}
-        got = _outputs(_call(check, student_fn, {k: v.copy() for k, v in inputs.items()}), 2, check)
-        if got is None:
-            results.append(False)
+        if (got := _call_for(check, student_fn, inputs, 2, results)) is None:
             continue
         mi, kl = kl_decomposition(mu, logvar, eps)
         mi_m, kl_m = _decomposition_mistakes(mu, logvar, eps)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError, ShapeError
-from .compare import _call, _case, _compare, _outputs, _report, _rng
+from .compare import _call_for, _case, _compare, _report, _rng
 
 
 def feature_matching_loss(f_x, f_tilde):
@@ -43,9 +43,7 @@ def check_feature_matching_loss(student_fn):
         f_x = rng.normal(size=shape)
         f_tilde = f_x.copy() if "perfect" in title else f_x + rng.normal(scale=0.7, size=shape)
         inputs = {"f_x": f_x, "f_tilde": f_tilde}
-        got = _outputs(_call(check, student_fn, {"f_x": f_x.copy(), "f_tilde": f_tilde.copy()}), 2, check)
-        if got is None:
-            results.append(False)
+        if (got := _call_for(check, student_fn, inputs, 2, results)) is None:
             continue
         L, df = feature_matching_loss(f_x, f_tilde)
         n, diff = shape[0], f_tilde - f_x

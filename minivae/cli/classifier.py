@@ -10,7 +10,8 @@ checkpoint's ``extra``; the command is deterministic (the same bits again,
 NumPy with 2 BLAS threads).
 
 Without ``--out`` it writes ``runs/classifier/mnist_classifier.npz`` (below
-the current folder); a file already at ``--out`` is kept unless ``--overwrite``. Nothing is written inside the installed package (an
+the current folder); a file already at ``--out`` is kept unless
+``--overwrite``. Nothing is written inside the installed package (an
 ``--out`` there is refused before training) except by the one explicit
 command that regenerates the shipped weights (``weights.REGENERATE``):
 

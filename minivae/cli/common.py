@@ -24,6 +24,12 @@ DTYPES = ("float32", "float64")
 BACKENDS = ("numpy", "cupy")
 
 
+def add_training_command(sub, name, model, about, examples):
+    """The parser of the training command ``name`` (``python -m minivae NAME``), which trains a ``model``."""
+    return sub.add_parser(name, help=f"train a {model} and write checkpoint, metrics and figures", epilog=examples,
+                          description=f"train a {model} ({about}) and write its checkpoint, metrics.json and figures")
+
+
 def add_data_args(parser, *, binarize=False, test_help="use only the first N test images", val_size=False):
     """The data group: --dataset, --data-dir, [--binarize], --train-size, --test-size, [--val-size]."""
     d = parser.add_argument_group("data")

@@ -27,6 +27,8 @@ from ..train.run_folder import resolve_run
 from .common import BACKENDS, check_at_least, out_file
 from .sampling import describe, sample_images, yardstick
 
+JSON_KEYS = ('{"kind", "test_elbo", "test_nll", "test_kl", "test_recon", "active_units", "k", "n", ..., '
+             '"sample_quality": {"fid", "class_entropy", "inception_score", "n", "classifier_sha256"}}')
 EXAMPLES = """examples:
   python -m minivae evaluate runs/latest --k 5000 --json runs/latest/nll.json
   python -m minivae evaluate runs/gan/model.npz --samples 10000"""
@@ -34,27 +36,28 @@ EXAMPLES = """examples:
 
 def add_parser(sub):
     p = sub.add_parser("evaluate", help="test -ELBO, NLL and active units of a VAE; sample quality of any model",
-                       description=__doc__.split("\n\n")[0].strip("`"), epilog=EXAMPLES)
+                       description=__doc__.split("\n\n")[0].replace("``", ""), epilog=EXAMPLES)
     p.add_argument("checkpoint", help="a model.npz, or a run's folder holding one")
-    p.add_argument("--k", type=int, default=5000, help="importance samples per test image of the NLL estimate")
-    p.add_argument("--batch-size", type=int, default=100, help="test images per batch of the NLL estimate")
-    p.add_argument("--n", type=int, default=None, help="only the first N test images (none: all)")
-    p.add_argument("--dataset", choices=DATASETS, default=None, help="the test images (none: the model's)")
-    p.add_argument("--data-dir", default=None, help="folder with the four IDX files (Fashion-MNIST)")
-    p.add_argument("--binarize", action=argparse.BooleanOptionalAction, default=None,
-                   help="binarize the test set (none: as the model was trained)")
-    p.add_argument("--backend", choices=BACKENDS, default="numpy", help="numpy (CPU) or cupy (an NVIDIA GPU)")
-    p.add_argument("--seed", type=int, default=0, help="the NLL's and the samples' generator")
-    p.add_argument("--samples", type=int, default=None, metavar="N",
-                   help="also score N samples with the yardstick (FID against the MNIST test set, class entropy, "
-                        "Inception score; a Gaussian decoder's means clipped to [0, 1]); a GAN has only this")
-    p.add_argument("--json", default=None, metavar="FILE",
-                   help='write {"kind", "test_elbo", "test_nll", "test_kl", "test_recon", "active_units", "k", '
-                        '"n", ..., "sample_quality": {"fid", "class_entropy", "inception_score", "n", '
-                        '"classifier_sha256"}}')
-    p.add_argument("--figure", default=None, metavar="PNG",
-                   help="write the per-dimension KL / active-units figure (a Gaussian VAE)")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    nll = p.add_argument_group("the k-sample NLL (a VAE, VAE-GAN; a VQ-VAE's reconstruction NLL)")
+    nll.add_argument("--k", type=int, default=5000, help="importance samples per test image of the NLL estimate")
+    nll.add_argument("--batch-size", type=int, default=100, help="test images per batch of the NLL estimate")
+    nll.add_argument("--n", type=int, default=None, help="only the first N test images (none: all)")
+    data = p.add_argument_group("test data")
+    data.add_argument("--dataset", choices=DATASETS, default=None, help="the test images (none: the model's)")
+    data.add_argument("--data-dir", default=None, help="folder with the four IDX files (Fashion-MNIST)")
+    data.add_argument("--binarize", action=argparse.BooleanOptionalAction, default=None,
+                      help="binarize the test set (none: as the model was trained)")
+    device = p.add_argument_group("device")
+    device.add_argument("--backend", choices=BACKENDS, default="numpy", help="numpy (CPU) or cupy (an NVIDIA GPU)")
+    device.add_argument("--seed", type=int, default=0, help="the NLL's and the samples' generator")
+    out = p.add_argument_group("samples and outputs")
+    out.add_argument("--samples", type=int, default=None, metavar="N",
+                     help="also score N samples with the yardstick (FID against the MNIST test set, class entropy, "
+                          "Inception score; a Gaussian decoder's means clipped to [0, 1]); a GAN has only this")
+    out.add_argument("--json", default=None, metavar="FILE", help=f"write the figures as JSON: {JSON_KEYS}")
+    out.add_argument("--figure", default=None, metavar="PNG",
+                     help="write the per-dimension KL / active-units figure (a Gaussian VAE)")
+    out.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
 
 

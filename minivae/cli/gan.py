@@ -43,7 +43,8 @@ from ..models.gan_config import NOISES
 from ..optim import OPTIMIZERS
 from ..train import EpochRows, StepLog, TrainConfig, fit, update_metrics
 from ..train.progress import Progress
-from .common import add_data_args, add_device_args, add_run_args, check_at_least, run_folder, train_config_args
+from .common import (add_data_args, add_device_args, add_run_args, add_training_command, check_at_least, run_folder,
+                     train_config_args)
 from .grid import GRID, clear_grids, fixed_noise, grid_files
 from .resume import resume_run
 from .sampling import NOT_MNIST, sample_images, yardstick
@@ -55,9 +56,7 @@ EXAMPLES = """examples:
 
 
 def add_parser(sub):
-    p = sub.add_parser("gan", help="train a GAN and write checkpoint, metrics and figures",
-                       description="train a GAN (minimax, non-saturating, LSGAN, WGAN, WGAN-GP) and write its "
-                                   "checkpoint, metrics.json and figures", epilog=EXAMPLES)
+    p = add_training_command(sub, "gan", "GAN", "minimax, non-saturating, LSGAN, WGAN, WGAN-GP", EXAMPLES)
     add_data_args(p, test_help="score both losses on the first N test images after each epoch (0: none; none: all)")
     m = p.add_argument_group("model (an option left out: the paper's value for --loss)")
     m.add_argument("--loss", choices=LOSSES, default="ns", help="the game: minimax, non-saturating, LSGAN, WGAN(-GP)")

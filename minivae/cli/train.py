@@ -29,7 +29,7 @@ from ..models.vae import VAE
 from ..models.vae_config import LIKELIHOODS
 from ..train import LR_SCHEDULES, TrainConfig, corrupt, fit, update_metrics
 from ..train import evaluate as test_figures
-from .common import add_data_args, add_device_args, add_run_args, run_folder, train_config_args
+from .common import add_data_args, add_device_args, add_run_args, add_training_command, run_folder, train_config_args
 from .design import add_design_args, add_latent_and_loss_args, design_kwargs, prepare
 from .parser import respelling
 from .resume import resume_run
@@ -41,9 +41,7 @@ EXAMPLES = """examples:
 
 
 def add_parser(sub):
-    p = sub.add_parser("train", help="train a VAE and write checkpoint, metrics and figures",
-                       description="train a VAE (any design point of HY-673 lecture 10) and write its checkpoint, "
-                                   "metrics.json and figures", epilog=EXAMPLES)
+    p = add_training_command(sub, "train", "VAE", "any design point of HY-673 lecture 10", EXAMPLES)
     add_data_args(p, binarize=True, val_size=True)
     model = p.add_argument_group("model")
     model.add_argument("--hidden-dims", type=int, nargs="*", default=[400], metavar="H",

@@ -45,7 +45,8 @@ from ..models.vaegan import VAEGAN
 from ..optim import OPTIMIZERS
 from ..train import EpochRows, TrainConfig, evaluate, fit, update_metrics
 from ..train.progress import Progress
-from .common import add_data_args, add_device_args, add_run_args, check_at_least, run_folder, train_config_args
+from .common import (add_data_args, add_device_args, add_run_args, add_training_command, check_at_least, run_folder,
+                     train_config_args)
 from .grid import GRID, clear_grids, fixed_noise, grid_files
 from .parser import given
 from .resume import resume_run
@@ -59,9 +60,8 @@ EXAMPLES = """examples:
 
 
 def add_parser(sub):
-    p = sub.add_parser("vaegan", help="train a VAE-GAN or VAE_Dis_l and write checkpoint, metrics and figures",
-                       description="train a VAE-GAN (Larsen et al. 2016), or with --feature-loss a VAE_Dis_l, and "
-                                   "write its checkpoint, metrics.json and figures", epilog=EXAMPLES)
+    p = add_training_command(sub, "vaegan", "VAE-GAN or VAE_Dis_l",
+                             "Larsen et al. 2016; with --feature-loss a VAE_Dis_l", EXAMPLES)
     add_data_args(p, test_help="use only the first N test images (>= 2)")
     m = p.add_argument_group("model")
     m.add_argument("--hidden-dims", type=int, nargs="*", default=[400], metavar="H",

@@ -35,7 +35,7 @@ from ..models.vae_config import LIKELIHOODS
 from ..models.vqvae import VQVAE
 from ..train import TrainConfig, TrainState, evaluate, fit, update_metrics
 from ..train.loop import write_run
-from .common import add_data_args, add_device_args, add_run_args, run_folder, train_config_args
+from .common import add_data_args, add_device_args, add_run_args, add_training_command, run_folder, train_config_args
 from .resume import resume_run
 
 TRAINS = True
@@ -45,9 +45,7 @@ EXAMPLES = """examples:
 
 
 def add_parser(sub):
-    p = sub.add_parser("vqvae", help="train a VQ-VAE and write checkpoint, metrics and figures",
-                       description="train a VQ-VAE (van den Oord et al. 2017) and write its checkpoint, metrics.json "
-                                   "and figures", epilog=EXAMPLES)
+    p = add_training_command(sub, "vqvae", "VQ-VAE", "van den Oord et al. 2017", EXAMPLES)
     add_data_args(p, binarize=True)
     m = p.add_argument_group("model")
     m.add_argument("--hidden-dims", type=int, nargs="*", default=[400], metavar="H",
