@@ -233,14 +233,3 @@ def make_observation(config, backend, dtype):
     if c.variance == "pixel":
         return GaussianPixelVariance(c.input_dim, backend, dtype, obs_logvar=c.obs_logvar, floor=c.min_obs_logvar)
     return Gaussian(c.input_dim, backend, dtype, obs_logvar=c.obs_logvar)
-
-
-# Lesson 16 reads these two with the model as first argument; they are the model's observation's methods.
-def log_likelihood(model, x, out):
-    """log p(x|z) per row of the decoder outputs ``out``: ``model.observation.log_likelihood(x, out)``."""
-    return model.observation.log_likelihood(x, out)
-
-
-def network_logvar(model, raw):
-    """log sigma^2 of a network variance from the raw outputs: ``model.observation.logvar(raw)``."""
-    return model.observation.logvar(raw)
