@@ -15,10 +15,10 @@ from minivae.datasets import load_data
 from minivae.errors import CheckpointError, ConfigError
 from minivae.gradcheck import check_model_gradients
 from minivae.layers import dense_forward
-from minivae.models.checkpoint import checkpoint_kind, load_checkpoint
+from minivae.models.checkpoint import checkpoint_kind
 from minivae.models.vae import VAE
 from minivae.train import evaluate, fit
-from tests.conftest import data
+from tests.conftest import assert_same_run, data
 
 SMALL = dict(input_dim=6, hidden_dims=(5,), latent_dim=3, dtype="float64", init="he")
 
@@ -142,13 +142,7 @@ def test_an_ae_stopped_by_sigint_inside_an_epoch_resumes_bit_identically(straigh
     assert f"python -m minivae ae --resume {tmp_path}" in capsys.readouterr().err
     monkeypatch.undo()
     assert main(["ae", "--resume", str(tmp_path), "--quiet", "--no-figures"]) == 0
-    a, b = load_checkpoint(straight / "model.npz")[1], load_checkpoint(tmp_path / "model.npz")[1]
-    assert sorted(a) == sorted(b)
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    untimed = [[{k: v for k, v in e.items() if k != "epoch_time_s"} for e in json.loads(
-        (d / "metrics.json").read_text())["history"]] for d in (straight, tmp_path)]
-    assert untimed[0] == untimed[1]
+    assert_same_run(straight, tmp_path)
 
 
 @pytest.mark.parametrize("flags, match", [(["--latent-dim", "0"], "--latent-dim"),
