@@ -125,6 +125,6 @@ def _figures(model, test, vae, out):
     paths = [figures.reconstructions(test.x[idx], to_np(model.reconstruct(test.x[idx])),
                                      os.path.join(out, "reconstructions.png")),
              figures.samples(to_np(model.sample(100)), os.path.join(out, "samples.png"),
-                             title="Decodes of z ~ N(0, I) (a prior the autoencoder never trained for)"),
+                             title="Decoder outputs for z ~ N(0, I)"),
              interpolation.interpolations(rows, labels, os.path.join(out, "interpolation.png"))]
     return [os.path.basename(p) for p in paths]
