@@ -6,6 +6,7 @@ import pytest
 from minivae import VQVAE
 from minivae.models.checkpoint import checkpoint_kind
 from minivae.cli import main
+from tests.conftest import assert_same_run
 
 TINY = ["vqvae", "--train-size", "512", "--test-size", "200", "--epochs", "1",
         "--hidden-dims", "64", "--latent-dim", "4", "--code-dim", "3", "--codebook-size", "16", "--quiet"]
@@ -53,9 +54,6 @@ def test_a_vqvae_stopped_by_sigint_inside_an_epoch_resumes_bit_identically(strai
     import os
     import signal
 
-    import numpy as np
-
-    from minivae.models.checkpoint import load_checkpoint
     train_step = VQVAE.train_step
 
     def interrupted(model, batch, optimizers):
@@ -70,13 +68,7 @@ def test_a_vqvae_stopped_by_sigint_inside_an_epoch_resumes_bit_identically(strai
     assert (tmp_path / "model.prev.npz").is_file()
     monkeypatch.undo()
     assert main(["vqvae", "--resume", str(tmp_path / "model.npz"), "--quiet", "--no-figures"]) == 0   # the file works
-    a, b = load_checkpoint(straight / "model.npz")[1], load_checkpoint(tmp_path / "model.npz")[1]
-    assert sorted(a) == sorted(b)
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    untimed = [[{k: v for k, v in e.items() if k != "epoch_time_s"} for e in json.loads(
-        (d / "metrics.json").read_text())["history"]] for d in (straight, tmp_path)]
-    assert untimed[0] == untimed[1]
+    assert_same_run(straight, tmp_path)
 
 
 def test_a_finished_vqvae_run_extends_with_more_epochs(straight, tmp_path, capsys):

@@ -143,3 +143,14 @@ def test_grids_of_model_samples_have_titles_that_say_what_they_show(tmp_path, dr
     assert drawn[-1].axes[0].get_title()                                 # a CVAE's rows: never untitled
     figures.samples_per_class(np.tile(imgs, (5, 1))[:60], tmp_path / "spc.png", 6)
     assert "class" in drawn[-1].axes[0].get_title() and "means" in drawn[-1].axes[0].get_title()
+
+
+def test_interpolations_draw_one_named_row_per_model_and_refuse_rows_that_do_not_match(tmp_path):
+    from minivae.figures.interpolation import interpolations
+    rows = [np.linspace(0, 1, 5 * 784).reshape(5, 784), np.zeros((5, 784))]
+    assert interpolations(rows, ["AE 0-1", "VAE 0-1"], tmp_path / "i.png").stat().st_size > 0
+    with pytest.raises(ShapeError, match="one label per row"):
+        interpolations(rows, ["AE 0-1"], tmp_path / "j.png")
+    with pytest.raises(ShapeError, match="rows of equal shapes"):
+        interpolations([rows[0], rows[1][:4]], ["a", "b"], tmp_path / "k.png")
+    assert not (tmp_path / "j.png").exists() and not (tmp_path / "k.png").exists()

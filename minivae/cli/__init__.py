@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import sys
 
-from . import assignments, bench, classifier, compare, evaluate, gan, train, vaegan, vqvae
+from . import ae, assignments, bench, classifier, compare, evaluate, gan, train, vaegan, vqvae
 from .guard import run_guarded
 from .parser import Parser, Respelled
 
 #: ``python -m minivae NAME ...`` -> the module of the command NAME
-COMMANDS = {"train": train, "vqvae": vqvae, "gan": gan, "vaegan": vaegan, "evaluate": evaluate, "compare": compare,
+COMMANDS = {"train": train, "vqvae": vqvae, "ae": ae, "gan": gan, "vaegan": vaegan, "evaluate": evaluate, "compare": compare,
             "classifier": classifier, "bench": bench, "assignments": assignments}
 EXAMPLES = """examples:
   python -m minivae train --epochs 10 --out runs/vae

@@ -1,4 +1,4 @@
-"""``python -m minivae compare CKPT [CKPT ...]``: VAE, GAN, VAE-GAN and VQ-VAE checkpoints side by side.
+"""``python -m minivae compare CKPT [CKPT ...]``: VAE, GAN, VAE-GAN, VQ-VAE and autoencoder checkpoints side by side.
 
 For each checkpoint (its class from :mod:`minivae.models.registry`):
 
@@ -6,7 +6,8 @@ For each checkpoint (its class from :mod:`minivae.models.registry`):
                     yardstick (:mod:`minivae.metrics`): FID against the MNIST test set, class entropy, IS
     reconstructions the first N test images through the encoder and decoder, scored the same way
                     (every kind but the GAN, which has no encoder: n/a)
-    recon           the test reconstruction term -E_q log p(x|z) (a VQ-VAE: -log p(x|z_q(x))), nats per image
+    recon           the test reconstruction term -E_q log p(x|z) (a VQ-VAE: -log p(x|z_q(x)); an autoencoder:
+                    -log p(x|Enc(x))), nats per image
     test -ELBO      the pixel likelihood's negative ELBO on the test set (recon + KL, nats per image; VAE, VAE-GAN)
     NLL             -log p(x) by the k-sample importance estimate (--k, on the first --nll-n test images)
     params          every parameter of the checkpoint (a GAN's and a VAE-GAN's discriminator included)
@@ -37,6 +38,8 @@ from ..train.run_folder import resolve_run
 from .common import BACKENDS, check_at_least, out_file, out_folder
 from .sampling import NOT_MNIST, num_classes, reconstruction_images, sample_images, yardstick
 
+#: kinds with no KL term nor an importance estimate: their row has recon only
+NO_LATENT_DENSITY = ("vqvae", "ae")
 COLUMNS = (("kind", "kind", "s"), ("params", "params", "d"), ("sample_fid", "FID(s)", ".2f"),
            ("sample_class_entropy", "H(s)", ".3f"), ("sample_inception_score", "IS(s)", ".2f"),
            ("recon_fid", "FID(r)", ".2f"), ("recon_class_entropy", "H(r)", ".3f"),
@@ -104,9 +107,9 @@ def score(path, a, tests, progress=None):
         xd = model.backend.asarray(test.x, dtype=model.dtype)
         res = evaluate(model, xd, y)
         row["test_recon"] = res["recon"]
-        if kind != "vqvae":                                # a VQ-VAE has no KL term nor an importance estimate
+        if kind not in NO_LATENT_DENSITY:
             row.update(test_elbo=res["recon"] + res["kl"], test_kl=res["kl"])
-        if a.k and kind != "vqvae":
+        if a.k and kind not in NO_LATENT_DENSITY:
             m = len(test.y) if a.nll_n is None else min(a.nll_n, len(test.y))
             t0 = time.perf_counter()
             kw = {"y": y[:m]} if y is not None else {}

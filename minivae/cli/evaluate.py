@@ -3,10 +3,11 @@
 A VAE (and a VAE-GAN, through its encoder and decoder, under the pixel
 likelihood): test -ELBO, KL, active units and the k-sample NLL estimate. A
 VQ-VAE: the test reconstruction NLL -log p(x | z_q(x)), the codebook and
-commitment losses, the perplexity of its codes. A GAN: nothing but its
-samples. With ``--samples N``, every kind also gets the yardstick of N
-samples (FID, class entropy, Inception score: :mod:`minivae.metrics`; a
-VQ-VAE's are drawn from its code prior), drawn by
+commitment losses, the perplexity of its codes. A plain autoencoder: its
+test reconstruction loss. A GAN: nothing but its samples. With
+``--samples N``, every kind also gets the yardstick of N samples (FID, class
+entropy, Inception score: :mod:`minivae.metrics`; a VQ-VAE's are drawn from
+its code prior, an autoencoder's decoded from N(0, I)), drawn by
 :func:`minivae.cli.sampling.sample_images`, as ``compare`` draws them; the
 JSON records the SHA-256 of the classifier that scored them. The NLL and
 the yardstick show their progress on stderr (a bar with the time left in a
@@ -76,7 +77,7 @@ def run(a):
         out = {"kind": "gan"}
     else:
         out = _test_figures(model, a, progress)
-    if a.figure and model.kind in ("gan", "vqvae"):
+    if a.figure and model.kind in ("gan", "vqvae", "ae"):
         raise ConfigError(f"--figure draws a VAE's per-dimension KL; a {model.kind.upper()} checkpoint has no "
                           "latent figure")
     if a.samples is not None:
@@ -106,6 +107,8 @@ def _test_figures(model, a, progress):
     x, y = _test_data(model, a)
     if model.kind == "vqvae":
         return _vqvae_figures(model, x, a)
+    if model.kind == "ae":
+        return _ae_figures(model, x)
     vae = model.vae if model.kind == "vaegan" else model
     return _vae_figures(vae, x, y, a, model.kind, progress)
 
@@ -120,6 +123,14 @@ def _vqvae_figures(model, x, a):
            "n": int(x.shape[0])}
     print(f"test reconstruction NLL {out['test_recon']:.3f}  perplexity {out['perplexity']:.1f} of "
           f"{model.config.codebook_size} codes, {out['dead_codes']} dead  ({out['n']} test images, nats per image)")
+    return out
+
+
+def _ae_figures(model, x):
+    """A plain autoencoder's test reconstruction loss -log p(x | Enc(x)) (nats per image): it has no KL, no NLL."""
+    res = evaluate(model, model.backend.asarray(x, dtype=model.dtype))
+    out = {"kind": "ae", "test_recon": res["recon"], "n": int(x.shape[0])}
+    print(f"test reconstruction {out['test_recon']:.3f}  ({out['n']} test images, nats per image)")
     return out
 
 

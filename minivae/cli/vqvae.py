@@ -24,19 +24,18 @@ pointing to it; :func:`minivae.cli.common.run_folder`):
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy
 
 from ..activations import ACTIVATIONS
-from ..datasets import INPUT_DIM, load_data
+from ..datasets import INPUT_DIM
 from ..layers import INIT_SCHEMES
 from ..models.vae_config import LIKELIHOODS
 from ..models.vqvae import VQVAE
-from ..train import TrainConfig, TrainState, evaluate, fit, update_metrics
+from ..train import evaluate, update_metrics
 from ..train.loop import write_run
-from .common import add_data_args, add_device_args, add_run_args, add_training_command, run_folder, train_config_args
-from .resume import resume_run
+from .common import add_data_args, add_device_args, add_run_args, add_training_command
+from .training import fit_run, new_run
 
 TRAINS = True
 EXAMPLES = """examples:
@@ -71,27 +70,12 @@ def _new_run(a):
                   code_dim=a.code_dim, codebook_size=a.codebook_size, commitment=a.commitment,
                   likelihood=a.likelihood, activation=a.activation, init=a.init, restart_dead=not a.no_restart_dead,
                   seed=a.seed, dtype=a.dtype, backend=a.backend)
-    cfg = TrainConfig(**train_config_args(a), lr=a.lr, binarize=a.binarize)
-    run_folder(a)                                  # an unusable --out fails now, not after an epoch
-    train, _, test = load_data(a.dataset, a.data_dir, a.binarize, a.train_size, 0, a.seed)
-    test = test.first(a.test_size)
-    info = {**vars(cfg), **model.architecture(), "dataset": a.dataset, "data_dir": a.data_dir,
-            "train_size": len(train.y), "test_size": len(test.y), "backend": a.backend}
-    return model, train, test, cfg, info
+    return (model, *new_run(a, model, lr=a.lr))
 
 
 def run(a):
     """Train (or resume) the VQ-VAE run ``a`` describes; write its files; returns 0."""
-    if a.resume:
-        model, train, _, test, cfg, info, state = resume_run(a, "vqvae")
-    else:
-        model, train, test, cfg, info = _new_run(a)
-        state = TrainState.start(model, cfg)           # kept here: the final checkpoint holds it too
-    if not a.quiet:
-        print(f"{model}\ntraining on {len(train.y)} {info['dataset']} images, {cfg.epochs} epochs, writing to {a.out}"
-              + (f" (resuming after epoch {state.epoch}, step {state.step})" if state.epoch or state.step else ""),
-              file=sys.stderr)
-    history = fit(model, train.x, test.x, config=cfg, progress=not a.quiet, out_dir=a.out, extra=info, state=state)
+    model, train, test, cfg, info, state, history = fit_run(a, "vqvae", _new_run)
     xt = model.backend.asarray(test.x, dtype=model.dtype)
     res = evaluate(model, xt)
     model.fit_prior(model.backend.asarray(train.x, dtype=model.dtype))

@@ -1,12 +1,13 @@
 """One table from a checkpoint's kind to its model class, and :func:`load`, which returns the saved model.
 
-    >>> model = minivae.load("runs/latest")          # a run's folder, or its model.npz: a VAE, GAN, VAE-GAN or VQ-VAE
+    >>> model = minivae.load("runs/latest")          # a run's folder, or its model.npz: a VAE, GAN, VAE-GAN, VQ-VAE or autoencoder
 """
 from __future__ import annotations
 
 import os
 
 from ..errors import CheckpointError
+from .autoencoder import Autoencoder
 from .checkpoint import checkpoint_kind
 from .gan import GAN
 from .vae import VAE
@@ -14,7 +15,7 @@ from .vaegan import VAEGAN
 from .vqvae import VQVAE
 
 #: a checkpoint's kind (``checkpoint_kind``, the class attribute ``kind``) -> the model class that loads it
-MODELS = {"vae": VAE, "gan": GAN, "vaegan": VAEGAN, "vqvae": VQVAE}
+MODELS = {"vae": VAE, "gan": GAN, "vaegan": VAEGAN, "vqvae": VQVAE, "ae": Autoencoder}
 
 
 def checkpoint_file(path):
