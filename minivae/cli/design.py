@@ -8,6 +8,7 @@
     --variance fixed|pixel|network  a Gaussian decoder's variance (--learn-variance is "pixel")
     --latent categorical --categories K [--temperature T --temperature-min T --anneal-rate R --straight-through]
     --mmd-weight LAMBDA [--mmd-kernel imq|rbf]   InfoVAE / MMD-VAE (with --kl-weight, i.e. --beta)
+    --vr-alpha A | --vr-max         the Rényi bound over --iwae-k K samples (Li & Turner 2016)
 """
 from __future__ import annotations
 
@@ -48,8 +49,17 @@ def add_latent_and_loss_args(group):
     group.add_argument("--mmd-kernel", choices=MMD_KERNELS, default="imq", help="the MMD term's kernel")
 
 
+def add_renyi_args(group):
+    """The Rényi bound (:mod:`minivae.renyi`) over the --iwae-k samples: --vr-alpha A or --vr-max."""
+    group.add_argument("--vr-alpha", type=float, default=None, metavar="A",
+                       help="train on the Rényi bound of order A over the --iwae-k samples (A finite, not 1; "
+                            "0 is the IWAE bound, A -> 1 the ELBO)")
+    group.add_argument("--vr-max", action="store_true",
+                       help="train on VR-max, the largest of the --iwae-k log-weights (the Rényi bound's A -> -inf)")
+
+
 DISCRETE_AND_LOSS = ("latent", "categories", "temperature", "temperature_min", "anneal_rate", "straight_through",
-                     "mmd_weight", "mmd_kernel")
+                     "mmd_weight", "mmd_kernel", "vr_alpha", "vr_max")
 
 
 def design_kwargs(a):

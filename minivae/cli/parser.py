@@ -76,11 +76,12 @@ def given(args):
 
 
 def flag_of(parser, dest):
-    """The long flag of destination ``dest`` in ``parser`` (``iwae_k`` -> ``--iwae-k``), or None."""
+    """The long flag of destination ``dest`` in ``parser`` or its sub-commands' (``iwae_k`` -> ``--iwae-k``), or None."""
     for a in parser._actions:
         if a.dest == dest and a.option_strings:
             return next((s for s in a.option_strings if s.startswith("--")), a.option_strings[0])
-    return None
+    subs = [p for a in parser._actions if isinstance(a, argparse._SubParsersAction) for p in a.choices.values()]
+    return next((f for f in (flag_of(p, dest) for p in subs) if f), None)      # bench nll's flags, for bench
 
 
 def flag_names(parser, message):

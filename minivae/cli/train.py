@@ -30,7 +30,7 @@ from ..models.vae_config import LIKELIHOODS
 from ..train import LR_SCHEDULES, TrainConfig, corrupt, fit, update_metrics
 from ..train import evaluate as test_figures
 from .common import add_data_args, add_device_args, add_run_args, add_training_command, run_folder, train_config_args
-from .design import add_design_args, add_latent_and_loss_args, design_kwargs, prepare
+from .design import add_design_args, add_latent_and_loss_args, add_renyi_args, design_kwargs, prepare
 from .parser import respelling
 from .resume import resume_run
 
@@ -58,6 +58,7 @@ def add_parser(sub):
     model.add_argument("--num-classes", type=int, default=None, help="conditional VAE on the labels")
     model.add_argument("--free-bits", type=float, default=0.0, metavar="LAMBDA", help="KL floor per latent dim (nats)")
     model.add_argument("--iwae-k", type=int, default=1, metavar="K", help="train on the K-sample IWAE bound")
+    add_renyi_args(model)
     model.add_argument("--init", choices=INIT_SCHEMES, default="uniform",
                        help="weight initialisation: uniform (U(+-1/sqrt(fan_in)), PyTorch's default), he, xavier, "
                             "auto (he for ReLU-like activations, else xavier)")

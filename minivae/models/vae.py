@@ -11,7 +11,8 @@ and with ``variance="network"`` log-variances too).
 
 and ``backward`` fills ``grads`` for that same pass (same eps). With
 ``iwae_k = K > 1`` it is the negative K-sample importance-weighted bound
-(Burda et al. 2015, :mod:`minivae.iwae`); with ``free_bits`` the KL of each
+(Burda et al. 2015, :mod:`minivae.iwae`), or with ``vr_alpha`` / ``vr_max`` the
+Rényi bound over those samples (:mod:`minivae.renyi`); with ``free_bits`` the KL of each
 latent dimension has a floor (:func:`minivae.kl.free_bits_kl`); with
 ``num_classes`` encoder and decoder also read the one-hot label (CVAE).
 Where the KL has no closed form it is the Monte Carlo estimate
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import numpy
 
-from .. import iwae
+from .. import iwae, renyi
 from ..backend import get_backend
 from ..backend.buffers import Buffers
 from .vae_config import VAEConfig
@@ -72,7 +73,7 @@ class VAE(VAEInference, Model):
                  min_obs_logvar=None, posterior="diagonal", flow=None, flow_steps=10, prior="standard",
                  prior_components=None, variance="fixed", latent="gaussian", categories=10, temperature=1.0,
                  temperature_min=0.5, anneal_rate=3e-5, straight_through=False, mmd_weight=0.0, mmd_kernel="imq",
-                 backend=None):
+                 vr_alpha=None, vr_max=False, backend=None):
         self.config = c = VAEConfig(
             input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim, likelihood=likelihood,
             activation=activation, beta=beta, dtype=dtype, num_classes=num_classes, free_bits=free_bits,
@@ -80,7 +81,8 @@ class VAE(VAEInference, Model):
             min_obs_logvar=min_obs_logvar, posterior=posterior, flow=flow, flow_steps=flow_steps, prior=prior,
             prior_components=prior_components, variance=variance, latent=latent, categories=categories,
             temperature=temperature, temperature_min=temperature_min, anneal_rate=anneal_rate,
-            straight_through=straight_through, mmd_weight=mmd_weight, mmd_kernel=mmd_kernel)
+            straight_through=straight_through, mmd_weight=mmd_weight, mmd_kernel=mmd_kernel, vr_alpha=vr_alpha,
+            vr_max=vr_max)
         self.seed = seed
         self.backend = get_backend(backend)
         self.xp, self.dtype = self.backend.xp, numpy.dtype(c.dtype)
@@ -132,7 +134,8 @@ class VAE(VAEInference, Model):
         cache = dict(z_shape=z.shape, onehot=onehot, beta=beta, n=n, dout=dout)
         if k > 1:
             cache["log_w"] = -nll.reshape(k, n) - beta * kl                           # (K, N) log importance weights
-            loss = -iwae.bound(cache["log_w"]).mean()
+            alpha = c.renyi_alpha                                                     # None: IWAE (alpha = 0)
+            loss = -(iwae.bound(cache["log_w"]) if alpha is None else renyi.bound(cache["log_w"], alpha)).mean()
         elif c.free_bits > 0:
             s = self.latent.last_stats
             kl_term, active = free_bits_kl(s["mu"], s["logvar"], c.free_bits)
@@ -156,7 +159,8 @@ class VAE(VAEInference, Model):
         c, xp, buf, k = self.config, self.xp, self.buffers, self._cache
         n, dout = k["n"], k["dout"]                                                 # from the loss's fused op
         if c.iwae_k > 1:
-            w = iwae.normalized_weights(k["log_w"])                                 # (K, N); dL/dlog w = -w / N
+            alpha = c.renyi_alpha                                                   # (K, N); dL/dlog w = -w / N
+            w = iwae.normalized_weights(k["log_w"]) if alpha is None else renyi.normalized_weights(k["log_w"], alpha)
             s = (w / n).reshape(-1, 1)                                              # dL/d(-log p(x|z)) per row
             dout_s = xp.multiply(dout, s, out=buf("dout_w", dout.shape))
             self.observation.backward(s)                                            # a learned variance's

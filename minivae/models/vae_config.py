@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 
 from ..activations import ACTIVATIONS
@@ -50,6 +51,10 @@ class VAEConfig:
     at step t, one-hot forward with ``straight_through``. The loss:
     ``mmd_weight`` lambda adds lambda MMD(q(z), p(z)) (InfoVAE / MMD-VAE, with
     ``mmd_kernel``), beside the KL weight ``beta``.
+
+    The Rényi bound (Li & Turner 2016, :mod:`minivae.renyi`) over the
+    ``iwae_k`` samples: ``vr_alpha`` alpha (finite, not 1; 0 is the IWAE
+    bound) or ``vr_max`` (alpha -> -inf); both need iwae_k >= 2.
     """
 
     input_dim: int = 784                    # D, pixels per image
@@ -80,6 +85,8 @@ class VAEConfig:
     straight_through: bool = False          # one-hot codes forward, relaxed gradient backward
     mmd_weight: float = 0.0                 # lambda of the MMD(q(z), p(z)) term (InfoVAE; 0: none)
     mmd_kernel: str = "imq"                 # the MMD's kernel: "imq" or "rbf"
+    vr_alpha: float | None = None           # alpha of the Rényi bound over the iwae_k samples (None: IWAE's, 0)
+    vr_max: bool = False                    # VR-max: the largest of the iwae_k log-weights (alpha -> -inf)
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -105,6 +112,7 @@ class VAEConfig:
 
         self._check_design_points(set_)
         self._check_discrete_and_loss(set_)
+        self._check_renyi(set_)
 
     def _check_design_points(self, set_):
         if self.posterior not in POSTERIORS:
@@ -164,6 +172,30 @@ class VAEConfig:
         if self.mmd_weight > 0 and (cat or self.iwae_k > 1):
             raise ConfigError("mmd_weight compares a batch of Gaussian samples z with N(0, I): it needs "
                               f"latent='gaussian' and iwae_k=1 (got latent={self.latent!r}, iwae_k={self.iwae_k})")
+
+    def _check_renyi(self, set_):
+        if self.vr_alpha is not None:
+            set_("vr_alpha", finite_number("vr_alpha (alpha, the order of the Rényi bound)", self.vr_alpha,
+                                           "other than 1 (1 is the ELBO's limit)", lambda v: v != 1))
+        if not isinstance(self.vr_max, bool):
+            raise ConfigError(f"vr_max must be True or False, got {self.vr_max!r}")
+        if self.vr_max and self.vr_alpha is not None:
+            raise ConfigError("vr_max is the Rényi bound's alpha -> -inf: give vr_alpha or vr_max, not both")
+        if (self.vr_max or self.vr_alpha is not None) and self.iwae_k < 2:
+            raise ConfigError(f"{'vr_max' if self.vr_max else 'vr_alpha'} is a bound over importance samples: "
+                              f"it needs iwae_k >= 2, got iwae_k={self.iwae_k}")
+
+    @property
+    def renyi_alpha(self):
+        """The Rényi bound's alpha (-inf for VR-max), or None for the IWAE bound (alpha = 0) or the ELBO."""
+        return -math.inf if self.vr_max else self.vr_alpha
+
+    @property
+    def objective(self):
+        """The bound trained: "vae" (the ELBO), "iwae", "renyi (alpha=A)" or "vr-max", over iwae_k samples."""
+        if self.iwae_k == 1:
+            return "vae"
+        return "iwae" if self.renyi_alpha is None else "vr-max" if self.vr_max else f"renyi (alpha={self.vr_alpha})"
 
     @property
     def code_size(self):
