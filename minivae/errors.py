@@ -83,6 +83,14 @@ def positive_int(name, value):
     return int(value)
 
 
+def check_mlp_sizes(config):
+    """Normalize a frozen config's ``input_dim`` and ``latent_dim`` (ints >= 1) and ``hidden_dims`` (a tuple of
+    ints >= 1, possibly empty), each refused by name: the sizes every autoencoder-shaped model's config holds."""
+    for name in ("input_dim", "latent_dim"):
+        object.__setattr__(config, name, positive_int(name, getattr(config, name)))
+    object.__setattr__(config, "hidden_dims", positive_ints("hidden_dims", config.hidden_dims, "each hidden dim"))
+
+
 def positive_ints(name, value, each=None, nonempty=False):
     """``value`` (a sequence, or one int) as a tuple of ints >= 1, e.g. a model's hidden layer sizes; ConfigError
     naming ``name`` (and ``each``, "each of NAME" by default, for a bad entry) otherwise."""

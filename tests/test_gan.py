@@ -240,7 +240,7 @@ def test_bad_input_is_a_clear_error():
         small("ns").discriminator_loss(x, z, alpha)
     with pytest.raises(MiniVAEError, match="forward pass first"):
         small().backward()
-    with pytest.raises(ConfigError, match="takes no labels"):
+    with pytest.raises(ConfigError, match="is unconditional: pass no labels"):
         fit(small(), x, train_y=np.zeros(7, dtype=int), epochs=1, progress=False)
     with pytest.raises(ConfigError, match="GAN's optimizers are set by GAN"):
         small().configure_optimizers(TrainConfig(optimizer="sgd"))

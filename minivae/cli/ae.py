@@ -35,7 +35,7 @@ from ..models.observation import LIKELIHOODS
 from ..models.registry import load, model_class
 from ..train import evaluate, update_metrics
 from ..train.run_folder import resolve_run
-from .common import add_data_args, add_device_args, add_run_args, add_training_command
+from .common import add_data_args, add_device_args, add_model_args, add_run_args, add_training_command
 from .training import fit_run, new_run
 
 TRAINS = True
@@ -50,10 +50,7 @@ PAIRS, STEPS = 4, 10
 def add_parser(sub):
     p = add_training_command(sub, "ae", "plain autoencoder", "deterministic codes, no KL", EXAMPLES)
     add_data_args(p, binarize=True)
-    m = p.add_argument_group("model")
-    m.add_argument("--hidden-dims", type=int, nargs="*", default=[400], metavar="H",
-                   help="encoder hidden sizes (the decoder mirrors them)")
-    m.add_argument("--latent-dim", type=int, default=20, metavar="M", help="size of the code z")
+    m = add_model_args(p, latent_help="size of the code z", latent_metavar="M")
     m.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
                    help="reconstruction loss: bernoulli (cross-entropy with logits) or gaussian (squared error)")
     m.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden layers' nonlinearity")

@@ -30,6 +30,15 @@ def add_training_command(sub, name, model, about, examples):
                           description=f"train a {model} ({about}) and write its checkpoint, metrics.json and figures")
 
 
+def add_model_args(parser, *, hidden_help="encoder hidden sizes (the decoder mirrors them)", latent_help="size of z",
+                   latent_metavar=None):
+    """The model group every autoencoder-shaped command starts with: --hidden-dims, --latent-dim."""
+    m = parser.add_argument_group("model")
+    m.add_argument("--hidden-dims", type=int, nargs="*", default=[400], metavar="H", help=hidden_help)
+    m.add_argument("--latent-dim", type=int, default=20, metavar=latent_metavar, help=latent_help)
+    return m
+
+
 def add_data_args(parser, *, binarize=False, test_help="use only the first N test images", val_size=False):
     """The data group: --dataset, --data-dir, [--binarize], --train-size, --test-size, [--val-size]."""
     d = parser.add_argument_group("data")

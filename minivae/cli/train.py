@@ -29,7 +29,8 @@ from ..models.vae import VAE
 from ..models.vae_config import LIKELIHOODS
 from ..train import LR_SCHEDULES, TrainConfig, corrupt, fit, update_metrics
 from ..train import evaluate as test_figures
-from .common import add_data_args, add_device_args, add_run_args, add_training_command, run_folder, train_config_args
+from .common import (add_data_args, add_device_args, add_model_args, add_run_args, add_training_command, run_folder,
+                     train_config_args)
 from .design import add_design_args, add_latent_and_loss_args, add_renyi_args, design_kwargs, prepare
 from .parser import respelling
 from .resume import resume_run
@@ -43,10 +44,8 @@ EXAMPLES = """examples:
 def add_parser(sub):
     p = add_training_command(sub, "train", "VAE", "any design point of HY-673 lecture 10", EXAMPLES)
     add_data_args(p, binarize=True, val_size=True)
-    model = p.add_argument_group("model")
-    model.add_argument("--hidden-dims", type=int, nargs="*", default=[400], metavar="H",
-                       help="encoder hidden sizes (decoder mirrors them); none for a linear VAE")
-    model.add_argument("--latent-dim", type=int, default=20, help="size of z (for --latent categorical: variables)")
+    model = add_model_args(p, hidden_help="encoder hidden sizes (decoder mirrors them); none for a linear VAE",
+                           latent_help="size of z (for --latent categorical: variables)")
     model.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli", help="p(x|z) of a pixel")
     model.add_argument("--learn-variance", action="store_true", help="Gaussian decoder with a learned per-pixel variance")
     model.add_argument("--obs-logvar", type=float, default=0.0,

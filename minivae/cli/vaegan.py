@@ -45,8 +45,8 @@ from ..models.vaegan import VAEGAN
 from ..optim import OPTIMIZERS
 from ..train import EpochRows, TrainConfig, evaluate, fit, update_metrics
 from ..train.progress import Progress
-from .common import (add_data_args, add_device_args, add_run_args, add_training_command, check_at_least, run_folder,
-                     train_config_args)
+from .common import (add_data_args, add_device_args, add_model_args, add_run_args, add_training_command,
+                     check_at_least, run_folder, train_config_args)
 from .grid import GRID, clear_grids, fixed_noise, grid_files
 from .parser import given
 from .resume import resume_run
@@ -63,10 +63,7 @@ def add_parser(sub):
     p = add_training_command(sub, "vaegan", "VAE-GAN or VAE_Dis_l",
                              "Larsen et al. 2016; with --feature-loss a VAE_Dis_l", EXAMPLES)
     add_data_args(p, test_help="use only the first N test images (>= 2)")
-    m = p.add_argument_group("model")
-    m.add_argument("--hidden-dims", type=int, nargs="*", default=[400], metavar="H",
-                   help="encoder hidden sizes (the decoder mirrors them)")
-    m.add_argument("--latent-dim", type=int, default=20, help="size of z")
+    m = add_model_args(p)
     m.add_argument("--discriminator-dims", type=int, nargs="+", default=[256, 256], metavar="H",
                    help="the discriminator's hidden sizes")
     m.add_argument("--feature-layer", type=int, default=1, metavar="L",

@@ -34,7 +34,7 @@ from ..models.vae_config import LIKELIHOODS
 from ..models.vqvae import VQVAE
 from ..train import evaluate, update_metrics
 from ..train.loop import write_run
-from .common import add_data_args, add_device_args, add_run_args, add_training_command
+from .common import add_data_args, add_device_args, add_model_args, add_run_args, add_training_command
 from .training import fit_run, new_run
 
 TRAINS = True
@@ -46,10 +46,7 @@ EXAMPLES = """examples:
 def add_parser(sub):
     p = add_training_command(sub, "vqvae", "VQ-VAE", "van den Oord et al. 2017", EXAMPLES)
     add_data_args(p, binarize=True)
-    m = p.add_argument_group("model")
-    m.add_argument("--hidden-dims", type=int, nargs="*", default=[400], metavar="H",
-                   help="encoder hidden sizes (the decoder mirrors them)")
-    m.add_argument("--latent-dim", type=int, default=20, metavar="G", help="code positions per image")
+    m = add_model_args(p, latent_help="code positions per image", latent_metavar="G")
     m.add_argument("--code-dim", type=int, default=8, metavar="D", help="size of each code vector")
     m.add_argument("--codebook-size", type=int, default=64, metavar="K", help="codes in the codebook (>= 2)")
     m.add_argument("--commitment", type=float, default=0.25, metavar="BETA", help="commitment loss weight (>= 0)")

@@ -100,12 +100,6 @@ class Autoencoder(Model):
         """The reconstruction loss on a held-out batch."""
         return self.loss(batch.x, check=False, target=batch.target)
 
-    def check_data(self, x, y=None, name="x"):
-        """Validate (and move to this backend) a dataset fit will train or evaluate on; no labels."""
-        if y is not None:
-            raise ConfigError("labels y were given, but the autoencoder is unconditional: pass no labels")
-        return self.as_images(x, check=True, name=name)
-
     # -------------------------------------------------------------- inference
     def encode(self, x):
         """The codes z = Enc(x), (N, latent_dim)."""

@@ -5,7 +5,7 @@ import dataclasses
 
 from ..activations import ACTIVATIONS
 from ..backend import check_dtype
-from ..errors import ConfigError, positive_int, positive_ints
+from ..errors import ConfigError, check_mlp_sizes
 from ..layers import INIT_SCHEMES
 from .observation import LIKELIHOODS
 
@@ -24,9 +24,7 @@ class AutoencoderConfig:
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        for name in ("input_dim", "latent_dim"):
-            set_(name, positive_int(name, getattr(self, name)))
-        set_("hidden_dims", positive_ints("hidden_dims", self.hidden_dims, "each hidden dim"))
+        check_mlp_sizes(self)
         for name, allowed in (("likelihood", LIKELIHOODS), ("activation", tuple(ACTIVATIONS)), ("init", INIT_SCHEMES)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")

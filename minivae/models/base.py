@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..backend import array_module
 from ..datasets import validate_images
-from ..errors import DataError, ShapeError
+from ..errors import ConfigError, DataError, ShapeError
 from .checkpoint import load_model, load_state, save_model
 
 
@@ -74,6 +74,14 @@ class Model:
         if check:
             validate_images(x, d, "bernoulli" if self.unit_interval else "gaussian")
         return x
+
+    def check_data(self, x, y=None, name="x"):
+        """Validate (and move to this backend) a dataset fit trains or evaluates on; an unconditional model
+        (every one but the conditional VAE, which overrides this) takes no labels."""
+        if y is not None:
+            raise ConfigError(f"{name} came with labels, but this {type(self).__name__} is unconditional: "
+                              "pass no labels (train without train_y)")
+        return self.as_images(x, check=True, name=name)
 
     def apply_constraints(self):
         """Project the parameters onto their allowed set after an optimizer step (none by default)."""

@@ -237,13 +237,6 @@ class GAN(Model):
         g = self.generator_loss(n=len(batch.x), check=False)
         return {"loss": out.pop("loss"), "g_loss": g["loss"], **out}
 
-    def check_data(self, x, y=None, name="x"):
-        """Validate (and move to this backend) a dataset fit trains on; a GAN takes no labels."""
-        if y is not None:
-            raise ConfigError(f"this GAN is unconditional: it takes no labels, but {name} came with some "
-                              "(train without train_y)")
-        return self.as_images(x, True, name=name)
-
     def apply_constraints(self):
         """WGAN: clip every critic parameter to [-c, c] (Arjovsky et al.'s Algorithm 1, line 7). Else nothing."""
         c = self.config.clip

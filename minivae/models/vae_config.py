@@ -7,7 +7,7 @@ import numbers
 
 from ..activations import ACTIVATIONS
 from ..backend import check_dtype
-from ..errors import ConfigError, finite_number, positive_int, positive_ints
+from ..errors import ConfigError, check_mlp_sizes, finite_number, positive_int
 from ..layers import INIT_SCHEMES
 from .observation import LIKELIHOODS, OBSERVATION_FIELDS, VARIANCES, observation_options  # noqa: F401
 
@@ -90,9 +90,7 @@ class VAEConfig:
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        set_("input_dim", positive_int("input_dim", self.input_dim))
-        set_("latent_dim", positive_int("latent_dim", self.latent_dim))
-        set_("hidden_dims", positive_ints("hidden_dims", self.hidden_dims, "each hidden dim"))
+        check_mlp_sizes(self)
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         set_("beta", finite_number("beta", self.beta, ">= 0", lambda v: v >= 0))

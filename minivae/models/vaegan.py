@@ -209,11 +209,6 @@ class VAEGAN(Model):
         return {"loss": out["recon"] + out["prior"], "recon": out["recon"], "kl": out["prior"],
                 "llike": out["llike"], "gan": out["gan"], "d_real": out["d_real"], "d_recon": out["d_recon"]}
 
-    def check_data(self, x, y=None, name="x"):
-        if y is not None:
-            raise ConfigError(f"a VAE-GAN is unconditional: {name} came with labels (train without train_y)")
-        return self.as_images(x, True, name=name)
-
     # ------------------------------------------------------------- inference
     def encode(self, x):
         """(mu, logvar) of q(z|x)."""

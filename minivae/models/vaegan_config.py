@@ -6,7 +6,7 @@ import numbers
 
 from ..activations import ACTIVATIONS
 from ..backend import check_dtype
-from ..errors import ConfigError, finite_number, positive_int, positive_ints
+from ..errors import ConfigError, check_mlp_sizes, finite_number, positive_ints
 from ..layers import INIT_SCHEMES
 
 
@@ -33,9 +33,7 @@ class VAEGANConfig:
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        for name in ("input_dim", "latent_dim"):
-            set_(name, positive_int(name, getattr(self, name)))
-        set_("hidden_dims", positive_ints("hidden_dims", self.hidden_dims, "each hidden dim"))
+        check_mlp_sizes(self)
         set_("discriminator_dims", positive_ints("discriminator_dims", self.discriminator_dims, nonempty=True))
         n = len(self.discriminator_dims)
         l = n if self.feature_layer is None else self.feature_layer

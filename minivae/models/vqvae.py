@@ -177,12 +177,6 @@ class VQVAE(Model):
         """The objective on a held-out batch (no usage counted, no restart)."""
         return self.loss(batch.x, check=False, target=batch.target)
 
-    def check_data(self, x, y=None, name="x"):
-        """Validate (and move to this backend) a dataset fit will train or evaluate on; no labels."""
-        if y is not None:
-            raise ConfigError("labels y were given, but the VQ-VAE is unconditional: pass no labels")
-        return self.as_images(x, check=True, name=name)
-
     # -------------------------------------------------------------- inference
     def encode(self, x):
         """The code indices of x: idx_{n,g} = argmin_k ||z_e,n,g - e_k||^2, (N, latent_dim) int64."""
