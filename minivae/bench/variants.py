@@ -252,8 +252,8 @@ def add_arguments(p):
 def build_parser():
     """The parser of ``python -m minivae.bench.variants`` run on its own (``python -m minivae bench variants`` uses
     :func:`add_arguments` in the one parser of :mod:`minivae.cli`)."""
-    p = argparse.ArgumentParser(prog="python -m minivae bench variants", description=__doc__.split("\n\n")[0],
-                                allow_abbrev=False,
+    p = argparse.ArgumentParser(allow_abbrev=False, prog="python -m minivae bench variants",
+                                description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_arguments(p)
     return p
