@@ -36,7 +36,6 @@ import numpy
 
 from ..activations import ACTIVATIONS
 from ..adversarial import LOSSES
-from ..datasets import load_data
 from ..layers import INIT_SCHEMES
 from ..models.gan import GAN
 from ..models.gan_config import NOISES
@@ -47,6 +46,7 @@ from .common import (add_data_args, add_device_args, add_run_args, add_training_
                      train_config_args)
 from .grid import GRID, clear_grids, fixed_noise, grid_files
 from .resume import resume_run
+from .training import run_data
 from .sampling import NOT_MNIST, sample_images, yardstick
 
 TRAINS = True
@@ -106,10 +106,7 @@ def _new_run(a):
                          else a.batch_size}, lr=paper["lr"] if a.lr is None else a.lr,
                       optimizer=gan.config.optimizer, clip_norm=a.clip_norm)
     clear_grids(run_folder(a))                     # an unusable --out fails now; a new run's grids only
-    train, _, test = load_data(a.dataset, a.data_dir, False, a.train_size, 0, a.seed)
-    test = test.first(a.test_size)
-    info = {**vars(cfg), **gan.architecture(), "dataset": a.dataset, "data_dir": a.data_dir,
-            "train_size": len(train.y), "test_size": len(test.y), "backend": a.backend, "log_every": a.log_every}
+    train, test, info = run_data(a, gan, cfg, log_every=a.log_every)
     return gan, train, test, cfg, info
 
 

@@ -25,11 +25,18 @@ def new_run(a, model, **train_options):
     """
     cfg = TrainConfig(**train_config_args(a), binarize=a.binarize, **train_options)
     run_folder(a)                                  # an unusable --out fails now, not after an epoch
-    train, _, test = load_data(a.dataset, a.data_dir, a.binarize, a.train_size, 0, a.seed)
+    train, test, info = run_data(a, model, cfg)
+    return train, test, cfg, info
+
+
+def run_data(a, model, cfg, **more):
+    """(train, test, info) of a new run: ``a``'s data (binarized as ``cfg`` says) and the run's record ``info``
+    (``cfg``'s fields, ``model``'s architecture, the data and backend, and ``more``), as a checkpoint keeps it."""
+    train, _, test = load_data(a.dataset, a.data_dir, cfg.binarize, a.train_size, 0, a.seed)
     test = test.first(a.test_size)
     info = {**vars(cfg), **model.architecture(), "dataset": a.dataset, "data_dir": a.data_dir,
-            "train_size": len(train.y), "test_size": len(test.y), "backend": a.backend}
-    return train, test, cfg, info
+            "train_size": len(train.y), "test_size": len(test.y), "backend": a.backend, **more}
+    return train, test, info
 
 
 def fit_run(a, kind, new):

@@ -38,7 +38,7 @@ import sys
 import numpy
 
 from ..activations import ACTIVATIONS
-from ..datasets import INPUT_DIM, load_data
+from ..datasets import INPUT_DIM
 from ..errors import ConfigError, MiniVAEError
 from ..layers import INIT_SCHEMES
 from ..models.vaegan import VAEGAN
@@ -50,6 +50,7 @@ from .common import (add_data_args, add_device_args, add_model_args, add_run_arg
 from .grid import GRID, clear_grids, fixed_noise, grid_files
 from .parser import given
 from .resume import resume_run
+from .training import run_data
 from .sampling import NOT_MNIST, reconstruction_images, sample_images, yardstick
 
 TRAINS = True
@@ -115,11 +116,7 @@ def _new_run(a):
     model = build_model(a, given(a))
     cfg = TrainConfig(**train_config_args(a), lr=a.lr, optimizer=a.optimizer, clip_norm=a.clip_norm)
     clear_grids(run_folder(a))                     # an unusable --out fails now; a new run's grids only
-    train, _, test = load_data(a.dataset, a.data_dir, False, a.train_size, 0, a.seed)
-    test = test.first(a.test_size)
-    info = {**vars(cfg), **model.architecture(), "dataset": a.dataset, "data_dir": a.data_dir,
-            "train_size": len(train.y), "test_size": len(test.y), "backend": a.backend,
-            "feature_loss": a.feature_loss}
+    train, test, info = run_data(a, model, cfg, feature_loss=a.feature_loss)
     return model, train, test, cfg, info
 
 
