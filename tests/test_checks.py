@@ -337,20 +337,48 @@ def test_inputs_are_not_shared_with_the_reference():
 
 def test_quick_mode_and_figure_path(monkeypatch, tmp_path):
     monkeypatch.setenv("MINIVAE_QUICK", "1")
+    monkeypatch.delenv("MINIVAE_FIGURES", raising=False)
     assert checks.quick_mode()
     assert "minivae-lesson-figures" in str(checks.figure_path("a.png"))
     monkeypatch.setenv("MINIVAE_QUICK", "0")
     monkeypatch.chdir(tmp_path)
     assert not checks.quick_mode()
+    assert checks.figure_path("a.png") == tmp_path / "runs" / "lesson-figures" / "a.png"
+
+
+@pytest.mark.parametrize("quick", ["1", "0"])
+def test_neither_quick_nor_default_full_mode_writes_into_the_committed_figures(monkeypatch, tmp_path, quick):
+    monkeypatch.setenv("MINIVAE_QUICK", quick)
+    monkeypatch.delenv("MINIVAE_FIGURES", raising=False)
+    (tmp_path / "lessons").mkdir()
+    for cwd in (tmp_path, tmp_path / "lessons"):                # Jupyter started in the root or in lessons/
+        monkeypatch.chdir(cwd)
+        where = checks.figure_path("a.png")
+        where.write_bytes(b"png")
+        assert (tmp_path / "figures") not in where.parents
+    assert not (tmp_path / "figures").exists()
+
+
+def test_full_mode_writes_figures_where_minivae_figures_says(monkeypatch, tmp_path):
+    """MINIVAE_FIGURES is the one way to regenerate the committed figures; relative to the root, from lessons/ too."""
+    monkeypatch.setenv("MINIVAE_QUICK", "0")
+    (tmp_path / "lessons").mkdir()
+    monkeypatch.chdir(tmp_path / "lessons")
+    monkeypatch.setenv("MINIVAE_FIGURES", "figures/lessons")
     assert checks.figure_path("a.png") == tmp_path / "figures" / "lessons" / "a.png"
+    monkeypatch.setenv("MINIVAE_FIGURES", str(tmp_path / "elsewhere"))
+    assert checks.figure_path("b.png") == tmp_path / "elsewhere" / "b.png"
+    monkeypatch.setenv("MINIVAE_QUICK", "1")                   # quick mode ignores it: never the committed figures
+    assert "minivae-lesson-figures" in str(checks.figure_path("c.png"))
 
 
 def test_figure_path_in_a_clone_named_lessons(monkeypatch, tmp_path):
     """A repository whose folder is called "lessons" keeps its figures inside it; from its lessons/ they go there too."""
     monkeypatch.setenv("MINIVAE_QUICK", "0")
+    monkeypatch.delenv("MINIVAE_FIGURES", raising=False)
     repo = tmp_path / "lessons"
     (repo / "lessons").mkdir(parents=True)
     monkeypatch.chdir(repo)
-    assert checks.figure_path("a.png") == repo / "figures" / "lessons" / "a.png"
+    assert checks.figure_path("a.png") == repo / "runs" / "lesson-figures" / "a.png"
     monkeypatch.chdir(repo / "lessons")
-    assert checks.figure_path("b.png") == repo / "figures" / "lessons" / "b.png"
+    assert checks.figure_path("b.png") == repo / "runs" / "lesson-figures" / "b.png"

@@ -135,6 +135,6 @@ def test_the_readme_has_a_table_of_contents_linking_every_section():
 def test_the_readme_gives_the_install_and_test_commands_that_ci_runs():
     text = README.read_text(encoding="utf-8")
     install = 'python -m pip install -e . && python -m minivae train'
-    test = 'python -m pip install -e ".[test,lessons]" && python -m pytest'
+    test = 'python -m pip install -e ".[test,lessons,docs]" && python -m pytest'
     assert install in text and test in text
     assert test in (ROOT / ".ci" / "run").read_text(encoding="utf-8"), "CI no longer runs the README's test command"

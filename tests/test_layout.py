@@ -8,6 +8,7 @@
     train                                         the loop, written once for every model
     metrics, checks                               the yardstick (trains its classifier with fit); exercise checkers
     figures
+    book                                          the lessons as a static site (executes them, runs Sphinx)
     cli, bench                                    on top: nothing imports them (they may import each other's
                                                   modules: bench's subcommands are commands of the one parser)
 
@@ -23,7 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "minivae"
 
 #: each part of the package and its layer; a module may import from its own layer's part or any lower layer
 LAYERS = {"errors": 0, "backend": 1, "math": 2, "datasets": 3, "models": 4, "train": 5, "metrics": 6, "checks": 6,
-          "figures": 7, "cli": 8, "bench": 8}
+          "figures": 7, "book": 8, "cli": 9, "bench": 9}
 #: the commands: ``bench``'s subcommands are commands of the one parser (and share its flag groups)
 COMMANDS = {"cli", "bench"}
 #: the public API at the top: it gathers every layer, and only it (and ``python -m minivae``) may

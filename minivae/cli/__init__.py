@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import sys
 
-from . import ae, assignments, bench, classifier, compare, evaluate, gan, train, vaegan, vqvae
+from . import ae, assignments, bench, book, classifier, compare, evaluate, gan, train, vaegan, vqvae
 from .guard import run_guarded
 from .parser import Parser, Respelled
 
 #: ``python -m minivae NAME ...`` -> the module of the command NAME
 COMMANDS = {"train": train, "vqvae": vqvae, "ae": ae, "gan": gan, "vaegan": vaegan, "evaluate": evaluate, "compare": compare,
-            "classifier": classifier, "bench": bench, "assignments": assignments}
+            "classifier": classifier, "bench": bench, "assignments": assignments, "book": book}
 EXAMPLES = """examples:
   python -m minivae train --epochs 10 --out runs/vae
   python -m minivae evaluate runs/vae --k 5000"""

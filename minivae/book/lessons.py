@@ -1,0 +1,117 @@
+"""The lessons a book holds: found by glob, picked by number, executed once (and kept for the next build).
+
+Each lesson is executed top to bottom by nbclient, from the repository's root
+(as the lesson tests run them), with figures shown inline, in quick mode
+(``MINIVAE_QUICK=1``) unless ``full``. An executed notebook is kept in the
+book's folder with a key: the notebook's bytes, the mode, where its figures
+go and the source of the ``minivae`` package. A later build into the same folder takes a kept notebook
+whose key still matches instead of executing it again; any change to the
+lesson or the library executes it anew.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from ..errors import ConfigError
+
+#: the library's source, part of every kept notebook's key
+PACKAGE = Path(__file__).resolve().parents[1]
+BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+KEY = "minivae_book"                                   # the notebook metadata field that holds the key
+
+
+def find_lessons(lesson_dir, wanted=None):
+    """The lesson notebooks of ``lesson_dir`` in lesson order (``NN_topic.ipynb``), or those numbered in ``wanted``.
+
+    wanted: None (all) or numbers as text (``["01", "5"]``); an unknown number
+    is a ConfigError naming ``--lessons`` and the numbers there are.
+    """
+    found = sorted(p for p in Path(lesson_dir).glob("[0-9]*.ipynb"))
+    if not found:
+        raise ConfigError(f"no lesson notebooks in {lesson_dir} (expected NN_topic.ipynb files; run from a clone)")
+    if wanted is None:
+        return found
+    by_number = {int(p.name.split("_", 1)[0]): p for p in found}
+    picked = []
+    for w in wanted:
+        if not w.strip().isdigit() or int(w) not in by_number:
+            raise ConfigError(f"--lessons: no lesson {w.strip()!r}; the lessons are "
+                              f"{', '.join(f'{n:02d}' for n in sorted(by_number))}")
+        if by_number[int(w)] not in picked:
+            picked.append(by_number[int(w)])
+    return sorted(picked)
+
+
+def library_digest():
+    """A SHA-256 of the ``minivae`` package's Python source but the book's own (a changed library re-executes)."""
+    h = hashlib.sha256()
+    for p in sorted(p for p in PACKAGE.rglob("*.py") if "book" not in p.relative_to(PACKAGE).parts[:1]):
+        h.update(p.relative_to(PACKAGE).as_posix().encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def lesson_key(path, full, figures, library):
+    """The key of an executed ``path``: its bytes, the mode, where its figures go and the library's digest."""
+    return hashlib.sha256(Path(path).read_bytes() + f"\0{bool(full)}\0{figures}\0{library}".encode()).hexdigest()
+
+
+def lesson_env(root, full, figures=None):
+    """The kernel's environment: quick or full mode, inline figures, the source tree first on the path."""
+    env = dict(os.environ)
+    env.pop("MINIVAE_QUICK", None)
+    if not full:
+        env["MINIVAE_QUICK"] = "1"
+    if figures is not None:
+        env["MINIVAE_FIGURES"] = str(figures)
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"     # the figures become outputs
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+    for var in BLAS_THREADS:
+        env.setdefault(var, "1")
+    return env
+
+
+def execute(path, root, full=False, figures=None, timeout=None):
+    """The notebook ``path`` executed top to bottom (an nbformat notebook); ConfigError names a failing cell."""
+    import nbclient
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                     resources={"metadata": {"path": str(root)}})
+    try:
+        client.execute(env=lesson_env(root, full, figures), stderr=subprocess.DEVNULL)   # the kernel's log
+    except nbclient.exceptions.CellExecutionError as exc:
+        last = [line for line in str(exc).strip().splitlines() if line.strip()][-1:]
+        raise ConfigError(f"lesson {Path(path).name} failed: {last[0] if last else exc}") from None
+    return nb
+
+
+def executed_lessons(paths, root, kept_dir, full=False, figures=None, timeout=None, report=None):
+    """Each lesson of ``paths`` executed (or its kept copy in ``kept_dir`` reused); yields (path, notebook file).
+
+    report: called with one line per lesson (its name, and the time it took or "kept").
+    """
+    import nbformat
+    kept_dir = Path(kept_dir)
+    kept_dir.mkdir(parents=True, exist_ok=True)
+    library = library_digest()
+    for n, path in enumerate(paths, 1):
+        key, kept = lesson_key(path, full, figures, library), kept_dir / path.name
+        where = f"[{n}/{len(paths)}] {path.stem}"
+        if kept.is_file() and nbformat.read(kept, as_version=4).metadata.get(KEY) == key:
+            _say(report, f"{where}: unchanged, executed before")
+        else:
+            t0 = time.perf_counter()
+            nb = execute(path, root, full, figures, timeout)
+            nb.metadata[KEY] = key
+            nbformat.write(nb, kept)
+            _say(report, f"{where}: executed in {time.perf_counter() - t0:.1f} s")
+        yield path, kept
+
+
+def _say(report, line):
+    if report is not None:
+        report(line)
