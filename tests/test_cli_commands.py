@@ -65,7 +65,7 @@ def test_version(capsys):
 
 
 REQUIRED = {"evaluate": ["x.npz"], "compare": ["x.npz"], "bench gpu-check": ["--out", "d"],
-            "assignments": ["build", "lessons", "--out", "d"]}
+            "assignments": ["build", "lessons", "--out", "d"], "book": ["--out", "d"]}
 
 
 @pytest.mark.parametrize("command", [*COMMANDS, *BENCHES])

@@ -61,7 +61,8 @@ def build_book(out, lessons=None, full=False, figures=None, overwrite=False, roo
     lessons: None (all) or lesson numbers as text (``["01", "05"]``); full:
     the lessons' full runs instead of quick mode; figures: where full-mode
     lessons save their figures (None: the lessons' default,
-    ``runs/lesson-figures/``); report: called with one line per step.
+    ``runs/lesson-figures/``); report: called as ``report(line, final)`` for each step
+    (see :func:`.lessons.executed_lessons`).
     """
     missing = missing_tools()
     if missing:
@@ -78,7 +79,7 @@ def build_book(out, lessons=None, full=False, figures=None, overwrite=False, roo
     executed = [kept for _, kept in executed_lessons(paths, root, folder / STATE / "executed", full, figures,
                                                      report=report)]
     if report:
-        report(f"building the HTML of {len(paths)} lessons, the guides and the API reference (Sphinx)")
+        report(f"building the HTML of {len(paths)} lessons, the guides and the API reference (Sphinx)", True)
     with tempfile.TemporaryDirectory(prefix="minivae-book-") as tmp:
         src = Path(tmp) / "src"
         src.mkdir()

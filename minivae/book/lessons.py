@@ -92,7 +92,8 @@ def execute(path, root, full=False, figures=None, timeout=None):
 def executed_lessons(paths, root, kept_dir, full=False, figures=None, timeout=None, report=None):
     """Each lesson of ``paths`` executed (or its kept copy in ``kept_dir`` reused); yields (path, notebook file).
 
-    report: called with one line per lesson (its name, and the time it took or "kept").
+    report: called as ``report(line, final)``: a lesson being executed (final False; a terminal may show it until
+    the final line replaces it), then one final line per lesson (the time it took, or that it was kept).
     """
     import nbformat
     kept_dir = Path(kept_dir)
@@ -104,6 +105,7 @@ def executed_lessons(paths, root, kept_dir, full=False, figures=None, timeout=No
         if kept.is_file() and nbformat.read(kept, as_version=4).metadata.get(KEY) == key:
             _say(report, f"{where}: unchanged, executed before")
         else:
+            _say(report, f"{where}: executing ...", final=False)
             t0 = time.perf_counter()
             nb = execute(path, root, full, figures, timeout)
             nb.metadata[KEY] = key
@@ -112,6 +114,6 @@ def executed_lessons(paths, root, kept_dir, full=False, figures=None, timeout=No
         yield path, kept
 
 
-def _say(report, line):
+def _say(report, line, final=True):
     if report is not None:
-        report(line)
+        report(line, final)

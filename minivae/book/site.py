@@ -28,7 +28,7 @@ NEEDS = {"sphinx": "sphinx", "myst-nb": "myst_nb", "furo": "furo", "jupyter-serv
 MATHJAX_CONFIG = {
     "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]], "processEscapes": True,
                 "processEnvironments": True, "processClass": "math", "ignoreClass": "tex2jax_ignore|mathjax_ignore"},
-    "displayAlign": "center", "messageStyle": "none",
+    "displayAlign": "center", "messageStyle": "none", "fast-preview": {"disabled": True},
     "HTML-CSS": {"availableFonts": [], "imageFont": None, "preferredFont": None, "webFont": "STIX-Web",
                  "linebreaks": {"automatic": True}},
 }
@@ -102,13 +102,14 @@ def conf(root):
         extensions=["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.mathjax", "sphinx.ext.githubpages"],
         exclude_patterns=["_build", "**.ipynb_checkpoints"], html_theme="furo", html_static_path=[],
         html_show_sourcelink=False, html_copy_source=False, nb_execution_mode="off", nb_merge_streams=True,
-        myst_enable_extensions=["dollarmath", "amsmath"], myst_heading_anchors=3, autodoc_member_order="bysource",
+        myst_enable_extensions=["dollarmath", "amsmath"], myst_dmath_double_inline=True, myst_heading_anchors=3, autodoc_member_order="bysource",
         mathjax_path="mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full", mathjax2_config=MATHJAX_CONFIG,
         suppress_warnings=["myst.header", "misc.highlighting_failure"],
     )
     lines = ["# written by python -m minivae book", "import sys", f"sys.path.insert(0, {str(root)!r})",
              "from minivae.book.site import escape_bars", "def setup(app):",
-             "    app.connect('autodoc-process-docstring', escape_bars)"]
+             "    app.connect('autodoc-process-docstring', escape_bars)",
+             "    app.set_html_assets_policy('always')      # MathJax on every page: titles with math are in the menu"]
     return "\n".join(lines + [f"{k} = {v!r}" for k, v in settings.items()]) + "\n"
 
 

@@ -10,7 +10,7 @@ EXAMPLES = """examples:
   python -m minivae book --out book/                      # every lesson, quick mode; open book/index.html
   python -m minivae book --out book/ --lessons 01,05      # two lessons (a quick look)
   python -m minivae book --out book/ --full               # the lessons' full runs
-  python -m minivae book --out book/ --full --figures figures/lessons --overwrite   # regenerate the committed figures"""
+  python -m minivae book --out book/ --full --figures figures/lessons   # regenerate the committed figures"""
 
 
 def add_parser(sub):
@@ -26,12 +26,12 @@ def add_parser(sub):
     p.add_argument("--overwrite", action="store_true",
                    help="write the book into a non-empty --out that is not a book (files the book does not write stay)")
     p.add_argument("--full", action="store_true",
-                   help="execute the lessons' full runs (minutes per lesson that trains on MNIST); default: quick "
-                        "mode, MINIVAE_QUICK=1, seconds per lesson")
+                   help="execute the lessons' full runs (minutes per lesson that trains on MNIST) instead of quick "
+                        "mode (MINIVAE_QUICK=1, seconds per lesson)")
     p.add_argument("--lessons", default=None, metavar="NN,NN",
-                   help="only these lessons, by number (e.g. 01,05); default: every lessons/NN_*.ipynb")
+                   help="only these lessons, by number (e.g. 01,05); none: every lessons/NN_*.ipynb")
     p.add_argument("--figures", default=None, metavar="DIR",
-                   help="with --full: where the lessons save their figures (default: runs/lesson-figures/); "
+                   help="with --full: where the lessons save their figures (none: runs/lesson-figures/); "
                         "--figures figures/lessons regenerates the repository's committed figures")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
@@ -44,9 +44,14 @@ def run(a):
         raise ConfigError("--lessons: expected lesson numbers such as 01,05")
     t0 = time.perf_counter()
 
-    def report(line):
-        if not a.quiet:
-            print(f"book: {line}", file=sys.stderr, flush=True)
+    tty = sys.stderr.isatty()
+
+    def report(line, final=True):
+        """One line per step; in a terminal, the lesson being executed until its final line replaces it."""
+        if a.quiet or not (final or tty):
+            return
+        sys.stderr.write(("\r\033[K" if tty else "") + f"book: {line}" + ("\n" if final else ""))
+        sys.stderr.flush()
     s = build_book(a.out, lessons=wanted, full=a.full, figures=a.figures, overwrite=a.overwrite, report=report)
     report(f"{s['pages']} pages, {len(s['lessons'])} lessons ({s['mode']} mode) in {time.perf_counter() - t0:.0f} s"
            + (f"; {s['warnings']} Sphinx warnings in {a.out}/.minivae-book/sphinx-warnings.txt" if s["warnings"] else ""))
