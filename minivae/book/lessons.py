@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -75,18 +77,46 @@ def lesson_env(root, full, figures=None):
 
 
 def execute(path, root, full=False, figures=None, timeout=None):
-    """The notebook ``path`` executed top to bottom (an nbformat notebook); ConfigError names a failing cell."""
+    """The notebook ``path`` executed top to bottom (an nbformat notebook); ConfigError names a failing cell.
+
+    Ctrl-C (SIGINT) is a KeyboardInterrupt, however nbclient and the kernel took it (while a kernel runs,
+    nbclient's own handler shuts it down; the dead kernel's errors then mean an interrupt).
+    """
     import nbclient
     import nbformat
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                      resources={"metadata": {"path": str(root)}})
+    interrupted = []
+
+    def on_sigint(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+    # only in the main thread, and never where SIGINT is ignored on purpose (a background job)
+    main = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    previous = signal.signal(signal.SIGINT, on_sigint) if main else None
     try:
         client.execute(env=lesson_env(root, full, figures), stderr=subprocess.DEVNULL)   # the kernel's log
-    except nbclient.exceptions.CellExecutionError as exc:
-        last = [line for line in str(exc).strip().splitlines() if line.strip()][-1:]
-        raise ConfigError(f"lesson {Path(path).name} failed: {last[0] if last else exc}") from None
+        if interrupted or signalled(client):          # taken and swallowed while the kernel started
+            raise KeyboardInterrupt
+    except BaseException as exc:       # a failing cell, a dead kernel, or what asyncio and nbclient made of Ctrl-C
+        if interrupted or signalled(client):
+            raise KeyboardInterrupt from None
+        if not isinstance(exc, Exception):
+            raise
+        if isinstance(exc, nbclient.exceptions.CellExecutionError):
+            last = [line for line in str(exc).strip().splitlines() if line.strip()][-1:]
+            raise ConfigError(f"lesson {Path(path).name} failed: {last[0] if last else exc}") from None
+        raise ConfigError(f"lesson {Path(path).name}: its kernel failed ({type(exc).__name__}: {exc})") from None
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
     return nb
+
+
+def signalled(client):
+    """True if nbclient took a SIGINT or SIGTERM: its own handler shuts the kernel down and records a future."""
+    return getattr(client, "_async_cleanup_kernel_future", None) is not None
 
 
 def executed_lessons(paths, root, kept_dir, full=False, figures=None, timeout=None, report=None):
