@@ -82,6 +82,10 @@ def test_a_wrong_flag_suggests_the_nearest(capsys):
     assert "(did you mean --epochs?)" in capsys.readouterr().err
     assert main(["train", "--latent-dims", "2"]) == 2
     assert "(did you mean --latent-dim?)" in capsys.readouterr().err
+    assert main(["bench", "--epoch", "1"]) == 2          # its value is not taken for a benchmark's name
+    assert "unrecognized arguments: --epoch (did you mean --epochs?)" in capsys.readouterr().err
+    assert main(["bench", "nl"]) == 2                    # a wrong benchmark is still named as one
+    assert "invalid choice: 'nl'" in capsys.readouterr().err
 
 
 def test_errors_name_flags_not_config_fields(capsys):
