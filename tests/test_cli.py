@@ -150,6 +150,14 @@ def test_bench_nll_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     assert again["train_size"] == 300 and again["time_budget"] == 0      # the training settings, from the checkpoint
 
 
+def test_a_bench_refused_for_a_bad_option_leaves_no_empty_out_folder(tmp_path, capsys):
+    assert main(["bench", "nll", "--iwae-k", "0", "--out", str(tmp_path / "new")]) == 2
+    assert "--iwae-k" in capsys.readouterr().err and not (tmp_path / "new").exists()
+    (tmp_path / "old").mkdir()
+    assert main(["bench", "nll", "--iwae-k", "0", "--out", str(tmp_path / "old")]) == 2
+    assert (tmp_path / "old").is_dir()                                 # a folder the user had stays
+
+
 def test_output_bias_data_starts_the_decoder_at_the_mean_image(tmp_path):
     from minivae.datasets import load_dataset
 

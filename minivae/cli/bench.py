@@ -9,6 +9,7 @@ count as it is (``OPENBLAS_NUM_THREADS`` sets it) and prints it.
 from __future__ import annotations
 
 import importlib
+import os
 
 from .common import out_folder
 
@@ -41,7 +42,14 @@ def add_parser(sub):
 
 def run(args):
     """Run the benchmark ``args.benchmark`` names (none: the speed benchmark); its exit status."""
-    if getattr(args, "out", None) is not None and args.benchmark in ("nll", "faults", "gpu-check"):
-        out_folder(args.out)
+    out = getattr(args, "out", None) if args.benchmark in ("nll", "faults", "gpu-check") else None
+    made = out is not None and not os.path.exists(out)
+    if out is not None:
+        out_folder(out)
     name = BENCHMARKS[args.benchmark][0] if args.benchmark else None
-    return _module(name).run_command(args)
+    try:
+        return _module(name).run_command(args)
+    except BaseException:                        # a bad option found later, or Ctrl-C: leave no empty folder behind
+        if made and os.path.isdir(out) and not os.listdir(out):
+            os.rmdir(out)
+        raise
