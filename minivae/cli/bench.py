@@ -1,4 +1,4 @@
-"""``python -m minivae bench [nll|variants|faults|gpu-check] ...``: the benchmarks, one command.
+"""``python -m minivae bench [nll|paired|variants|faults|gpu-check] ...``: the benchmarks, one command.
 
 Bare ``bench`` is the VAE (or ``--model gan``) speed benchmark of
 :mod:`minivae.bench`; each subcommand is a benchmark module with
@@ -16,11 +16,15 @@ from .common import out_folder
 #: ``bench NAME`` -> (the module under minivae.bench, its one line of help)
 BENCHMARKS = {"nll": ("nll", "Burda et al.'s VAE for a time budget, then its k-sample test NLL"),
               "variants": ("variants", "the training step of every model variant, side by side"),
+              "paired": ("paired", "the test-NLL differences between bench nll runs, with paired standard errors"),
               "faults": ("faults", "kill training at random moments, resume it, count the identical endings"),
               "gpu-check": ("gpu.check", "everything that needs a GPU, in one command")}
+#: what each benchmark's one example adds to ``python -m minivae bench NAME``
+EXAMPLE_ARGS = {"gpu-check": " --out runs/gpu-check", "paired": " runs/nll-diagonal runs/nll-iaf"}
 EXAMPLES = """examples:
   OPENBLAS_NUM_THREADS=1 python -m minivae bench --epochs 3
-  python -m minivae bench nll --time-budget 600 --k 5000"""
+  python -m minivae bench nll --time-budget 600 --k 5000
+  python -m minivae bench paired runs/nll-a runs/nll-b"""
 
 
 def _module(name):
@@ -28,14 +32,14 @@ def _module(name):
 
 
 def add_parser(sub):
-    p = sub.add_parser("bench", help="speed benchmarks; nll, variants, faults, gpu-check",
+    p = sub.add_parser("bench", help="speed benchmarks; nll, paired, variants, faults, gpu-check",
                        description="how fast minivae trains, against the machine and against PyTorch; with a "
                                    "subcommand, one of the other benchmarks", epilog=EXAMPLES)
     _module(None).add_arguments(p)
     benches = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", title="other benchmarks (bench NAME --help)")
     for name, (module, text) in BENCHMARKS.items():
         b = benches.add_parser(name, help=text, description=text, epilog=f"example:\n  python -m minivae bench {name}"
-                               + (" --out runs/gpu-check" if name == "gpu-check" else ""))
+                               + EXAMPLE_ARGS.get(name, ""))
         _module(module).add_arguments(b)
     return p
 
