@@ -172,3 +172,6 @@ def test_evaluate_and_compare_score_an_ae_run(straight, tmp_path, capsys):
     row = json.loads((tmp_path / "c.json").read_text())["rows"][0]
     assert row["kind"] == "ae" and row["test_recon"] > 0 and math.isfinite(row["sample_fid"])
     assert "test_elbo" not in row and "test_nll" not in row
+    assert main(["evaluate", str(straight), "--figure", str(tmp_path / "kl.png"), "--quiet"]) == 2
+    assert "an autoencoder checkpoint has no KL per dimension" in capsys.readouterr().err
+    assert not (tmp_path / "kl.png").exists()

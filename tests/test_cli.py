@@ -137,6 +137,7 @@ def test_bench_nll_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     assert res["k"] == 5 and res["n"] == 20 and res["latent_dim"] == 50
     assert 0 < res["test_nll"] < res["test_elbo"] + 5
     assert json.loads((out / "results.json").read_text())["test_nll"] == res["test_nll"]
+    assert -np.load(out / "log_px.npy").mean() == pytest.approx(res["test_nll"], rel=1e-12)   # bench paired's input
     assert any("test NLL" in line for line in lines)
     vae = VAE.load(out / "model.npz", hidden_dims=(200, 200), latent_dim=50, activation="tanh")
     assert vae.config.iwae_k == 2
@@ -148,6 +149,16 @@ def test_bench_nll_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     assert again["test_nll"] == pytest.approx(res["test_nll"], rel=1e-12)
     assert again["epochs"] == 1 and again["workers"] == 1
     assert again["train_size"] == 300 and again["time_budget"] == 0      # the training settings, from the checkpoint
+    assert main(["bench", "paired", str(out), str(out)]) == 0                # a run against itself: 0 +- 0
+    assert "+0.00 +- 0.00" in capsys.readouterr().out
+
+
+def test_a_bench_refused_for_a_bad_option_leaves_no_empty_out_folder(tmp_path, capsys):
+    assert main(["bench", "nll", "--iwae-k", "0", "--out", str(tmp_path / "new")]) == 2
+    assert "--iwae-k" in capsys.readouterr().err and not (tmp_path / "new").exists()
+    (tmp_path / "old").mkdir()
+    assert main(["bench", "nll", "--iwae-k", "0", "--out", str(tmp_path / "old")]) == 2
+    assert (tmp_path / "old").is_dir()                                 # a folder the user had stays
 
 
 def test_output_bias_data_starts_the_decoder_at_the_mean_image(tmp_path):

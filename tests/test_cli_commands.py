@@ -19,8 +19,8 @@ from minivae.datasets import load_data
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
-BENCHES = ["bench nll", "bench variants", "bench faults", "bench gpu-check"]
-ALL = [*COMMANDS, *BENCHES, "assignments build"]
+BENCHES = ["bench nll", "bench paired", "bench variants", "bench faults", "bench gpu-check"]
+ALL = [*COMMANDS, *BENCHES, "assignments build", "assignments source"]
 
 
 def parsers():
@@ -55,6 +55,21 @@ def test_every_option_of_every_command_has_a_line_of_text():
                 assert action.help and action.help.strip(), (words, action.option_strings)
 
 
+def test_every_option_of_every_command_is_in_the_command_line_reference():
+    text = (ROOT / "minivae" / "cli" / "README.md").read_text(encoding="utf-8")
+    sections = {}
+    for block in text.split("\n#")[1:]:                    # "## `train`", "### `bench nll`", ...
+        title, _, body = block.partition("\n")
+        if "`" in title:
+            sections[title.split("`")[1]] = body
+    for words, parser in parsers():
+        assert words in sections, f"minivae/cli/README.md has no section for `{words}`"
+        for action in parser._actions:
+            flags = [s for s in action.option_strings if s.startswith("--") and s != "--help"]
+            if flags and action.help != "==SUPPRESS==":
+                assert f"`{flags[0]}" in sections[words], f"`{words} {flags[0]}` is missing from its section"
+
+
 def test_no_parser_matches_prefixes():
     assert all(parser.allow_abbrev is False for _, parser in parsers())
 
@@ -64,13 +79,13 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"minivae {minivae.__version__}"
 
 
-REQUIRED = {"evaluate": ["x.npz"], "compare": ["x.npz"], "bench gpu-check": ["--out", "d"],
+REQUIRED = {"evaluate": ["x.npz"], "compare": ["x.npz"], "bench gpu-check": ["--out", "d"], "bench paired": ["d"],
             "assignments": ["build", "lessons", "--out", "d"], "book": ["--out", "d"]}
 
 
 @pytest.mark.parametrize("command", [*COMMANDS, *BENCHES])
 def test_a_prefix_of_a_flag_is_refused_with_the_commands_usage(command, capsys):
-    typo = ["--epoch=1"] if command == "bench" else ["--epoch", "1"]      # (bench would read 1 as a benchmark's name)
+    typo = ["--epoch=1"] if command in ("bench", "bench paired") else ["--epoch", "1"]   # (1 would be a positional)
     assert main([*command.split(), *REQUIRED.get(command, []), *typo]) == 2
     err = capsys.readouterr().err
     assert f"usage: python -m minivae {command if command != 'assignments' else 'assignments build'} " in err
@@ -82,6 +97,10 @@ def test_a_wrong_flag_suggests_the_nearest(capsys):
     assert "(did you mean --epochs?)" in capsys.readouterr().err
     assert main(["train", "--latent-dims", "2"]) == 2
     assert "(did you mean --latent-dim?)" in capsys.readouterr().err
+    assert main(["bench", "--epoch", "1"]) == 2          # its value is not taken for a benchmark's name
+    assert "unrecognized arguments: --epoch (did you mean --epochs?)" in capsys.readouterr().err
+    assert main(["bench", "nl"]) == 2                    # a wrong benchmark is still named as one
+    assert "invalid choice: 'nl'" in capsys.readouterr().err
 
 
 def test_errors_name_flags_not_config_fields(capsys):

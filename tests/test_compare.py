@@ -6,7 +6,7 @@ import pytest
 
 import minivae
 from minivae import cli
-from minivae.cli.compare import table, train_time
+from minivae.cli.compare import run_names, table, train_time
 from minivae.cli.sampling import reconstruction_images, sample_images
 from minivae.models.vaegan import VAEGAN
 
@@ -101,6 +101,13 @@ def test_train_time_is_na_without_a_metrics_file(tmp_path, runs):
     assert train_time(str(tmp_path / "model.npz")) == "n/a"
     assert train_time(str(runs["vae"])) > 0                   # train writes it at the top level
     assert train_time(str(runs["gan"])) > 0                   # gan and vaegan under "final"
+
+
+def test_rows_are_named_by_their_run_folder_given_as_a_folder_or_a_checkpoint(tmp_path):
+    for name in ("a/vae", "b/vae", "gan"):
+        (tmp_path / name).mkdir(parents=True)
+    assert run_names([tmp_path / "gan", tmp_path / "a" / "vae" / "model.npz"]) == ["gan", "vae"]
+    assert run_names([tmp_path / "a" / "vae", tmp_path / "b" / "vae"]) == ["a/vae", "b/vae"]   # same name: one more level
 
 
 def test_missing_figures_print_as_na():

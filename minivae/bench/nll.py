@@ -26,6 +26,10 @@ Published after 3,280 epochs: 86.76 nats (VAE), 84.78 (IWAE, k = 50).
 The design-point flags are ``train``'s (:mod:`minivae.cli.design`), so each
 row of the README's table of posteriors and priors is one command.
     python -m minivae.bench.nll --eval-only runs/bench-nll/model.npz
+
+A run writes ``results.json`` and ``log_px.npy`` (log p(x) of each test
+image) to ``--out``; ``python -m minivae bench paired DIR DIR ...`` gives
+the differences between runs with their paired standard errors.
 """
 from __future__ import annotations
 
@@ -42,6 +46,7 @@ import time
 import numpy
 
 from ..models.checkpoint import load_checkpoint
+from ..cli.parser import given
 from ..cli.design import add_design_args, add_renyi_args, design_kwargs, prepare
 from ..datasets import load_data
 from ..errors import ConfigError
@@ -53,6 +58,10 @@ TRAINING = ("time_budget", "budget_clock", "batch_size", "lr", "lr_schedule", "l
             "train_size", "output_bias", "seed")
 ARCH = dict(input_dim=784, hidden_dims=(200, 200), latent_dim=50, likelihood="bernoulli", activation="tanh",
             init="auto")   # Xavier for the tanh layers
+
+
+#: the per-image log p(x) of the test images, beside results.json (``bench paired`` reads it)
+LOG_PX = "log_px.npy"
 
 
 def add_arguments(p):
@@ -90,7 +99,8 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=0, help="initial weights, data order and noise")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="the parameters' dtype")
     p.add_argument("--backend", choices=("numpy", "cupy"), default="numpy", help="numpy (CPU) or cupy (a GPU)")
-    p.add_argument("--out", default="runs/bench-nll", metavar="DIR", help="checkpoint and results go here")
+    p.add_argument("--out", default="runs/bench-nll", metavar="DIR", help="checkpoint, results.json and log_px.npy "
+                   "go here (with --eval-only: only when given)")
     p.add_argument("--eval-only", default=None, metavar="CHECKPOINT", help="skip training, evaluate this model")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
@@ -192,7 +202,7 @@ def evaluate_nll(vae, path, a, progress=None):
             "test_elbo": res["recon"] + res["kl"], "test_recon": res["recon"], "test_kl": res["kl"],
             "active_units": vae.active_units(xd), "latent_dim": vae.config.latent_dim,
             "k": a.k, "n": int(x.shape[0]), "nll_time_s": time.perf_counter() - t0, "workers": a.workers,
-            "iwae_k": vae.config.iwae_k}
+            "iwae_k": vae.config.iwae_k, "log_px": ll}
 
 
 def _elbo(vae, x):
@@ -228,6 +238,7 @@ def run_command(a):
         vae, info = train(a)
         path = os.path.join(a.out, "model.npz")
     res = evaluate_nll(vae, path, a, Progress(enabled=not a.quiet))
+    ll = res.pop("log_px")                                # per test image, for `bench paired`
     res["eval_load_avg_1min"] = os.getloadavg()[0]
     res = {"bench": "nll", "objective": vae.config.objective,
            "design": vae.design_points(), **info, **res}
@@ -244,9 +255,11 @@ def run_command(a):
     w = max(len(r[0]) for r in rows)
     print("\n".join(f"{name:<{w}}  {value}" for name, value in rows))
     print(json.dumps(res))
-    if not a.eval_only:
+    if not a.eval_only or "out" in given(a):              # --eval-only writes only to an --out it is given
+        os.makedirs(a.out, exist_ok=True)
         with open(os.path.join(a.out, "results.json"), "w") as f:
             json.dump(res, f, indent=2)
+        numpy.save(os.path.join(a.out, LOG_PX), ll)
     return 0
 
 

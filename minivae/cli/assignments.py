@@ -18,7 +18,9 @@ Command line::
     python -m minivae assignments build lessons/ --out DIR
 
 writes ``DIR/NN_topic.ipynb`` for every notebook in ``lessons/``, with
-outputs cleared. Only the standard library is needed (notebooks are JSON). The old spelling
+outputs cleared; ``python -m minivae assignments source lessons/ --out
+course/source/`` writes nbgrader's source folder instead
+(:mod:`minivae.cli.nbgrader_source`). Only the standard library is needed (notebooks are JSON). The old spelling
 ``python -m minivae.assignments build ...`` still works (:mod:`minivae.assignments`).
 """
 from __future__ import annotations
@@ -28,21 +30,12 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError, MiniVAEError
+from ..errors import ConfigError
+from .nbgrader_source import (BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, AssignmentError,
+                              cell_source, has_exercises, write_source)
 
-BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
-BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 MARKDOWN_STUB = ("YOUR ANSWER HERE",)
-
-
-class AssignmentError(MiniVAEError, ValueError):
-    """A notebook's nbgrader markers are unbalanced or nested."""
-
-
-def _source(cell):
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
 
 
 def _blocks(lines, begin, end, where):
@@ -105,16 +98,11 @@ def fill_in(student_source, answers):
     return "\n".join(out)
 
 
-def has_exercises(nb):
-    """True when any cell of the notebook holds a solution block."""
-    return any(BEGIN_SOLUTION in _source(c) for c in nb.get("cells", []))
-
-
 def student_notebook(nb, name="notebook"):
     """A copy of notebook ``nb`` (a dict) as students get it, outputs cleared."""
     nb = copy.deepcopy(nb)
     for k, cell in enumerate(nb.get("cells", [])):
-        src = _source(cell)
+        src = cell_source(cell)
         cell["source"] = strip_source(src, cell.get("cell_type", "code"), where=f"{name}, cell {k}")
         if cell.get("cell_type") == "code":
             cell["outputs"] = []
@@ -140,7 +128,8 @@ def build(src_dir, out_dir):
 
 
 EXAMPLES = """examples:
-  python -m minivae assignments build lessons/ --out student/"""
+  python -m minivae assignments build lessons/ --out student/
+  python -m minivae assignments source lessons/ --out course/source/"""
 
 
 def add_parser(sub):
@@ -153,17 +142,28 @@ def add_parser(sub):
                            epilog=EXAMPLES)
     b.add_argument("src", help="directory of lesson notebooks, e.g. lessons/")
     b.add_argument("--out", required=True, help="directory for the student versions")
+    s = actions.add_parser("source", help="write nbgrader's source folder: one assignment per lesson with exercises",
+                           description="copy every lesson of SRC that has exercises to --out/NN_topic/NN_topic.ipynb, "
+                                       "nbgrader's source/<assignment>/ layout, with complete nbgrader cell metadata",
+                           epilog=EXAMPLES)
+    s.add_argument("src", help="directory of lesson notebooks, e.g. lessons/")
+    s.add_argument("--out", required=True, help="nbgrader's source folder, e.g. course/source/")
     return p
 
 
 def run(args):
-    """``build``: write the student notebooks; returns 0."""
+    """``build``: write the student notebooks; ``source``: nbgrader's source folder; returns 0."""
     from .common import out_folder
     try:
         paths = [Path(p) for p in sorted(Path(args.src).glob("*.ipynb"))]
         if not paths:
             raise ConfigError(f"{args.src}: no notebooks (*.ipynb) there; give the lessons' folder, e.g. lessons/")
         out_folder(args.out)
+        if args.action == "source":
+            written = write_source(args.src, args.out)
+            n = len(written)
+            print(f"wrote {n} nbgrader assignment{'s' * (n != 1)} (one folder per lesson with exercises) to {args.out}")
+            return 0
         written = build(args.src, args.out)
         n_ex = sum(has_exercises(json.loads(p.read_text(encoding="utf-8"))) for p in paths)
     except json.JSONDecodeError as exc:

@@ -122,11 +122,23 @@ def score(path, a, tests, progress=None):
 
 def table(rows):
     """The rows as aligned text, one line per model, n/a where a figure does not apply."""
-    names = [os.path.basename(os.path.dirname(os.path.abspath(r["checkpoint"]))) or r["checkpoint"] for r in rows]
+    names = run_names([r["checkpoint"] for r in rows])
     head = ["model"] + [title for _, title, _ in COLUMNS]
     body = [[name] + [_cell(r.get(key), fmt) for key, _, fmt in COLUMNS] for name, r in zip(names, rows)]
     widths = [max(len(line[i]) for line in [head] + body) for i in range(len(head))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in [head] + body)
+
+
+def run_names(paths):
+    """The label of each checkpoint: its run folder's name (the folder given, or the one holding the file).
+
+    Two labels that would be the same get the folder above too (``a/vae`` and ``b/vae``), and then the path as given.
+    """
+    folders = [os.path.abspath(p) if os.path.isdir(p) else os.path.dirname(os.path.abspath(p)) for p in paths]
+    names = [os.path.basename(f) or f for f in folders]
+    if len(set(names)) < len(names):
+        names = [os.path.join(os.path.basename(os.path.dirname(f)), os.path.basename(f)) for f in folders]
+    return names if len(set(names)) == len(names) else [os.fspath(p) for p in paths]
 
 
 def _cell(v, fmt):
@@ -163,8 +175,7 @@ def run(a):
     record = {"rows": rows, "samples": a.samples, "k": a.k, "nll_n": a.nll_n, "seed": a.seed, "table": text}
     if a.out:
         from ..figures.compare import comparison
-        names = [os.path.basename(os.path.dirname(os.path.abspath(r["checkpoint"]))) for r in rows]
-        record["figure"] = str(comparison(rows, images, names, os.path.join(a.out, "compare.png")))
+        record["figure"] = str(comparison(rows, images, run_names(a.checkpoints), os.path.join(a.out, "compare.png")))
         write_json(record, os.path.join(a.out, "compare.json"))
     if a.json:
         write_json(record, a.json)

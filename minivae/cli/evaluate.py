@@ -35,6 +35,10 @@ EXAMPLES = """examples:
   python -m minivae evaluate runs/gan/model.npz --samples 10000"""
 
 
+#: the kinds without a per-dimension KL, as a sentence names them
+_NO_KL_FIGURE = {"gan": "a GAN", "vqvae": "a VQ-VAE", "ae": "an autoencoder"}
+
+
 def add_parser(sub):
     p = sub.add_parser("evaluate", help="test -ELBO, NLL and active units of a VAE; sample quality of any model",
                        description=__doc__.split("\n\n")[0].replace("``", ""), epilog=EXAMPLES)
@@ -70,6 +74,9 @@ def run(a):
         if path is not None:
             out_file(path, flag)
     model = load(a.checkpoint, backend=a.backend)
+    if a.figure and model.kind in _NO_KL_FIGURE:
+        raise ConfigError(f"--figure draws a VAE's per-dimension KL; {_NO_KL_FIGURE[model.kind]} checkpoint has no KL "
+                          "per dimension")
     progress = Progress(enabled=not a.quiet)
     if model.kind == "gan":
         if a.samples is None:
@@ -77,9 +84,6 @@ def run(a):
         out = {"kind": "gan"}
     else:
         out = _test_figures(model, a, progress)
-    if a.figure and model.kind in ("gan", "vqvae", "ae"):
-        raise ConfigError(f"--figure draws a VAE's per-dimension KL; a {model.kind.upper()} checkpoint has no "
-                          "latent figure")
     if a.samples is not None:
         t0 = time.perf_counter()
         out["sample_quality"] = yardstick(sample_images(model, a.samples, a.seed, progress=progress), progress)

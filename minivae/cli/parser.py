@@ -46,7 +46,7 @@ class Parser(argparse.ArgumentParser):
         return super()._get_values(action, arg_strings)
 
     def parse_known_args(self, args=None, namespace=None):
-        self._seen = set()
+        self._seen, self._args = set(), list(args) if args is not None else None
         namespace, extras = super().parse_known_args(args, namespace)
         setattr(namespace, GIVEN, set(getattr(namespace, GIVEN, ())) | self._seen)
         if extras:                                     # here, so the usage is this command's
@@ -56,12 +56,24 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         """Exit 2 with the error under the command's usage, shortened to one line where the full one is long."""
+        message = self._unknown_flag_before(message)
         usage = self.format_usage()
         if usage.count("\n") > 6:                      # train's 45 lines would bury the one that matters
             fmt = self._get_formatter()
             positionals = " ".join(fmt._format_args(a, a.dest) for a in self._get_positional_actions())
             usage = f"usage: {self.prog} [options] {positionals}".rstrip() + f"  (`{self.prog} --help` lists them)\n"
         self.exit(2, f"{usage}{self.prog}: error: {message}\n")
+
+    def _unknown_flag_before(self, message):
+        """"invalid choice: '1'" after an unknown flag (``bench --epoch 1``) is about the flag: say so."""
+        m = re.match(r"argument \S+: invalid choice: '([^']*)'", message)
+        args = getattr(self, "_args", None) or []
+        if m and m.group(1) in args:
+            before = args[args.index(m.group(1)) - 1] if args.index(m.group(1)) else ""
+            known = {s for a in self._actions for s in a.option_strings}
+            if before.startswith("--") and before.split("=", 1)[0] not in known:
+                return f"unrecognized arguments: {before}{self.suggestion(before)}"
+        return message
 
     def suggestion(self, token):
         """" (did you mean --flag?)" for the known flag nearest to ``token``, or ""."""
