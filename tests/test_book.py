@@ -38,7 +38,8 @@ INSPECT = r"""(() => {
   let text = ''; while (walker.nextNode()) text += walker.currentNode.nodeValue;
   const tex = ['$$', '\\(', '\\[', '\\begin{', '\\frac', '\\mid'].filter(t => text.includes(t));
   return JSON.stringify({math: document.querySelectorAll('.MathJax, .MathJax_Display').length, tex: tex,
-    title: document.title, images: [...document.images].map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0}))});
+    title: document.title,
+    images: [...document.images].map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0}))});
 })()"""
 #: MathJax's hidden MathML for screen readers asks for TeX fonts its package does not ship (the math shown is STIX-Web)
 MISSING_FONTS = "/_static/mathjax/fonts/HTML-CSS/TeX/otf/"
@@ -231,3 +232,21 @@ def test_ctrl_c_stops_the_book_with_one_line_and_status_130(monkeypatch, tmp_pat
     monkeypatch.setattr("minivae.cli.book.build_book", interrupted)
     assert main(["book", "--out", str(tmp_path / "b")]) == 130
     assert capsys.readouterr().err.strip() == "book: interrupted (Ctrl-C); stopped before it finished"
+
+
+def test_a_failing_cell_stops_the_build_with_one_line_or_with_keep_going_ends_the_lesson_there(tmp_path):
+    """A full run that stops at a check: named (cell and error) by default; shown up to its error with keep_going."""
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    from minivae.book.lessons import STOPPED, executed_lessons
+    cells = [nbformat.v4.new_code_cell(src) for src in ("x = 1", "assert x == 2, 'x is not 2'", "y = 3")]
+    (tmp_path / "lessons").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "lessons" / "01_fails.ipynb")
+    lesson = [tmp_path / "lessons" / "01_fails.ipynb"]
+    with pytest.raises(ConfigError, match=r"01_fails.ipynb stopped at cell 1 \(AssertionError: x is not 2\); "
+                                          "pass --keep-going"):
+        list(executed_lessons(lesson, tmp_path, tmp_path / "kept"))
+    (_, kept, where), = executed_lessons(lesson, tmp_path, tmp_path / "kept", keep_going=True)
+    nb = nbformat.read(kept, as_version=4)
+    assert where == nb.metadata[STOPPED] == "cell 1 (AssertionError: x is not 2)"
+    assert nb.cells[1].outputs[0].output_type == "error" and nb.cells[2].outputs == []

@@ -55,14 +55,16 @@ def claim_book_folder(out, overwrite=False):
     return path
 
 
-def build_book(out, lessons=None, full=False, figures=None, overwrite=False, root=ROOT, report=None):
+def build_book(out, lessons=None, full=False, figures=None, overwrite=False, root=ROOT, report=None,
+               keep_going=False):
     """Build the book into ``out``; returns a summary dict (pages, lessons, seconds, warnings, index).
 
     lessons: None (all) or lesson numbers as text (``["01", "05"]``); full:
     the lessons' full runs instead of quick mode; figures: where full-mode
     lessons save their figures (None: the lessons' default,
     ``runs/lesson-figures/``); report: called as ``report(line, final)`` for each step
-    (see :func:`.lessons.executed_lessons`).
+    (see :func:`.lessons.executed_lessons`); keep_going: a lesson that fails is shown up to its error
+    (``summary["stopped"]`` says where) instead of stopping the build.
     """
     missing = missing_tools()
     if missing:
@@ -76,8 +78,10 @@ def build_book(out, lessons=None, full=False, figures=None, overwrite=False, roo
     t0 = datetime.datetime.now()
     folder = claim_book_folder(out, overwrite)
     figures = None if figures is None else Path(figures).resolve()
-    executed = [kept for _, kept in executed_lessons(paths, root, folder / STATE / "executed", full, figures,
-                                                     report=report)]
+    done = list(executed_lessons(paths, root, folder / STATE / "executed", full, figures, report=report,
+                                 keep_going=keep_going))
+    executed = [kept for _, kept, _ in done]
+    stopped = {path.stem: where for path, _, where in done if where}
     if report:
         report(f"building the HTML of {len(paths)} lessons, the guides and the API reference (Sphinx)", True)
     with tempfile.TemporaryDirectory(prefix="minivae-book-") as tmp:
@@ -89,7 +93,7 @@ def build_book(out, lessons=None, full=False, figures=None, overwrite=False, roo
         raise ConfigError(f"Sphinx failed to build the book (see {folder / STATE / 'sphinx-warnings.txt'})")
     pages = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.html") if STATE not in p.parts)
     summary = {"built": t0.isoformat(timespec="seconds"), "minivae": __version__, "mode": "full" if full else "quick",
-               "lessons": [p.stem for p in paths], "pages": len(pages), "warnings": warnings,
+               "lessons": [p.stem for p in paths], "stopped": stopped, "pages": len(pages), "warnings": warnings,
                "seconds": round((datetime.datetime.now() - t0).total_seconds(), 1),
                "index": str(folder / "index.html")}
     (folder / STATE / "book.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")

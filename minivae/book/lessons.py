@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -24,6 +25,8 @@ from ..errors import ConfigError
 PACKAGE = Path(__file__).resolve().parents[1]
 BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 KEY = "minivae_book"                                   # the notebook metadata field that holds the key
+STOPPED = "minivae_book_stopped"                       # ... and where a lesson stopped (with keep_going)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def find_lessons(lesson_dir, wanted=None):
@@ -76,8 +79,11 @@ def lesson_env(root, full, figures=None):
     return env
 
 
-def execute(path, root, full=False, figures=None, timeout=None):
+def execute(path, root, full=False, figures=None, timeout=None, keep_going=False):
     """The notebook ``path`` executed top to bottom (an nbformat notebook); ConfigError names a failing cell.
+
+    keep_going: a failing cell ends the lesson there instead, and the notebook (outputs up to the error, which
+    it shows) is returned with ``metadata[STOPPED]`` saying where.
 
     Ctrl-C (SIGINT) is a KeyboardInterrupt, however nbclient and the kernel took it (while a kernel runs,
     nbclient's own handler shuts it down; the dead kernel's errors then mean an interrupt).
@@ -93,7 +99,8 @@ def execute(path, root, full=False, figures=None, timeout=None):
         interrupted.append(signum)
         raise KeyboardInterrupt
     # only in the main thread, and never where SIGINT is ignored on purpose (a background job)
-    main = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    main = (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN)
     previous = signal.signal(signal.SIGINT, on_sigint) if main else None
     try:
         client.execute(env=lesson_env(root, full, figures), stderr=subprocess.DEVNULL)   # the kernel's log
@@ -105,8 +112,12 @@ def execute(path, root, full=False, figures=None, timeout=None):
         if not isinstance(exc, Exception):
             raise
         if isinstance(exc, nbclient.exceptions.CellExecutionError):
-            last = [line for line in str(exc).strip().splitlines() if line.strip()][-1:]
-            raise ConfigError(f"lesson {Path(path).name} failed: {last[0] if last else exc}") from None
+            where = stopped_at(nb, exc)
+            if keep_going:
+                nb.metadata[STOPPED] = where
+                return nb
+            raise ConfigError(f"lesson {Path(path).name} stopped at {where}; pass --keep-going to build the book "
+                              "with the lesson shown up to its error") from None
         raise ConfigError(f"lesson {Path(path).name}: its kernel failed ({type(exc).__name__}: {exc})") from None
     finally:
         if main:
@@ -114,16 +125,27 @@ def execute(path, root, full=False, figures=None, timeout=None):
     return nb
 
 
+def stopped_at(nb, exc):
+    """``cell K (Error: message)``: the first code cell with an error output, and the error, without colours."""
+    cells = [k for k, c in enumerate(nb.cells) if c.cell_type == "code"
+             and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    error = ANSI.sub("", f"{getattr(exc, 'ename', type(exc).__name__)}: {getattr(exc, 'evalue', '')}").strip()
+    return f"cell {cells[0] if cells else '?'} ({error.rstrip(':')})"
+
+
 def signalled(client):
     """True if nbclient took a SIGINT or SIGTERM: its own handler shuts the kernel down and records a future."""
     return getattr(client, "_async_cleanup_kernel_future", None) is not None
 
 
-def executed_lessons(paths, root, kept_dir, full=False, figures=None, timeout=None, report=None):
-    """Each lesson of ``paths`` executed (or its kept copy in ``kept_dir`` reused); yields (path, notebook file).
+def executed_lessons(paths, root, kept_dir, full=False, figures=None, timeout=None, report=None, keep_going=False):
+    """Each lesson of ``paths`` executed (or its kept copy in ``kept_dir`` reused): yields (path, notebook file,
+    where it stopped or None).
 
     report: called as ``report(line, final)``: a lesson being executed (final False; a terminal may show it until
     the final line replaces it), then one final line per lesson (the time it took, or that it was kept).
+    keep_going: a lesson that fails is kept up to its error (see :func:`execute`); without it, a kept lesson
+    that had stopped is executed again.
     """
     import nbformat
     kept_dir = Path(kept_dir)
@@ -132,16 +154,21 @@ def executed_lessons(paths, root, kept_dir, full=False, figures=None, timeout=No
     for n, path in enumerate(paths, 1):
         key, kept = lesson_key(path, full, figures, library), kept_dir / path.name
         where = f"[{n}/{len(paths)}] {path.stem}"
-        if kept.is_file() and nbformat.read(kept, as_version=4).metadata.get(KEY) == key:
-            _say(report, f"{where}: unchanged, executed before")
-        else:
-            _say(report, f"{where}: executing ...", final=False)
-            t0 = time.perf_counter()
-            nb = execute(path, root, full, figures, timeout)
-            nb.metadata[KEY] = key
-            nbformat.write(nb, kept)
-            _say(report, f"{where}: executed in {time.perf_counter() - t0:.1f} s")
-        yield path, kept
+        old = nbformat.read(kept, as_version=4).metadata if kept.is_file() else {}
+        if old.get(KEY) == key and (keep_going or STOPPED not in old):
+            stop = f" (stopped at {old[STOPPED]})" if STOPPED in old else ""
+            _say(report, f"{where}: unchanged, executed before{stop}")
+            yield path, kept, old.get(STOPPED)
+            continue
+        _say(report, f"{where}: executing ...", final=False)
+        t0 = time.perf_counter()
+        nb = execute(path, root, full, figures, timeout, keep_going)
+        nb.metadata[KEY] = key
+        nbformat.write(nb, kept)
+        took = f"{time.perf_counter() - t0:.1f} s"
+        _say(report, f"{where}: stopped at {nb.metadata[STOPPED]} after {took}; the book shows it up to there"
+             if STOPPED in nb.metadata else f"{where}: executed in {took}")
+        yield path, kept, nb.metadata.get(STOPPED)
 
 
 def _say(report, line, final=True):

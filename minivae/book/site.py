@@ -102,7 +102,8 @@ def conf(root):
         extensions=["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.mathjax", "sphinx.ext.githubpages"],
         exclude_patterns=["_build", "**.ipynb_checkpoints"], html_theme="furo", html_static_path=[],
         html_show_sourcelink=False, html_copy_source=False, nb_execution_mode="off", nb_merge_streams=True,
-        myst_enable_extensions=["dollarmath", "amsmath"], myst_dmath_double_inline=True, myst_heading_anchors=3, autodoc_member_order="bysource",
+        myst_enable_extensions=["dollarmath", "amsmath"], myst_dmath_double_inline=True, myst_heading_anchors=3,
+        autodoc_member_order="bysource",
         mathjax_path="mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full", mathjax2_config=MATHJAX_CONFIG,
         suppress_warnings=["myst.header", "misc.highlighting_failure"],
     )

@@ -10,7 +10,8 @@ EXAMPLES = """examples:
   python -m minivae book --out book/                      # every lesson, quick mode; open book/index.html
   python -m minivae book --out book/ --lessons 01,05      # two lessons (a quick look)
   python -m minivae book --out book/ --full               # the lessons' full runs
-  python -m minivae book --out book/ --full --figures figures/lessons   # regenerate the committed figures"""
+  python -m minivae book --out book/ --full --figures figures/lessons --keep-going
+                                                          # regenerate the committed figures (on purpose)"""
 
 
 def add_parser(sub):
@@ -33,6 +34,9 @@ def add_parser(sub):
     p.add_argument("--figures", default=None, metavar="DIR",
                    help="with --full: where the lessons save their figures (none: runs/lesson-figures/); "
                         "--figures figures/lessons regenerates the repository's committed figures")
+    p.add_argument("--keep-going", action="store_true",
+                   help="a lesson whose cell fails (a full run stopping at a check) is shown up to its error, and "
+                        "the build goes on; without it, the build stops there with one line")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
@@ -52,8 +56,12 @@ def run(a):
             return
         sys.stderr.write(("\r\033[K" if tty else "") + f"book: {line}" + ("\n" if final else ""))
         sys.stderr.flush()
-    s = build_book(a.out, lessons=wanted, full=a.full, figures=a.figures, overwrite=a.overwrite, report=report)
-    report(f"{s['pages']} pages, {len(s['lessons'])} lessons ({s['mode']} mode) in {time.perf_counter() - t0:.0f} s"
-           + (f"; {s['warnings']} Sphinx warnings in {a.out}/.minivae-book/sphinx-warnings.txt" if s["warnings"] else ""))
+    s = build_book(a.out, lessons=wanted, full=a.full, figures=a.figures, overwrite=a.overwrite, report=report,
+                   keep_going=a.keep_going)
+    stopped = f", {len(s['stopped'])} of them stopped at an error ({', '.join(s['stopped'])})" if s["stopped"] else ""
+    report(f"{s['pages']} pages, {len(s['lessons'])} lessons ({s['mode']} mode{stopped}) in "
+           f"{time.perf_counter() - t0:.0f} s"
+           + (f"; {s['warnings']} Sphinx warnings in {a.out}/.minivae-book/sphinx-warnings.txt"
+              if s["warnings"] else ""))
     print(s["index"])
     return 0
