@@ -159,7 +159,7 @@ def test_the_book_holds_the_lessons_the_guides_and_the_api_reference(book):
     assert "minivae.models.vae.VAE" in (out / "api" / "models.html").read_text(encoding="utf-8")   # autodoc ran
     lesson = (out / PAGES[1]).read_text(encoding="utf-8")
     assert "<img" in lesson and "Lesson 2" in (out / PAGES[2]).read_text(encoding="utf-8")   # executed: figures
-    assert is_book(out)
+    assert is_book(out) and "index.html" in summary["entries"] and STATE not in summary["entries"]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
@@ -198,6 +198,17 @@ def test_a_folder_that_is_not_a_book_is_refused_without_overwrite(tmp_path):
         claim_book_folder(tmp_path)
     claim_book_folder(tmp_path, overwrite=True)
     assert (tmp_path / "notes.txt").read_text() == "mine"           # --overwrite keeps what the book does not write
+
+
+def test_a_rebuild_removes_only_what_the_previous_book_made(tmp_path):
+    """A book written over a folder with --overwrite: rebuilding it never removes the files that were there."""
+    (tmp_path / STATE).mkdir()
+    (tmp_path / STATE / "book.json").write_text(json.dumps({"entries": ["old.html", "_static"]}))
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "old.html").write_text("old")
+    (tmp_path / "notes.txt").write_text("mine")
+    claim_book_folder(tmp_path)
+    assert sorted(e.name for e in tmp_path.iterdir()) == [STATE, "notes.txt"]
 
 
 def test_a_previous_book_is_replaced_but_its_executed_lessons_are_kept(tmp_path):

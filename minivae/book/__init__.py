@@ -9,9 +9,10 @@ site (:mod:`.site`). The result is a folder to host anywhere: it loads
 nothing from outside itself (MathJax is served from ``_static/mathjax``).
 
 The folder follows the run folders' spirit: a folder that holds a previous
-book (``.minivae-book/book.json``) is replaced; a non-empty folder that is not
-a book is refused unless ``overwrite`` (the book is then written over it, and
-files the book does not write stay).
+book (``.minivae-book/book.json``, which lists what the book made there) is
+replaced; a non-empty folder that is not a book is refused unless
+``overwrite`` (the book is then written over it, and files the book does not
+write stay, then and at every rebuild).
 """
 from __future__ import annotations
 
@@ -41,9 +42,14 @@ def claim_book_folder(out, overwrite=False):
     if path.exists() and not path.is_dir():
         raise ConfigError(f"--out {out}: a file, not a folder; name a folder for the book")
     if path.is_dir() and any(path.iterdir()):
-        if is_book(path):
-            for entry in path.iterdir():                 # the previous book, except its kept notebooks
-                if entry.name != STATE:
+        if is_book(path):                                # the previous book's files, not its kept notebooks
+            try:
+                made = json.loads((path / STATE / "book.json").read_text(encoding="utf-8"))["entries"]
+            except (OSError, ValueError, KeyError, TypeError):
+                made = [e.name for e in path.iterdir()]
+            for name in made:
+                entry = path / name
+                if name != STATE and name == Path(name).name and (entry.exists() or entry.is_symlink()):
                     shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         elif not overwrite:
             raise ConfigError(f"--out {out}: not empty and not a book built by this command; pass --overwrite to "
@@ -77,6 +83,7 @@ def build_book(out, lessons=None, full=False, figures=None, overwrite=False, roo
     paths = find_lessons(root / "lessons", lessons)
     t0 = datetime.datetime.now()
     folder = claim_book_folder(out, overwrite)
+    before = {e.name for e in folder.iterdir()}                 # what stays: the book's state, others' files
     figures = None if figures is None else Path(figures).resolve()
     done = list(executed_lessons(paths, root, folder / STATE / "executed", full, figures, report=report,
                                  keep_going=keep_going))
@@ -95,6 +102,7 @@ def build_book(out, lessons=None, full=False, figures=None, overwrite=False, roo
     summary = {"built": t0.isoformat(timespec="seconds"), "minivae": __version__, "mode": "full" if full else "quick",
                "lessons": [p.stem for p in paths], "stopped": stopped, "pages": len(pages), "warnings": warnings,
                "seconds": round((datetime.datetime.now() - t0).total_seconds(), 1),
-               "index": str(folder / "index.html")}
+               "index": str(folder / "index.html"),
+               "entries": sorted(e.name for e in folder.iterdir() if e.name not in before)}
     (folder / STATE / "book.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return summary
