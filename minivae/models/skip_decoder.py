@@ -75,10 +75,7 @@ class SkipDense(Dense):
         if self.cache is None:
             raise MiniVAEError("SkipDense.backward() needs a forward pass first: call forward(h, z) first")
         h, z, y = self.cache
-        xp, ops = self.backend.xp, self.backend.ops
-        da = dy
-        if self.activation != "identity":
-            da = ops.act_backward(dy, y, self.activation, out=self.buffers("da", dy.shape))
+        xp, da = self.backend.xp, self.pre_activation_grad(dy, y)
         if need_grads:
             xp.matmul(h.T, da, out=self.grads["W"])
             xp.matmul(z.T, da, out=self.grads["U"])
