@@ -157,6 +157,12 @@ CASES = {
         {"no -log K": lambda lw: _mean_of_weights(lw) + math.log(lw.shape[0]),
          "naive exp underflows": lambda lw: np.log(np.exp(lw).mean(0)),
          "sign error": lambda lw: -_mean_of_weights(lw)}),
+    "check_renyi_bound": (
+        lambda lw, a: _mean_of_weights((1 - a) * lw) / (1 - a),
+        {"no 1/(1 - alpha)": lambda lw, a: _mean_of_weights((1 - a) * lw),
+         "w^alpha for w^(1 - alpha)": lambda lw, a: _mean_of_weights(a * lw) / a if a else lw.mean(0),
+         "naive exp underflows": lambda lw, a: np.log(np.exp((1 - a) * lw).mean(0)) / (1 - a),
+         "the IWAE bound whatever alpha": lambda lw, a: _mean_of_weights(lw)}),
     "check_condition_input": (
         lambda z, y, c: np.concatenate([z, _onehot(y, c)], 1),
         {"onehot first": lambda z, y, c: np.concatenate([_onehot(y, c), z], 1),

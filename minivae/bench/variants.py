@@ -56,6 +56,7 @@ DESIGN = {
     "network variance": ({"likelihood": "gaussian", "variance": "network", "min_obs_logvar": -6.0}, {}),
     "categorical 20 x 10": ({"latent": "categorical", "categories": 10}, {}),
     "MMD-VAE": ({"mmd_weight": 100.0, "beta": 0.0}, {}),
+    "skip decoder": ({"decoder_skip": True}, {}),
 }
 ALL = {**VARIANTS, **DESIGN}
 

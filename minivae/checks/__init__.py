@@ -32,7 +32,7 @@ grouped by topic:
 * :mod:`.elbo`: the ELBO's reconstruction term of a linear-Gaussian decoder (lesson 3);
 * :mod:`.gaussian`: KL, reparameterization;
 * :mod:`.decoder`: dense backward, likelihoods;
-* :mod:`.bounds`: log weights, IWAE;
+* :mod:`.bounds`: log weights, IWAE, the Rényi bound (lesson 22);
 * :mod:`.linear`: the optimum of the 1-1-1 linear beta-VAE (lesson 7);
 * :mod:`.conditional`: CVAE;
 * :mod:`.attributes`: an attribute vector balanced within classes (lesson 11);
@@ -52,7 +52,7 @@ grouped by topic:
 """
 from .amortization import check_gap_parts
 from .attributes import check_attribute_vector
-from .bounds import check_iwae_bound, check_log_weights
+from .bounds import check_iwae_bound, check_log_weights, check_renyi_bound
 from .collapse import check_active_units, check_free_bits_kl
 from .compare import RTOL, SHAPES  # noqa: F401  (SHAPES: not in __all__, importable as before)
 from .conditional import check_condition_input
@@ -75,7 +75,7 @@ __all__ = [
     "check_kl_divergence", "check_kl_backward",
     "check_reparameterize", "check_reparameterize_backward",
     "check_dense_backward", "check_bernoulli_log_likelihood", "check_bernoulli_backward",
-    "check_gaussian_log_likelihood", "check_log_weights", "check_iwae_bound",
+    "check_gaussian_log_likelihood", "check_log_weights", "check_iwae_bound", "check_renyi_bound",
     "check_condition_input", "check_free_bits_kl", "check_active_units",
     "check_optimal_discriminator", "check_ns_generator_gradient", "check_wasserstein_1d",
     "check_linear_critic_penalty", "check_feature_matching_loss",

@@ -9,6 +9,7 @@
     --latent categorical --categories K [--temperature T --temperature-min T --anneal-rate R --straight-through]
     --mmd-weight LAMBDA [--mmd-kernel imq|rbf]   InfoVAE / MMD-VAE (with --kl-weight, i.e. --beta)
     --vr-alpha A | --vr-max         the Rényi bound over --iwae-k K samples (Li & Turner 2016)
+    --decoder-skip                  z enters every decoder layer (Dieng et al. 2019's skip decoder)
 """
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ def add_design_args(group, variance=True):
                        help="components of a learned prior (default: 10 for mog, 500 pseudo-inputs for vamp)")
     group.add_argument("--pseudo-inputs", choices=("data", "grey"), default="data",
                        help="VampPrior: start the pseudo-inputs at random training images (data) or near 0.5 (grey)")
+    group.add_argument("--decoder-skip", action="store_true",
+                       help="z enters every decoder layer, the output layer included (Dieng et al. 2019: a remedy "
+                            "for posterior collapse); needs --hidden-dims")
     if variance:
         group.add_argument("--variance", choices=VARIANCES, default=None,
                            help="Gaussian decoder variance: fixed (--obs-logvar), pixel (learned per pixel, as "
@@ -65,7 +69,7 @@ DISCRETE_AND_LOSS = ("latent", "categories", "temperature", "temperature_min", "
 def design_kwargs(a):
     """The VAE keyword arguments of the parsed design-point flags."""
     kw = dict(posterior=a.posterior, flow=a.flow, flow_steps=a.flow_steps, prior=a.prior,
-              prior_components=a.prior_components)
+              prior_components=a.prior_components, decoder_skip=a.decoder_skip)
     kw.update({k: getattr(a, k) for k in DISCRETE_AND_LOSS if hasattr(a, k)})
     if getattr(a, "variance", None) is not None:
         kw["variance"] = a.variance

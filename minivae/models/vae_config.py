@@ -55,6 +55,10 @@ class VAEConfig:
     The Rényi bound (Li & Turner 2016, :mod:`minivae.renyi`) over the
     ``iwae_k`` samples: ``vr_alpha`` alpha (finite, not 1; 0 is the IWAE
     bound) or ``vr_max`` (alpha -> -inf); both need iwae_k >= 2.
+
+    ``decoder_skip``: z (with the label of a CVAE) enters every decoder layer,
+    h_l = act(h_{l-1} W_l + z U_l + b_l) (:mod:`minivae.models.skip_decoder`);
+    it needs hidden layers (a linear VAE's decoder is one layer on z already).
     """
 
     input_dim: int = 784                    # D, pixels per image
@@ -87,6 +91,7 @@ class VAEConfig:
     mmd_kernel: str = "imq"                 # the MMD's kernel: "imq" or "rbf"
     vr_alpha: float | None = None           # alpha of the Rényi bound over the iwae_k samples (None: IWAE's, 0)
     vr_max: bool = False                    # VR-max: the largest of the iwae_k log-weights (alpha -> -inf)
+    decoder_skip: bool = False              # z enters every decoder layer (Dieng et al. 2019's skip decoder)
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -111,6 +116,11 @@ class VAEConfig:
         self._check_design_points(set_)
         self._check_discrete_and_loss(set_)
         self._check_renyi(set_)
+        if not isinstance(self.decoder_skip, bool):
+            raise ConfigError(f"decoder_skip must be True or False, got {self.decoder_skip!r}")
+        if self.decoder_skip and not self.hidden_dims:
+            raise ConfigError("decoder_skip passes z to every decoder layer after the first: it needs hidden_dims "
+                              "(a linear VAE's decoder is a single layer on z)")
 
     def _check_design_points(self, set_):
         if self.posterior not in POSTERIORS:
