@@ -79,7 +79,15 @@ def made_masks(latent_dim, hidden, reverse=False):
     deg_in = numpy.arange(1, latent_dim + 1)
     if reverse:
         deg_in = deg_in[::-1]
-    deg_h = numpy.arange(hidden) % min_hidden(latent_dim) + 1
+    return masks_from_degrees(deg_in, numpy.arange(hidden) % min_hidden(latent_dim) + 1)
+
+
+def masks_from_degrees(deg_in, deg_h):
+    """M_in[i, k] = 1[d(k) >= d(i)] (M, H) and M_out[k, i] = 1[d(i) > d(k)] (H, M), float64 0/1.
+
+    deg_in: (M,) the inputs' (and outputs') degrees; deg_h: (H,) the hidden units' degrees.
+    """
+    deg_in, deg_h = numpy.asarray(deg_in), numpy.asarray(deg_h)
     m_in = (deg_h[None, :] >= deg_in[:, None]).astype(numpy.float64)
     m_out = (deg_in[None, :] > deg_h[:, None]).astype(numpy.float64)
     return m_in, m_out
