@@ -214,6 +214,12 @@ CASES = {
          "L term without 1/2": lambda mu, lv, l: _kl(mu, lv) + (l**2).sum(-1),
          "log sigma for log sigma^2": lambda mu, lv, l: 0.5 * (mu**2 + np.exp(lv) - lv / 2 - 1).sum(-1)
                                                          + 0.5 * (l**2).sum(-1)}),
+    "check_made_masks": (
+        lambda di, dh: ((dh[None, :] >= di[:, None]) * 1.0, (di[None, :] > dh[:, None]) * 1.0),
+        {"sees itself": lambda di, dh: ((dh[None, :] >= di[:, None]) * 1.0, (di[None, :] >= dh[:, None]) * 1.0)}),
+    "check_iaf_step": (
+        lambda z, m, s: (m + (1 + np.tanh(s / 2)) / 2 * (z - m), -np.logaddexp(0, -s).sum(-1)),
+        {"log(1 - sigma)": lambda z, m, s: (m + (1 + np.tanh(s / 2)) / 2 * (z - m), -np.logaddexp(0, s).sum(-1))}),
     "check_gumbel_softmax": (
         _gumbel_softmax,
         {"tau multiplied": lambda a, g, tau: _gumbel_softmax(a, g, 1 / tau),

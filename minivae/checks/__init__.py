@@ -42,7 +42,7 @@ grouped by topic:
   1-D, the gradient penalty of a linear critic;
 * :mod:`.vaegan`: the VAE-GAN's feature-matching loss;
 * :mod:`.flows`: a planar flow step's log-determinant, the KL of a
-  full-covariance posterior;
+  full-covariance posterior; MADE's masks and an IAF step (lesson 20);
 * :mod:`.discrete`: the Gumbel-softmax sample and its backward, the
   categorical KL, nearest codes;
 * :mod:`.mmd`: the unbiased MMD^2 estimate, the KL term split into I_q(x; z)
@@ -60,7 +60,7 @@ from .decoder import (check_bernoulli_backward, check_bernoulli_log_likelihood, 
                       check_gaussian_log_likelihood)
 from .elbo import check_expected_log_likelihood
 from .discrete import (check_categorical_kl, check_gumbel_softmax, check_gumbel_softmax_backward, check_nearest_codes)
-from .flows import check_full_kl, check_planar_log_det
+from .flows import check_full_kl, check_iaf_step, check_made_masks, check_planar_log_det
 from .gan import (check_linear_critic_penalty, check_ns_generator_gradient, check_optimal_discriminator,
                   check_wasserstein_1d)
 from .gaussian import (check_kl_backward, check_kl_divergence, check_reparameterize, check_reparameterize_backward)
@@ -79,7 +79,7 @@ __all__ = [
     "check_condition_input", "check_free_bits_kl", "check_active_units",
     "check_optimal_discriminator", "check_ns_generator_gradient", "check_wasserstein_1d",
     "check_linear_critic_penalty", "check_feature_matching_loss",
-    "check_planar_log_det", "check_full_kl",
+    "check_planar_log_det", "check_full_kl", "check_made_masks", "check_iaf_step",
     "check_gumbel_softmax", "check_gumbel_softmax_backward", "check_categorical_kl", "check_nearest_codes",
     "check_mmd", "check_kl_decomposition",
     "check_effective_sample_size", "check_expected_log_likelihood", "check_linear_vae_optimum",

@@ -26,7 +26,7 @@ references are the lecture functions of :mod:`minivae.reparam`,
 Parameter names (one flat dict, shared by the optimizer and the gradient
 checker): ``encoder.{i}.W/b`` for the hidden layers, ``mu.W/b`` and
 ``logvar.W/b`` for the two heads (``L.W/b``, ``flow.W/b`` for a full
-covariance or a flow), ``prior.*`` for a learned prior,
+covariance or a planar flow; ``flow.{t}.*`` an IAF's MADEs), ``prior.*`` for a learned prior,
 ``decoder.{i}.W/b`` for every decoder layer including the output layer
 (and ``decoder.{i}.U``, z's weights into layer i >= 1 of a skip decoder,
 ``decoder_skip``: :mod:`minivae.models.skip_decoder`), and
@@ -73,16 +73,17 @@ class VAE(VAEInference, Model):
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20, likelihood="bernoulli",
                  activation="relu", beta=1.0, seed=0, dtype="float32", num_classes=None,
                  free_bits=0.0, iwae_k=1, learn_variance=False, obs_logvar=0.0, init="uniform",
-                 min_obs_logvar=None, posterior="diagonal", flow=None, flow_steps=10, prior="standard",
-                 prior_components=None, variance="fixed", latent="gaussian", categories=10, temperature=1.0,
-                 temperature_min=0.5, anneal_rate=3e-5, straight_through=False, mmd_weight=0.0, mmd_kernel="imq",
-                 vr_alpha=None, vr_max=False, decoder_skip=False, backend=None):
+                 min_obs_logvar=None, posterior="diagonal", flow=None, flow_steps=10, iaf_hidden=None,
+                 prior="standard", prior_components=None, variance="fixed", latent="gaussian", categories=10,
+                 temperature=1.0, temperature_min=0.5, anneal_rate=3e-5, straight_through=False, mmd_weight=0.0,
+                 mmd_kernel="imq", vr_alpha=None, vr_max=False, decoder_skip=False, backend=None):
         self.config = c = VAEConfig(
             input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim, likelihood=likelihood,
             activation=activation, beta=beta, dtype=dtype, num_classes=num_classes, free_bits=free_bits,
             iwae_k=iwae_k, learn_variance=learn_variance, obs_logvar=obs_logvar, init=init,
-            min_obs_logvar=min_obs_logvar, posterior=posterior, flow=flow, flow_steps=flow_steps, prior=prior,
-            prior_components=prior_components, variance=variance, latent=latent, categories=categories,
+            min_obs_logvar=min_obs_logvar, posterior=posterior, flow=flow, flow_steps=flow_steps,
+            iaf_hidden=iaf_hidden, prior=prior, prior_components=prior_components, variance=variance, latent=latent,
+            categories=categories,
             temperature=temperature, temperature_min=temperature_min, anneal_rate=anneal_rate,
             straight_through=straight_through, mmd_weight=mmd_weight, mmd_kernel=mmd_kernel, vr_alpha=vr_alpha,
             vr_max=vr_max, decoder_skip=decoder_skip)
@@ -290,6 +291,8 @@ class VAE(VAEInference, Model):
                 d[key] = getattr(c, key)
         if c.flow:
             d["flow_steps"] = c.flow_steps
+        if c.flow == "iaf":
+            d["iaf_hidden"] = c.iaf_hidden
         if c.prior != "standard":
             d["prior_components"] = c.prior_components
         return d
