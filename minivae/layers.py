@@ -125,6 +125,12 @@ class Dense:
         y = x @ self.params["W"]
         return self.backend.ops.bias_act_forward(y, self.params["b"], self.activation, out=y)
 
+    def pre_activation_grad(self, dy, y):
+        """da = dy * act'(y), written through the output y (dy itself for the identity), in this layer's buffer."""
+        if self.activation == "identity":
+            return dy
+        return self.backend.ops.act_backward(dy, y, self.activation, out=self.buffers("da", dy.shape))
+
     def backward(self, dy, need_dx=True, need_grads=True):
         """Backward of y = act(a), a = x @ W + b; fills ``grads`` (overwriting) and returns dx.
 
@@ -138,10 +144,7 @@ class Dense:
         if self.cache is None:
             raise MiniVAEError("Dense.backward() needs a forward pass first: call forward(x) before backward(dy)")
         x, y = self.cache
-        xp, ops = self.backend.xp, self.backend.ops
-        da = dy
-        if self.activation != "identity":
-            da = ops.act_backward(dy, y, self.activation, out=self.buffers("da", dy.shape))
+        xp, da = self.backend.xp, self.pre_activation_grad(dy, y)
         if need_grads:
             xp.matmul(x.T, da, out=self.grads["W"])
             xp.sum(da, axis=0, out=self.grads["b"])

@@ -157,6 +157,12 @@ CASES = {
         {"no -log K": lambda lw: _mean_of_weights(lw) + math.log(lw.shape[0]),
          "naive exp underflows": lambda lw: np.log(np.exp(lw).mean(0)),
          "sign error": lambda lw: -_mean_of_weights(lw)}),
+    "check_renyi_bound": (
+        lambda lw, a: _mean_of_weights((1 - a) * lw) / (1 - a),
+        {"no 1/(1 - alpha)": lambda lw, a: _mean_of_weights((1 - a) * lw),
+         "w^alpha for w^(1 - alpha)": lambda lw, a: _mean_of_weights(a * lw) / a if a else lw.mean(0),
+         "naive exp underflows": lambda lw, a: np.log(np.exp((1 - a) * lw).mean(0)) / (1 - a),
+         "the IWAE bound whatever alpha": lambda lw, a: _mean_of_weights(lw)}),
     "check_condition_input": (
         lambda z, y, c: np.concatenate([z, _onehot(y, c)], 1),
         {"onehot first": lambda z, y, c: np.concatenate([_onehot(y, c), z], 1),
@@ -208,6 +214,12 @@ CASES = {
          "L term without 1/2": lambda mu, lv, l: _kl(mu, lv) + (l**2).sum(-1),
          "log sigma for log sigma^2": lambda mu, lv, l: 0.5 * (mu**2 + np.exp(lv) - lv / 2 - 1).sum(-1)
                                                          + 0.5 * (l**2).sum(-1)}),
+    "check_made_masks": (
+        lambda di, dh: ((dh[None, :] >= di[:, None]) * 1.0, (di[None, :] > dh[:, None]) * 1.0),
+        {"sees itself": lambda di, dh: ((dh[None, :] >= di[:, None]) * 1.0, (di[None, :] >= dh[:, None]) * 1.0)}),
+    "check_iaf_step": (
+        lambda z, m, s: (m + (1 + np.tanh(s / 2)) / 2 * (z - m), -np.logaddexp(0, -s).sum(-1)),
+        {"log(1 - sigma)": lambda z, m, s: (m + (1 + np.tanh(s / 2)) / 2 * (z - m), -np.logaddexp(0, s).sum(-1))}),
     "check_gumbel_softmax": (
         _gumbel_softmax,
         {"tau multiplied": lambda a, g, tau: _gumbel_softmax(a, g, 1 / tau),

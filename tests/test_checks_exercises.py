@@ -1,4 +1,4 @@
-"""The checkers of the exercises in lessons 1, 3, 7, 11 and 19 name the mistake they see, and their references are right."""
+"""The checkers of the exercises in lessons 1, 3, 7, 11, 19 and 22 name the mistake they see, and their references are right."""
 import numpy as np
 import pytest
 
@@ -104,3 +104,11 @@ def test_swapped_gap_parts_are_named(capsys):
     out = _hint(capsys)
     assert "the two parts swapped (this is the amortization gap)" in out
     assert "the two parts swapped (this is the approximation gap)" in out
+
+
+def test_renyi_bound_without_its_factor_or_with_alpha_for_one_minus_alpha_is_named(capsys):
+    from minivae import renyi
+    assert checks.check_renyi_bound(lambda lw, a: (1 - a) * renyi.bound(lw, a)) is False
+    assert "the factor 1/(1 - alpha) left out" in _hint(capsys)
+    assert checks.check_renyi_bound(lambda lw, a: renyi.bound(lw, 1 - a) if a else lw.mean(0)) is False
+    assert "alpha where 1 - alpha belongs" in _hint(capsys)

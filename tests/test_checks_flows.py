@@ -1,4 +1,5 @@
-"""minivae.checks for lesson 16: a planar step's log-determinant and the full-covariance KL.
+"""minivae.checks for lessons 16 and 20: a planar step's log-determinant, the full-covariance KL, MADE's masks and an
+IAF step.
 
 Each check accepts the right answer, rejects plausible wrong ones with a message that names the mistake,
 and its reference (the library's planar_flow and full_kl) agrees with an independent oracle: numpy's
@@ -27,6 +28,15 @@ def _a(z, w, b):
     return (z * w).sum(-1) + b
 
 
+def _masks(deg_in, deg_h):
+    return (deg_h[None, :] >= deg_in[:, None]) * 1.0, (deg_in[None, :] > deg_h[:, None]) * 1.0
+
+
+def _iaf_step(z, m, s):
+    sigma = (1 + np.tanh(s / 2)) / 2                                       # sigmoid(s), no overflow
+    return sigma * z + (1 - sigma) * m, -np.logaddexp(0, -s).sum(-1)
+
+
 # name -> (the right answer, {mistake: (wrong implementation, words the feedback must contain)})
 CASES = {
     "check_planar_log_det": (
@@ -53,6 +63,19 @@ CASES = {
                                "sigma = exp(logvar / 2) used where sigma^2"),
          "no -M": (lambda mu, lv, l: _full_kl(mu, lv, l) + 0.5 * mu.shape[1], "the -M left out"),
          "negated": (lambda mu, lv, l: -_full_kl(mu, lv, l), "max relative error")}),
+    "check_made_masks": (
+        _masks,
+        {">= in m_out": (lambda di, dh: (_masks(di, dh)[0], (di[None, :] >= dh[:, None]) * 1.0), "not autoregressive"),
+         "> in m_in": (lambda di, dh: ((dh[None, :] > di[:, None]) * 1.0, _masks(di, dh)[1]), "its own degree"),
+         "transposed": (lambda di, dh: (_masks(di, dh)[0].T, _masks(di, dh)[1]), "expected (4, 3)"),
+         "one mask": (lambda di, dh: _masks(di, dh)[0], "expected a tuple of 2")}),
+    "check_iaf_step": (
+        _iaf_step,
+        {"swapped": (lambda z, m, s: (_iaf_step(z, m, -s)[0], _iaf_step(z, m, s)[1]), "1 - sigma swapped"),
+         "log(1 - sigma)": (lambda z, m, s: (_iaf_step(z, m, s)[0], _iaf_step(z, m, -s)[1]), "sum log(1 - sigma)"),
+         "s for log sigma": (lambda z, m, s: (_iaf_step(z, m, s)[0], s.sum(-1)), "not s"),
+         "naive log": (lambda z, m, s: (_iaf_step(z, m, s)[0], np.log(1 / (1 + np.exp(-s))).sum(-1)),
+                       "underflows to 0")}),
 }
 
 
@@ -185,3 +208,13 @@ def test_full_kl_gradient_in_l_is_l():
     mu, lv, l_flat = rng.normal(size=(2, 4)), rng.normal(size=(2, 4)), rng.normal(size=(2, 6))
     num = numerical_gradient(lambda: flows.full_kl(mu, lv, l_flat).sum(), l_flat, h=1e-4)
     assert np.allclose(num, l_flat, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_masks_that_pass_the_check_make_an_autoregressive_made(reverse):
+    """The masks of the library's MADE are those of its degrees, and they pass the student check."""
+    from minivae.iaf import made_masks
+    m_in, m_out = made_masks(5, 7, reverse)
+    deg_in = np.arange(5, 0, -1) if reverse else np.arange(1, 6)
+    np.testing.assert_array_equal(m_in, _masks(deg_in, np.arange(7) % 4 + 1)[0])
+    assert not np.diag(m_in @ m_out).any()                                   # no output sees its own input

@@ -16,12 +16,14 @@ SMALL = dict(input_dim=6, hidden_dims=(5,), latent_dim=3, activation="tanh", dty
 DESIGNS = {
     "full covariance": dict(posterior="full"),
     "planar flow": dict(flow="planar", flow_steps=3),
+    "IAF": dict(flow="iaf", flow_steps=3, iaf_hidden=3),
     "mixture prior": dict(prior="mog", prior_components=3),
     "VampPrior": dict(prior="vamp", prior_components=3),
     "network variance": dict(likelihood="gaussian", variance="network", min_obs_logvar=-3.0),
     "network variance, no floor": dict(likelihood="gaussian", variance="network"),
     "full covariance, IWAE": dict(posterior="full", iwae_k=3),
     "planar flow, IWAE": dict(flow="planar", flow_steps=2, iwae_k=3),
+    "IAF, IWAE": dict(flow="iaf", flow_steps=2, iaf_hidden=4, iwae_k=3),
     "VampPrior, IWAE": dict(prior="vamp", prior_components=3, iwae_k=2),
     "mixture prior, CVAE": dict(prior="mog", prior_components=2, num_classes=3),
     "VampPrior, linear VAE": dict(prior="vamp", prior_components=2, hidden_dims=()),
@@ -41,14 +43,14 @@ def _batch(vae, rng, n=4):
 @pytest.mark.parametrize("name", DESIGNS)
 def test_every_gradient_of_the_full_loss_matches_finite_differences(name, rng):
     vae = VAE(**{**SMALL, **DESIGNS[name]})
-    for k in ("L.W", "L.b", "flow.W"):          # L = 0 and the identity flow at the start: check away from them
-        if k in vae.params:
+    for k in vae.params:                        # L = 0 and the identity flows at the start: check away from them
+        if k in ("L.W", "L.b", "flow.W") or k.endswith((".Wm", ".Ws")):
             vae.params[k][...] = 0.5 * rng.standard_normal(vae.params[k].shape)
     x, y, eps = _batch(vae, rng)
     vae.loss(x, y=y, eps=eps)
     grads = {k: g.copy() for k, g in vae.backward().items()}
     # a planar step's u_hat has 1 / ||w||^2: a small w (as initialised) curves the loss, so a finer step
-    h = 3e-4 if vae.config.flow else 1e-3
+    h = 3e-4 if vae.config.flow == "planar" else 1e-3
     errors = check_model_gradients(lambda: float(vae.loss(x, y=y, eps=eps)["loss"]), vae.params, grads, h=h)
     assert max(errors.values()) < 1e-7, errors
 
@@ -57,6 +59,7 @@ def test_each_design_point_has_its_own_parameters():
     names = {k: set(VAE(**{**SMALL, **v}).params) for k, v in DESIGNS.items()}
     assert {"L.W", "L.b"} <= names["full covariance"]
     assert {"flow.W", "flow.b"} <= names["planar flow"]
+    assert {"flow.0.W", "flow.2.V", "flow.1.bs"} <= names["IAF"] and "flow.W" not in names["IAF"]
     assert {"prior.means", "prior.logvars", "prior.logits"} <= names["mixture prior"]
     assert "prior.pseudo_inputs" in names["VampPrior"]
     assert VAE(**{**SMALL, **DESIGNS["network variance"]}).params["decoder.1.b"].shape == (12,)   # mean, log sigma^2
@@ -117,7 +120,8 @@ def test_init_pseudo_inputs_takes_distinct_training_images(rng):
         VAE(**SMALL).init_pseudo_inputs(x)
 
 
-@pytest.mark.parametrize("name", ["full covariance", "planar flow", "mixture prior", "VampPrior", "network variance"])
+@pytest.mark.parametrize("name", ["full covariance", "planar flow", "IAF", "mixture prior", "VampPrior",
+                                  "network variance"])
 def test_log_likelihood_is_finite_and_above_the_elbo(name, rng):
     """log p(x) >= ELBO: the k-sample bound of the model's own q and p is at least the one-sample mean."""
     vae = VAE(**{**SMALL, **DESIGNS[name]})
@@ -138,7 +142,7 @@ def test_samples_come_from_the_learned_prior(rng):
     assert VAE(**SMALL, prior="vamp", prior_components=3).sample(4).shape == (4, 6)
 
 
-@pytest.mark.parametrize("name", ["full covariance", "planar flow", "VampPrior", "network variance"])
+@pytest.mark.parametrize("name", ["full covariance", "planar flow", "IAF", "VampPrior", "network variance"])
 def test_a_checkpoint_rebuilds_the_same_model(name, tmp_path, rng):
     vae = VAE(**{**SMALL, **DESIGNS[name]})
     vae.save(tmp_path / "m.npz")
@@ -164,7 +168,7 @@ def test_the_network_variance_floor_is_soft_and_the_unfloored_model_runs_away(rn
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(posterior="cholesky"), r"posterior must be one of \('diagonal', 'full'\)"),
-    (dict(flow="radial"), r"flow must be None or one of \('planar',\)"),
+    (dict(flow="radial"), r"flow must be None or one of \('planar', 'iaf'\)"),
     (dict(flow="planar", flow_steps=0), "flow_steps .* must be an integer >= 1"),
     (dict(flow="planar", posterior="full"), "use posterior='diagonal'"),
     (dict(prior="gmm"), r"prior must be one of \('standard', 'mog', 'vamp'\)"),

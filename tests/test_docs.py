@@ -138,3 +138,16 @@ def test_the_readme_gives_the_install_and_test_commands_that_ci_runs():
     test = 'python -m pip install -e ".[test,lessons,docs]" && python -m pytest'
     assert install in text and test in text
     assert test in (ROOT / ".ci" / "run").read_text(encoding="utf-8"), "CI no longer runs the README's test command"
+
+
+def test_no_merge_conflict_markers_are_left_in_the_sources_and_docs():
+    for folder in ("minivae", "lessons", "tests", ".ci"):
+        paths = [*(ROOT / folder).rglob("*"), *ROOT.glob("*.*")] if folder == "minivae" else (ROOT / folder).rglob("*")
+        for path in paths:
+            if path.suffix in (".py", ".md", ".ipynb", ".cfg", ".toml", ".txt") or path.name == "run":
+                _assert_no_markers(path)
+
+
+def _assert_no_markers(path):
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        assert not line.startswith(("<<<<<<< ", ">>>>>>> ")), f"{path.relative_to(ROOT)}:{n}: {line}"

@@ -17,6 +17,8 @@ EXPECTED = [
     "09_posterior_collapse", "10_importance_weighted_bounds", "11_latent_arithmetic", "12_gpu_kernels",
     "13_gan_game", "14_wgan_lsgan", "15_vae_vs_gan", "16_posteriors_and_priors",
     "17_discrete_latents", "18_changing_the_loss", "19_what_generative_means",
+    "20_inverse_autoregressive_flows",
+    "22_renyi_bounds",
 ]
 LESSONS = sorted(LESSON_DIR.glob("*.ipynb"))
 QUICK_LIMIT_S = 60          # the cap per notebook on a 2-core CPU (they take ~5-20 s)

@@ -51,11 +51,13 @@ VARIANTS = {          # name: (VAE options, batch preparation)
 DESIGN = {
     "full covariance": ({"posterior": "full"}, {}),
     "planar flow, K = 10": ({"flow": "planar", "flow_steps": 10}, {}),
+    "IAF, K = 2, H = 80": ({"flow": "iaf", "flow_steps": 2, "iaf_hidden": 80}, {}),
     "mixture prior, 10": ({"prior": "mog"}, {}),
     "VampPrior, 500": ({"prior": "vamp"}, {}),
     "network variance": ({"likelihood": "gaussian", "variance": "network", "min_obs_logvar": -6.0}, {}),
     "categorical 20 x 10": ({"latent": "categorical", "categories": 10}, {}),
     "MMD-VAE": ({"mmd_weight": 100.0, "beta": 0.0}, {}),
+    "skip decoder": ({"decoder_skip": True}, {}),
 }
 ALL = {**VARIANTS, **DESIGN}
 

@@ -32,7 +32,7 @@ grouped by topic:
 * :mod:`.elbo`: the ELBO's reconstruction term of a linear-Gaussian decoder (lesson 3);
 * :mod:`.gaussian`: KL, reparameterization;
 * :mod:`.decoder`: dense backward, likelihoods;
-* :mod:`.bounds`: log weights, IWAE;
+* :mod:`.bounds`: log weights, IWAE, the Rényi bound (lesson 22);
 * :mod:`.linear`: the optimum of the 1-1-1 linear beta-VAE (lesson 7);
 * :mod:`.conditional`: CVAE;
 * :mod:`.attributes`: an attribute vector balanced within classes (lesson 11);
@@ -42,7 +42,7 @@ grouped by topic:
   1-D, the gradient penalty of a linear critic;
 * :mod:`.vaegan`: the VAE-GAN's feature-matching loss;
 * :mod:`.flows`: a planar flow step's log-determinant, the KL of a
-  full-covariance posterior;
+  full-covariance posterior; MADE's masks and an IAF step (lesson 20);
 * :mod:`.discrete`: the Gumbel-softmax sample and its backward, the
   categorical KL, nearest codes;
 * :mod:`.mmd`: the unbiased MMD^2 estimate, the KL term split into I_q(x; z)
@@ -52,7 +52,7 @@ grouped by topic:
 """
 from .amortization import check_gap_parts
 from .attributes import check_attribute_vector
-from .bounds import check_iwae_bound, check_log_weights
+from .bounds import check_iwae_bound, check_log_weights, check_renyi_bound
 from .collapse import check_active_units, check_free_bits_kl
 from .compare import RTOL, SHAPES  # noqa: F401  (SHAPES: not in __all__, importable as before)
 from .conditional import check_condition_input
@@ -60,7 +60,7 @@ from .decoder import (check_bernoulli_backward, check_bernoulli_log_likelihood, 
                       check_gaussian_log_likelihood)
 from .elbo import check_expected_log_likelihood
 from .discrete import (check_categorical_kl, check_gumbel_softmax, check_gumbel_softmax_backward, check_nearest_codes)
-from .flows import check_full_kl, check_planar_log_det
+from .flows import check_full_kl, check_iaf_step, check_made_masks, check_planar_log_det
 from .gan import (check_linear_critic_penalty, check_ns_generator_gradient, check_optimal_discriminator,
                   check_wasserstein_1d)
 from .gaussian import (check_kl_backward, check_kl_divergence, check_reparameterize, check_reparameterize_backward)
@@ -75,11 +75,11 @@ __all__ = [
     "check_kl_divergence", "check_kl_backward",
     "check_reparameterize", "check_reparameterize_backward",
     "check_dense_backward", "check_bernoulli_log_likelihood", "check_bernoulli_backward",
-    "check_gaussian_log_likelihood", "check_log_weights", "check_iwae_bound",
+    "check_gaussian_log_likelihood", "check_log_weights", "check_iwae_bound", "check_renyi_bound",
     "check_condition_input", "check_free_bits_kl", "check_active_units",
     "check_optimal_discriminator", "check_ns_generator_gradient", "check_wasserstein_1d",
     "check_linear_critic_penalty", "check_feature_matching_loss",
-    "check_planar_log_det", "check_full_kl",
+    "check_planar_log_det", "check_full_kl", "check_made_masks", "check_iaf_step",
     "check_gumbel_softmax", "check_gumbel_softmax_backward", "check_categorical_kl", "check_nearest_codes",
     "check_mmd", "check_kl_decomposition",
     "check_effective_sample_size", "check_expected_log_likelihood", "check_linear_vae_optimum",

@@ -1,12 +1,12 @@
-"""Checks of the bounds on log p(x): the one-sample log weights (lesson 6) and the
-importance-weighted bound L_K (lesson 10)."""
+"""Checks of the bounds on log p(x): the one-sample log weights (lesson 6), the
+importance-weighted bound L_K (lesson 10) and the Rényi bound L_alpha (lesson 22)."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from .. import iwae
+from .. import iwae, renyi
 from .compare import SHAPES, _call, _case, _compare, _gauss_inputs, _report, _rng
 
 
@@ -66,3 +66,35 @@ def check_iwae_bound(student_fn):
         results.append(_case(check, title, [lambda: _compare(check, "L_K", got, want, inputs, mistakes)]))
     return _report(check, results)
 
+
+
+# ------------------------------------------------------ lesson 22: Rényi
+def check_renyi_bound(student_fn):
+    """``student_fn(log_w, alpha) -> L_alpha (N,)`` from log weights (K, N) and a finite alpha != 1:
+
+        L_alpha = 1/(1 - alpha) log (1/K) sum_k exp((1 - alpha) log w_k).
+
+    Reference :func:`minivae.renyi.bound`. The cases take alpha on both sides
+    of 0 and above 1 (where 1 - alpha < 0), and log weights where exp((1 - alpha)
+    log w) underflows (near -2000) or overflows (alpha = 2 near -1000): take the
+    max of (1 - alpha) log w out first.
+    """
+    check = "check_renyi_bound"
+    rng, results = _rng(22), []
+    for (k, n), alpha, offset in (((1, 3), 0.5, -100.0), ((5, 4), 0.5, -100.0), ((8, 6), -2.0, -100.0),
+                                  ((6, 3), 3.0, -100.0), ((10, 3), 0.0, -100.0), ((10, 3), 0.5, -2000.0),
+                                  ((4, 3), 2.0, -1000.0)):
+        log_w = offset + 5 * rng.standard_normal((k, n))
+        inputs = {"log_w": log_w, "alpha": alpha}
+        got = _call(check, student_fn, {"log_w": log_w.copy(), "alpha": alpha})
+        want, t = renyi.bound(log_w, alpha), 1.0 - alpha
+        mistakes = {"the factor 1/(1 - alpha) left out": t * want,
+                    "the -log K left out (a sum instead of a mean of the w^(1 - alpha))": want + math.log(k) / t,
+                    "the IWAE bound (alpha = 0), whatever alpha": iwae.bound(log_w),
+                    "the mean of the log weights (the ELBO, alpha -> 1)": log_w.mean(0)}
+        if alpha != 0:
+            mistakes["alpha where 1 - alpha belongs (w^alpha / alpha)"] = renyi.bound(log_w, 1.0 - alpha)
+        title = f"log_w of shape {(k, n)} around {offset:g}, alpha = {alpha:g}" + (
+            " (exp under- or overflows: use log-sum-exp)" if offset < -500 else "")
+        results.append(_case(check, title, [lambda: _compare(check, "L_alpha", got, want, inputs, mistakes)]))
+    return _report(check, results)

@@ -1,16 +1,21 @@
 """Checks of lesson 16 (richer posteriors): the log-determinant of one planar flow step and the KL
-of a full-covariance Gaussian posterior.
+of a full-covariance Gaussian posterior; and of lesson 20 (inverse autoregressive flows): MADE's masks
+and one IAF step given the MADE's outputs.
 
-Both references are the library's own: :func:`minivae.planar.planar_flow` with one step (K = 1) and
-one sample (S = 1), and :func:`minivae.full_covariance.full_kl`.
+The references are the library's own: :func:`minivae.planar.planar_flow` with one step (K = 1) and
+one sample (S = 1), :func:`minivae.full_covariance.full_kl`, :func:`minivae.iaf.masks_from_degrees` and
+:func:`minivae.iaf.iaf_step` (through its sigmoid and softplus).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..activations import sigmoid
 from ..full_covariance import full_kl, tril_size
+from ..iaf import masks_from_degrees
+from ..likelihoods import softplus
 from ..planar import planar_flow, u_hat
-from .compare import SHAPES, _call, _case, _compare, _gauss_inputs, _report, _rng
+from .compare import SHAPES, _call, _call_for, _case, _compare, _gauss_inputs, _report, _rng
 
 
 # ------------------------------------------------------------ inputs
@@ -127,4 +132,71 @@ def check_full_kl(student_fn):
                  "prior": f"shape {shape}, mu = 0, logvar = 0, L = 0: q is the prior, KL must be 0",
                  "L only": f"shape {shape}, mu = 0, logvar = 0: KL must be 1/2 sum L_ij^2"}[special]
         results.append(_case(check, title, [lambda: _compare(check, "kl", got, want, inputs, mistakes)]))
+    return _report(check, results)
+
+
+# ----------------------------------------------- lesson 20: MADE's masks
+def check_made_masks(student_fn):
+    """``student_fn(deg_in, deg_h) -> (m_in (M, H), m_out (H, M))``: MADE's masks from the degrees,
+
+        m_in[i, k] = 1 if deg_h[k] >= deg_in[i] else 0,     m_out[k, i] = 1 if deg_in[i] > deg_h[k] else 0,
+
+    so that output i depends only on inputs of smaller degree. deg_in: (M,) a permutation of 1..M (the
+    order); deg_h: (H,) integers in 1..M-1. Reference :func:`minivae.iaf.masks_from_degrees`. Cases: the
+    natural and the reversed order, random orders and widths, and M = 2 (one hidden degree).
+    """
+    check = "check_made_masks"
+    rng, results = _rng(20), []
+    for m, h, order in [(4, 3, "natural"), (4, 6, "reversed"), (6, 10, "random"), (2, 3, "natural"), (9, 8, "random")]:
+        deg_in = {"natural": np.arange(1, m + 1), "reversed": np.arange(m, 0, -1),
+                  "random": rng.permutation(m) + 1}[order]
+        deg_h = rng.integers(1, m, h) if order == "random" else np.arange(h) % (m - 1) + 1
+        inputs = {"deg_in": deg_in, "deg_h": deg_h}
+        got = _call_for(check, student_fn, inputs, 2, results)
+        if got is None:
+            continue
+        want_in, want_out = masks_from_degrees(deg_in, deg_h)
+        strict_in, loose_out = (deg_h[None, :] > deg_in[:, None]) * 1.0, (deg_in[None, :] >= deg_h[:, None]) * 1.0
+        mistakes_in = {"> where >= belongs: hidden unit k must see the inputs of its own degree": strict_in}
+        mistakes_out = {">= where > belongs: output i would see input i itself (not autoregressive)": loose_out}
+        title = f"{order} order over M = {m} variables, H = {h} hidden units"
+        results.append(_case(check, title, [
+            lambda: _compare(check, "m_in", got[0], want_in, inputs, mistakes_in),
+            lambda: _compare(check, "m_out", got[1], want_out, inputs, mistakes_out)]))
+    return _report(check, results)
+
+
+# ----------------------------------------------- lesson 20: one IAF step
+def check_iaf_step(student_fn):
+    """``student_fn(z, m, s) -> (z_new (N, M), log_det (N,))``: one IAF step given the MADE's outputs,
+
+        sigma = sigmoid(s),   z_new = sigma * z + (1 - sigma) * m,   log_det = sum_i log sigma_i,
+
+    per row; z, m, s: (N, M). Reference :func:`minivae.iaf.iaf_step`'s arithmetic (log sigma =
+    -softplus(-s)). Cases: random shapes, and s in [-800, -750], where sigma = sigmoid(s) underflows to 0 in
+    float64 and log(sigmoid(s)) is -inf: write log sigma = -softplus(-s) = s - log1p(exp(s)) for s < 0.
+    """
+    check = "check_iaf_step"
+    rng, results = _rng(21), []
+    for shape, special in [(s, None) for s in SHAPES] + [((5, 4), "underflow")]:
+        z, m = rng.standard_normal(shape), rng.standard_normal(shape)
+        s = rng.uniform(-800, -750, shape) if special else 2 * rng.standard_normal(shape)
+        inputs = {"z": z, "m": m, "s": s}
+        got = _call_for(check, student_fn, inputs, 2, results)
+        if got is None:
+            continue
+        sigma = sigmoid(s)
+        want_z, want_ld = sigma * z + (1 - sigma) * m, -softplus(-s).sum(axis=-1)
+        with np.errstate(all="ignore"):
+            mistakes_z = {"sigma and 1 - sigma swapped": (1 - sigma) * z + sigma * m,
+                          "s used where sigma = sigmoid(s) belongs": s * z + (1 - s) * m}
+            mistakes_ld = {"sum log(1 - sigma): the Jacobian's diagonal is sigma": np.log(1 - sigma).sum(-1),
+                           "sum s: log sigma = log sigmoid(s), not s": s.sum(-1),
+                           "the determinant itself, not its log": np.exp(want_ld),
+                           "sigma underflowed to 0: write log sigma = -softplus(-s)": np.log(sigma).sum(-1)}
+        title = (f"z, m, s of shape {shape}" if special is None else
+                 f"shape {shape}, s in [-800, -750]: sigmoid(s) underflows to 0, log sigma = -softplus(-s) ~ s")
+        results.append(_case(check, title, [
+            lambda: _compare(check, "z_new", got[0], want_z, inputs, mistakes_z),
+            lambda: _compare(check, "log_det", got[1], want_ld, inputs, mistakes_ld)]))
     return _report(check, results)

@@ -2,6 +2,7 @@
 
     --posterior diagonal|full       q(z|x): diagonal or full-covariance Gaussian
     --flow planar --flow-steps K    K planar flow steps after the Gaussian sample
+    --flow iaf --iaf-hidden H       K inverse autoregressive steps instead, each a MADE H wide (Kingma et al. 2016)
     --prior standard|mog|vamp       p(z): N(0, I), a learned mixture, the VampPrior
     --prior-components K            the learned prior's components (mog 10, vamp 500 when omitted)
     --pseudo-inputs data|grey       where the VampPrior's pseudo-inputs start
@@ -9,6 +10,7 @@
     --latent categorical --categories K [--temperature T --temperature-min T --anneal-rate R --straight-through]
     --mmd-weight LAMBDA [--mmd-kernel imq|rbf]   InfoVAE / MMD-VAE (with --kl-weight, i.e. --beta)
     --vr-alpha A | --vr-max         the Rényi bound over --iwae-k K samples (Li & Turner 2016)
+    --decoder-skip                  z enters every decoder layer (Dieng et al. 2019's skip decoder)
 """
 from __future__ import annotations
 
@@ -19,14 +21,21 @@ def add_design_args(group, variance=True):
     """Add the design-point flags to an argparse group (``variance``: also --variance)."""
     group.add_argument("--posterior", choices=POSTERIORS, default="diagonal",
                        help="q(z|x): diagonal Gaussian, or full covariance (L ⊙ L_mask + diag(sigma)) eps + mu")
-    group.add_argument("--flow", choices=FLOWS, default=None, help="planar normalizing flow steps after the sample")
+    group.add_argument("--flow", choices=FLOWS, default=None,
+                       help="normalizing flow steps after the sample: planar, or inverse autoregressive (iaf)")
     group.add_argument("--flow-steps", type=int, default=10, metavar="K", help="number of flow steps (with --flow)")
+    group.add_argument("--iaf-hidden", type=int, default=None, metavar="H",
+                       help="width of each IAF step's MADE (with --flow iaf; default 4 x latent dim, at least "
+                            "latent dim - 1)")
     group.add_argument("--prior", choices=PRIORS, default="standard",
                        help="p(z): N(0, I), a learned mixture of Gaussians (mog), or the VampPrior (vamp)")
     group.add_argument("--prior-components", type=int, default=None, metavar="K",
                        help="components of a learned prior (default: 10 for mog, 500 pseudo-inputs for vamp)")
     group.add_argument("--pseudo-inputs", choices=("data", "grey"), default="data",
                        help="VampPrior: start the pseudo-inputs at random training images (data) or near 0.5 (grey)")
+    group.add_argument("--decoder-skip", action="store_true",
+                       help="z enters every decoder layer, the output layer included (Dieng et al. 2019: a remedy "
+                            "for posterior collapse); needs --hidden-dims")
     if variance:
         group.add_argument("--variance", choices=VARIANCES, default=None,
                            help="Gaussian decoder variance: fixed (--obs-logvar), pixel (learned per pixel, as "
@@ -64,8 +73,8 @@ DISCRETE_AND_LOSS = ("latent", "categories", "temperature", "temperature_min", "
 
 def design_kwargs(a):
     """The VAE keyword arguments of the parsed design-point flags."""
-    kw = dict(posterior=a.posterior, flow=a.flow, flow_steps=a.flow_steps, prior=a.prior,
-              prior_components=a.prior_components)
+    kw = dict(posterior=a.posterior, flow=a.flow, flow_steps=a.flow_steps, iaf_hidden=a.iaf_hidden,
+              prior=a.prior, prior_components=a.prior_components, decoder_skip=a.decoder_skip)
     kw.update({k: getattr(a, k) for k in DISCRETE_AND_LOSS if hasattr(a, k)})
     if getattr(a, "variance", None) is not None:
         kw["variance"] = a.variance

@@ -9,6 +9,10 @@ The encoder's last hidden layer h feeds linear heads:
   the encoder outputs them, as in Rezende & Mohamed's experiments, so each
   x gets its own flow); z_K = f_K(... f_1(z_0)) after the diagonal sample z_0,
   log q_K(z_K|x) = log q_0(z_0|x) - sum_k log|det df_k/dz| (:mod:`minivae.planar`).
+* ``flow="iaf"``: K inverse autoregressive steps (Kingma et al. 2016) whose
+  MADEs are model parameters (``flow.{t}.W`` ...), shared by every x, with
+  the encoder's last hidden layer h as their context (s["context"] = h);
+  log q_K = log q_0 - sum_t sum_i log sigma_t,i (:mod:`minivae.iaf`).
 
 Two ways to a KL term. ``closed_form``: z and KL(q || N(0, I)) in closed
 form (the backend's fused op for the diagonal case). ``sample``: z and
@@ -27,6 +31,7 @@ import math
 import numpy
 
 from ..full_covariance import full_kl, full_kl_backward, full_reparameterize, full_reparameterize_backward, tril_size
+from ..iaf import MADE, iaf_flow, iaf_flow_backward
 from ..layers import Dense, init_for
 from ..likelihoods import LOG_2PI
 from ..planar import planar_flow, planar_flow_backward
@@ -35,10 +40,11 @@ from .parts import Posterior
 
 
 class GaussianPosterior(Posterior):
-    """q(z|x): a diagonal or full-covariance Gaussian, optionally followed by K planar flow steps.
+    """q(z|x): a diagonal or full-covariance Gaussian, optionally followed by K planar or IAF flow steps.
 
     Head parameters: ``mu.W/b``, ``logvar.W/b``, ``L.W/b`` (full covariance)
-    and ``flow.W/b`` (planar flow: per step u (M), w (M), b (1)).
+    and ``flow.W/b`` (planar flow: per step u (M), w (M), b (1)); an IAF's
+    MADEs are ``flow.{t}.W, V, b, Wm, bm, Ws, bs`` (:class:`minivae.iaf.MADE`).
     """
 
     def __init__(self, config, h_dim, rng, backend, dtype):
@@ -47,13 +53,15 @@ class GaussianPosterior(Posterior):
         self.latent_dim, self.backend, self.xp = m, backend, backend.xp
         self.full = c.posterior == "full"
         self.steps = c.flow_steps if c.flow else 0
+        self.iaf = [MADE(m, h_dim, c.iaf_hidden, rng, self.xp, dtype, reverse=t % 2 == 1)
+                    for t in range(self.steps)] if c.flow == "iaf" else []
         self.heads = {"mu": Dense(h_dim, m, rng, backend, dtype, init),
                       "logvar": Dense(h_dim, m, rng, backend, dtype, init)}
         if self.full:                                  # L = 0 at the start: the diagonal posterior, then learned
             self.heads["L"] = Dense(h_dim, tril_size(m), rng, backend, dtype, init)
             for a in self.heads["L"].params.values():
                 a[...] = 0
-        if self.steps:
+        if self.steps and not self.iaf:
             self.heads["flow"] = Dense(h_dim, self.steps * (2 * m + 1), rng, backend, dtype, init)
             self._identity_flow(rng, backend)
         self.closed_form = not self.steps
@@ -66,6 +74,27 @@ class GaussianPosterior(Posterior):
         u = math.log(math.e - 1) * w / (w * w).sum(axis=1, keepdims=True)
         p["W"][...] = 0
         p["b"][...] = backend.asarray(numpy.concatenate([u.ravel(), w.ravel(), numpy.zeros(k)]), dtype=p["b"].dtype)
+
+    def parts(self):
+        """The heads, then the IAF's MADEs as ``flow.{t}``."""
+        return super().parts() + [(f"flow.{t}", made) for t, made in enumerate(self.iaf)]
+
+    def stats(self, h, train=True):
+        """The heads' outputs; with an IAF also its context, h itself (``s["context"]``)."""
+        s = super().stats(h, train)
+        if self.iaf:
+            s["context"] = h
+        return s
+
+    def stats_backward(self, dstats, need_dx=True):
+        """dL/dh through the heads, plus the IAF's dL/dcontext (h feeds both)."""
+        dh = super().stats_backward(dstats, need_dx)
+        if self.iaf and need_dx:
+            dh += dstats["context"]
+        return dh
+
+    def _iaf_steps(self):
+        return [(made.params, made.masks) for made in self.iaf]
 
     def noise(self, rng, lead, dtype):
         """eps ~ N(0, I) of shape lead + (M,) (``lead``: (N,) or (S, N)).""" 
@@ -114,7 +143,10 @@ class GaussianPosterior(Posterior):
         else:
             z, c = reparameterize(mu, logvar, e)
         fc = None
-        if self.steps:                                                             # log q_K = log q_0 - log det
+        if self.iaf:                                                               # log q_K = log q_0 - log det
+            z, log_det, fc = iaf_flow(z, s["context"], self._iaf_steps())
+            log_q = log_q - log_det
+        elif self.steps:
             z, log_det, fc = planar_flow(z, *self.flow_parameters(s["flow"]))
             log_q = log_q - log_det
         cache = (squeeze, c, fc)
@@ -126,7 +158,12 @@ class GaussianPosterior(Posterior):
         if squeeze:
             dz, dlog_q = dz[None], dlog_q[None]
         d = {}
-        if self.steps:
+        if self.iaf:
+            dz, d["context"], grads = iaf_flow_backward(dz, -dlog_q, fc)
+            for made, g in zip(self.iaf, grads):
+                for k, v in g.items():
+                    made.grads[k][...] = v
+        elif self.steps:
             dz, du, dw, db = planar_flow_backward(dz, -dlog_q, fc)
             d["flow"] = self.xp.concatenate([du.reshape(du.shape[0], -1), dw.reshape(dw.shape[0], -1), db], axis=1)
         if self.full:
@@ -140,4 +177,6 @@ class GaussianPosterior(Posterior):
         """The z a reconstruction decodes: the mean mu, pushed through the flow (eps = 0) if there is one."""
         if not self.steps:
             return s["mu"]
+        if self.iaf:
+            return iaf_flow(s["mu"][None], s["context"], self._iaf_steps())[0][0]
         return planar_flow(s["mu"][None], *self.flow_parameters(s["flow"]))[0][0]

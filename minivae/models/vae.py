@@ -26,8 +26,10 @@ references are the lecture functions of :mod:`minivae.reparam`,
 Parameter names (one flat dict, shared by the optimizer and the gradient
 checker): ``encoder.{i}.W/b`` for the hidden layers, ``mu.W/b`` and
 ``logvar.W/b`` for the two heads (``L.W/b``, ``flow.W/b`` for a full
-covariance or a flow), ``prior.*`` for a learned prior,
-``decoder.{i}.W/b`` for every decoder layer including the output layer, and
+covariance or a planar flow; ``flow.{t}.*`` an IAF's MADEs), ``prior.*`` for a learned prior,
+``decoder.{i}.W/b`` for every decoder layer including the output layer
+(and ``decoder.{i}.U``, z's weights into layer i >= 1 of a skip decoder,
+``decoder_skip``: :mod:`minivae.models.skip_decoder`), and
 ``decoder.logvar`` for a learned per-pixel variance.
 """
 from __future__ import annotations
@@ -47,6 +49,7 @@ from .observation import make_observation
 from ..layers import MLP, pack_parameters
 from ..mmd import mmd, mmd_backward
 from .base import Model
+from .skip_decoder import SkipMLP
 from .vae_inference import VAEInference
 from ..optim import make_optimizer
 
@@ -70,19 +73,20 @@ class VAE(VAEInference, Model):
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20, likelihood="bernoulli",
                  activation="relu", beta=1.0, seed=0, dtype="float32", num_classes=None,
                  free_bits=0.0, iwae_k=1, learn_variance=False, obs_logvar=0.0, init="uniform",
-                 min_obs_logvar=None, posterior="diagonal", flow=None, flow_steps=10, prior="standard",
-                 prior_components=None, variance="fixed", latent="gaussian", categories=10, temperature=1.0,
-                 temperature_min=0.5, anneal_rate=3e-5, straight_through=False, mmd_weight=0.0, mmd_kernel="imq",
-                 vr_alpha=None, vr_max=False, backend=None):
+                 min_obs_logvar=None, posterior="diagonal", flow=None, flow_steps=10, iaf_hidden=None,
+                 prior="standard", prior_components=None, variance="fixed", latent="gaussian", categories=10,
+                 temperature=1.0, temperature_min=0.5, anneal_rate=3e-5, straight_through=False, mmd_weight=0.0,
+                 mmd_kernel="imq", vr_alpha=None, vr_max=False, decoder_skip=False, backend=None):
         self.config = c = VAEConfig(
             input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim, likelihood=likelihood,
             activation=activation, beta=beta, dtype=dtype, num_classes=num_classes, free_bits=free_bits,
             iwae_k=iwae_k, learn_variance=learn_variance, obs_logvar=obs_logvar, init=init,
-            min_obs_logvar=min_obs_logvar, posterior=posterior, flow=flow, flow_steps=flow_steps, prior=prior,
-            prior_components=prior_components, variance=variance, latent=latent, categories=categories,
+            min_obs_logvar=min_obs_logvar, posterior=posterior, flow=flow, flow_steps=flow_steps,
+            iaf_hidden=iaf_hidden, prior=prior, prior_components=prior_components, variance=variance, latent=latent,
+            categories=categories,
             temperature=temperature, temperature_min=temperature_min, anneal_rate=anneal_rate,
             straight_through=straight_through, mmd_weight=mmd_weight, mmd_kernel=mmd_kernel, vr_alpha=vr_alpha,
-            vr_max=vr_max)
+            vr_max=vr_max, decoder_skip=decoder_skip)
         self.seed = seed
         self.backend = get_backend(backend)
         self.xp, self.dtype = self.backend.xp, numpy.dtype(c.dtype)
@@ -94,8 +98,9 @@ class VAE(VAEInference, Model):
                            c.dtype, final_activation=c.activation, init=c.init)
         self.latent = Latent(c, h_dim, init_rng, self.backend, c.dtype)
         self.observation = make_observation(c, self.backend, self.dtype)             # p(x|z)
-        self.decoder = MLP([c.code_size + n_cls, *reversed(c.hidden_dims), c.input_dim * self.observation.outputs],
-                           c.activation, init_rng, self.backend, c.dtype, init=c.init)
+        decoder_sizes = [c.code_size + n_cls, *reversed(c.hidden_dims), c.input_dim * self.observation.outputs]
+        self.decoder = (SkipMLP if c.decoder_skip else MLP)(decoder_sizes, c.activation, init_rng, self.backend,
+                                                             c.dtype, init=c.init)
         parts = [("encoder", self.encoder), *self.latent.parts(), ("decoder", self.decoder)]
         if self.observation.params:                                                 # decoder.logvar
             parts.append(("decoder", self.observation))
@@ -280,11 +285,14 @@ class VAE(VAEInference, Model):
     def design_points(self):
         """The options that differ from the plain VAE's posterior, prior and variance (for repr and reports)."""
         c, d = self.config, {}
-        for key, plain in (("posterior", "diagonal"), ("flow", None), ("prior", "standard"), ("variance", "fixed")):
+        for key, plain in (("posterior", "diagonal"), ("flow", None), ("prior", "standard"), ("variance", "fixed"),
+                           ("decoder_skip", False)):
             if getattr(c, key) != plain:
                 d[key] = getattr(c, key)
         if c.flow:
             d["flow_steps"] = c.flow_steps
+        if c.flow == "iaf":
+            d["iaf_hidden"] = c.iaf_hidden
         if c.prior != "standard":
             d["prior_components"] = c.prior_components
         return d

@@ -13,8 +13,8 @@ from .observation import LIKELIHOODS, OBSERVATION_FIELDS, VARIANCES, observation
 
 #: q(z|x): a diagonal or a full-covariance Gaussian (:mod:`minivae.models.posteriors`)
 POSTERIORS = ("diagonal", "full")
-#: normalizing flows after the Gaussian sample (:mod:`minivae.planar`)
-FLOWS = ("planar",)
+#: normalizing flows after the Gaussian sample (:mod:`minivae.planar`, :mod:`minivae.iaf`)
+FLOWS = ("planar", "iaf")
 #: p(z): N(0, I), a learned mixture of Gaussians, the VampPrior (:mod:`minivae.models.priors`)
 PRIORS = ("standard", "mog", "vamp")
 #: the components of a learned prior when ``prior_components`` is None (Tomczak & Welling use 500 pseudo-inputs)
@@ -41,9 +41,10 @@ class VAEConfig:
     floor (:meth:`minivae.VAE.apply_constraints`; a soft floor for "network").
 
     The design points of HY-673 lecture 10: ``posterior`` "diagonal" or
-    "full" q(z|x), ``flow`` "planar" with ``flow_steps`` K steps after the
-    sample, ``prior`` "standard" N(0, I), "mog" or "vamp" with
-    ``prior_components`` (None: 10 for mog, 500 for vamp).
+    "full" q(z|x), ``flow`` "planar" or "iaf" with ``flow_steps`` K steps after
+    the sample (an IAF's MADEs ``iaf_hidden`` wide; None: 4 latent_dim),
+    ``prior`` "standard" N(0, I), "mog" or "vamp" with ``prior_components``
+    (None: 10 for mog, 500 for vamp).
 
     Discrete latents: ``latent="categorical"`` makes z ``latent_dim`` (M)
     categorical variables of ``categories`` (K) classes, relaxed with the
@@ -55,6 +56,10 @@ class VAEConfig:
     The Rényi bound (Li & Turner 2016, :mod:`minivae.renyi`) over the
     ``iwae_k`` samples: ``vr_alpha`` alpha (finite, not 1; 0 is the IWAE
     bound) or ``vr_max`` (alpha -> -inf); both need iwae_k >= 2.
+
+    ``decoder_skip``: z (with the label of a CVAE) enters every decoder layer,
+    h_l = act(h_{l-1} W_l + z U_l + b_l) (:mod:`minivae.models.skip_decoder`);
+    it needs hidden layers (a linear VAE's decoder is one layer on z already).
     """
 
     input_dim: int = 784                    # D, pixels per image
@@ -74,6 +79,7 @@ class VAEConfig:
     posterior: str = "diagonal"             # q(z|x): "diagonal" or "full" covariance
     flow: str | None = None                 # "planar" flow steps after the sample, or None
     flow_steps: int = 10                    # K, the flow's steps
+    iaf_hidden: int | None = None           # H, the width of each IAF step's MADE (None: 4 latent_dim)
     prior: str = "standard"                 # p(z): "standard" N(0, I), "mog" or "vamp"
     prior_components: int | None = None     # a learned prior's components (None: 10 mog, 500 vamp)
     variance: str = "fixed"                 # a Gaussian decoder's variance: "fixed", "pixel" or "network"
@@ -87,6 +93,7 @@ class VAEConfig:
     mmd_kernel: str = "imq"                 # the MMD's kernel: "imq" or "rbf"
     vr_alpha: float | None = None           # alpha of the Rényi bound over the iwae_k samples (None: IWAE's, 0)
     vr_max: bool = False                    # VR-max: the largest of the iwae_k log-weights (alpha -> -inf)
+    decoder_skip: bool = False              # z enters every decoder layer (Dieng et al. 2019's skip decoder)
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -111,6 +118,11 @@ class VAEConfig:
         self._check_design_points(set_)
         self._check_discrete_and_loss(set_)
         self._check_renyi(set_)
+        if not isinstance(self.decoder_skip, bool):
+            raise ConfigError(f"decoder_skip must be True or False, got {self.decoder_skip!r}")
+        if self.decoder_skip and not self.hidden_dims:
+            raise ConfigError("decoder_skip passes z to every decoder layer after the first: it needs hidden_dims "
+                              "(a linear VAE's decoder is a single layer on z)")
 
     def _check_design_points(self, set_):
         if self.posterior not in POSTERIORS:
@@ -118,6 +130,7 @@ class VAEConfig:
         if self.flow is not None and self.flow not in FLOWS:
             raise ConfigError(f"flow must be None or one of {FLOWS}, got {self.flow!r}")
         set_("flow_steps", positive_int("flow_steps (K, the number of flow steps)", self.flow_steps))
+        self._check_iaf(set_)
         if self.flow is not None and self.posterior != "diagonal":
             raise ConfigError("a flow starts from the diagonal Gaussian sample: use posterior='diagonal' with "
                               f"flow={self.flow!r}")
@@ -138,6 +151,19 @@ class VAEConfig:
             raise ConfigError("free_bits is a floor on each dimension's closed-form KL to N(0, I): it needs "
                               "posterior='diagonal', no flow and prior='standard' "
                               f"(got posterior={self.posterior!r}, flow={self.flow!r}, prior={self.prior!r})")
+
+    def _check_iaf(self, set_):
+        if self.flow != "iaf":
+            if self.iaf_hidden is not None:
+                raise ConfigError(f"iaf_hidden is the width of an IAF's MADE: it needs flow='iaf', "
+                                  f"got flow={self.flow!r}")
+            return
+        h = positive_int("iaf_hidden (H, the MADE's width)",
+                         4 * self.latent_dim if self.iaf_hidden is None else self.iaf_hidden)
+        if h < max(self.latent_dim - 1, 1):
+            raise ConfigError(f"iaf_hidden (H, the MADE's width) must be at least latent_dim - 1 = "
+                              f"{self.latent_dim - 1} so that its masks give output i every earlier z_j; got {h}")
+        set_("iaf_hidden", h)
 
     def _check_discrete_and_loss(self, set_):
         if self.latent not in LATENTS:
