@@ -10,10 +10,11 @@ from .models.vae import VAE
 from .models.vaegan import VAEGAN
 from .models.vqvae import VQVAE
 from .models.autoencoder import Autoencoder
+from .models.two_layer import TwoLayerVAE
 from .models.registry import load
 
 from .version import __version__  # noqa: E402,F401
-__all__ = ["VAE", "VAEConfig", "VAEGAN", "VQVAE", "Autoencoder", "GAN", "GANConfig", "Adam", "SGD", "RMSProp", "Backend", "get_backend", "use_backend",
+__all__ = ["VAE", "VAEConfig", "VAEGAN", "VQVAE", "Autoencoder", "TwoLayerVAE", "GAN", "GANConfig", "Adam", "SGD", "RMSProp", "Backend", "get_backend", "use_backend",
            "numerical_gradient", "numerical_gradient_array", "rel_error", "gradcheck", "load"]
 
 from . import gradcheck  # noqa: E402  (minivae.gradcheck is part of the API)

@@ -3,7 +3,9 @@
 The pytorch/examples architecture (784-400-20, ReLU, Adam lr 1e-3) at batch
 128 on real MNIST, one variant at a time: the default Bernoulli VAE, a CVAE,
 free bits, a Gaussian decoder with fixed and with learned variance, a
-denoising VAE, a KL warm-up, dynamically binarized input, and IWAE (k = 5).
+denoising VAE, a KL warm-up, dynamically binarized input, and IWAE (k = 5);
+then the design points, among them the two-stochastic-layer VAE at its own
+(Burda et al.'s) sizes, 784-200-200-100 and 100-100-100-50, tanh.
 A step is what the training loop does for one batch: gather the rows,
 binarize or corrupt them, ``loss``, ``backward``, the Adam step and the
 constraints. Rounds of ``--steps`` steps of each variant alternate, so a
@@ -58,6 +60,7 @@ DESIGN = {
     "categorical 20 x 10": ({"latent": "categorical", "categories": 10}, {}),
     "MMD-VAE": ({"mmd_weight": 100.0, "beta": 0.0}, {}),
     "skip decoder": ({"decoder_skip": True}, {}),
+    "two layers (Burda), 100 + 50": ({"model": "TwoLayerVAE"}, {}),      # its own sizes: 784-200-200-100, 100-100-50
 }
 ALL = {**VARIANTS, **DESIGN}
 
@@ -70,9 +73,12 @@ class VariantStep:
         from minivae.train import corrupt
 
         model_kw, self.prep = ALL[name]
-        self.vae = minivae.VAE(**ARCH, **model_kw, seed=seed)
+        model_kw = dict(model_kw)
+        model = model_kw.pop("model", "VAE")       # another model class builds with its own default sizes
+        self.vae = (minivae.VAE(**ARCH, **model_kw, seed=seed) if model == "VAE" else
+                    getattr(minivae, model)(**model_kw, seed=seed))
         self.opt = minivae.Adam(self.vae.params, lr=1e-3)
-        self.x, self.y = x, (y if self.vae.config.conditional else None)
+        self.x, self.y = x, (y if getattr(self.vae.config, "conditional", False) else None)
         self.batch_size, self.beta = batch_size, self.vae.beta
         self.rng = numpy.random.default_rng(seed)
         self.binarize, self.corrupt = binarize, corrupt
@@ -99,8 +105,8 @@ class VariantStep:
         self.prep_s += time.perf_counter() - t0
         if p.get("warmup_steps"):
             self.vae.beta = self.beta * min(1.0, self.t / p["warmup_steps"])
-        self.vae.loss(x_in, y=None if self.y is None else self.y[idx], target=None if x_in is xb else xb,
-                      check=False)
+        labels = {} if self.y is None else {"y": self.y[idx]}
+        self.vae.loss(x_in, target=None if x_in is xb else xb, check=False, **labels)
         self.opt.step(self.vae.backward())
         self.vae.apply_constraints()
         self.t += 1

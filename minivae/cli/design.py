@@ -11,10 +11,13 @@
     --mmd-weight LAMBDA [--mmd-kernel imq|rbf]   InfoVAE / MMD-VAE (with --kl-weight, i.e. --beta)
     --vr-alpha A | --vr-max         the Rényi bound over --iwae-k K samples (Li & Turner 2016)
     --decoder-skip                  z enters every decoder layer (Dieng et al. 2019's skip decoder)
+    --layers 2 [--hidden-dims2 H.. --latent-dim2 M2]   two stochastic layers (Burda et al. 2015), alone
 """
 from __future__ import annotations
 
+from ..errors import ConfigError
 from ..models.vae_config import FLOWS, LATENTS, MMD_KERNELS, POSTERIORS, PRIORS, VARIANCES
+from .parser import given
 
 
 def add_design_args(group, variance=True):
@@ -85,3 +88,51 @@ def prepare(vae, train_x, a):
     """What a new run does to a model before training: the VampPrior's pseudo-inputs from training images."""
     if vae.config.prior == "vamp" and a.pseudo_inputs == "data":
         vae.init_pseudo_inputs(train_x)
+
+
+#: the options the two-layer model (``--layers 2``) takes; a command's other model flags are the one-layer VAE's
+TWO_LAYER_OPTIONS = frozenset({"layers", "hidden_dims", "latent_dim", "hidden_dims2", "latent_dim2", "likelihood",
+                               "obs_logvar", "activation", "beta", "iwae_k", "init", "output_bias"})
+#: Burda et al.'s two-layer sizes, the defaults of ``--layers 2`` wherever the flag is not given
+BURDA_TWO_LAYER = dict(hidden_dims=(200, 200), latent_dim=100, hidden_dims2=(100, 100), latent_dim2=50,
+                       activation="tanh", init="auto")
+
+
+def add_layers_args(group):
+    """--layers 1|2 and the second stochastic layer's sizes (:class:`minivae.TwoLayerVAE`)."""
+    group.add_argument("--layers", type=int, choices=(1, 2), default=1,
+                       help="stochastic layers: 1, the VAE; 2, z1 and z2 (Burda et al. 2015: q(z1|x) q(z2|z1), "
+                            "p(z2) p(z1|z2) p(x|z1)), with their sizes where a flag is not given (--hidden-dims 200 "
+                            "200 --latent-dim 100 --hidden-dims2 100 100 --latent-dim2 50, tanh, init auto)")
+    group.add_argument("--hidden-dims2", type=int, nargs="*", default=None, metavar="H",
+                       help="with --layers 2: q(z2|z1)'s hidden sizes (p(z1|z2) mirrors them); none given: 100 100")
+    group.add_argument("--latent-dim2", type=int, default=None, metavar="M2",
+                       help="with --layers 2: the size of z2; none given: 50")
+
+
+def one_layer_flags(*groups):
+    """The destinations of the flags in ``groups`` that only the one-layer VAE takes (``--layers 2`` refuses them)."""
+    return frozenset(action.dest for g in groups for action in g._group_actions) - TWO_LAYER_OPTIONS
+
+
+def two_layer_kwargs(a, one_layer_only):
+    """The :class:`minivae.TwoLayerVAE` sizes of ``--layers 2`` (Burda's where not given), or None for ``--layers 1``.
+
+    ConfigError (one line naming the flags) for a second layer's size without ``--layers 2``, and for
+    ``--layers 2`` with any of ``one_layer_only`` given.
+    """
+    options = given(a)
+    if a.layers != 2:
+        stray = options & {"hidden_dims2", "latent_dim2"}
+        if stray:
+            raise ConfigError(f"{_flags(stray)} size the second stochastic layer: add --layers 2")
+        return None
+    refused = options & one_layer_only
+    if refused:
+        raise ConfigError(f"--layers 2 does not combine with {_flags(refused)}: the two-layer model has diagonal "
+                          "Gaussian layers, an N(0, I) top prior and the ELBO or IWAE bound; leave them out")
+    return {k: getattr(a, k) if k in options and hasattr(a, k) else v for k, v in BURDA_TWO_LAYER.items()}
+
+
+def _flags(dests):
+    return ", ".join("--" + d.replace("_", "-") for d in sorted(dests))

@@ -1,7 +1,8 @@
 """``python -m minivae evaluate CHECKPOINT``: the test figures of any model, the sample quality of any generator.
 
 A VAE (and a VAE-GAN, through its encoder and decoder, under the pixel
-likelihood): test -ELBO, KL, active units and the k-sample NLL estimate. A
+likelihood; and a two-layer VAE, with the active units of each layer): test
+-ELBO, KL, active units and the k-sample NLL estimate. A
 VQ-VAE: the test reconstruction NLL -log p(x | z_q(x)), the codebook and
 commitment losses, the perplexity of its codes. A plain autoencoder: its
 test reconstruction loss. A GAN: nothing but its samples. With
@@ -36,7 +37,7 @@ EXAMPLES = """examples:
 
 
 #: the kinds without a per-dimension KL, as a sentence names them
-_NO_KL_FIGURE = {"gan": "a GAN", "vqvae": "a VQ-VAE", "ae": "an autoencoder"}
+_NO_KL_FIGURE = {"gan": "a GAN", "vqvae": "a VQ-VAE", "ae": "an autoencoder", "vae2": "a two-layer VAE"}
 
 
 def add_parser(sub):
@@ -148,8 +149,9 @@ def _vae_figures(vae, x, y, a, kind, progress):
     from ..models.diagnostics import latent_diagnostics
     xd = vae.backend.asarray(x, dtype=vae.dtype)
     res = evaluate(vae, xd, y)
-    gaussian = vae.config.latent == "gaussian"            # categorical codes have no (mu, logvar) diagnostics
-    diag = latent_diagnostics(vae, xd, y) if gaussian else {"active_units": None}
+    two = kind == "vae2"                                  # two stochastic layers: active units of each
+    gaussian = not two and vae.config.latent == "gaussian"   # categorical codes have no (mu, logvar) diagnostics
+    diag = latent_diagnostics(vae, xd, y) if gaussian else {"active_units": list(vae.active_units(xd)) if two else None}
     t0 = time.perf_counter()
     bar = progress.stage(f"NLL (k={a.k})")
     bar(0, x.shape[0])                                    # the bar shows before the first batch is done
@@ -157,8 +159,13 @@ def _vae_figures(vae, x, y, a, kind, progress):
     out = {"test_elbo": res["recon"] + res["kl"], "test_nll": float(-ll.mean()), "test_kl": res["kl"],
            "test_recon": res["recon"], "active_units": diag["active_units"], "latent_dim": vae.config.latent_dim,
            "k": a.k, "n": int(x.shape[0]), "nll_time_s": time.perf_counter() - t0, "kind": kind}
+    units = f"{out['active_units']}/{vae.config.latent_dim}"
+    if two:
+        out["latent_dim2"] = vae.config.latent_dim2
+        (a1, a2), m1, m2 = diag["active_units"], vae.config.latent_dim, out["latent_dim2"]
+        units = f"{a1}/{m1} (z1), {a2}/{m2} (z2)"
     print(f"test -ELBO {out['test_elbo']:.3f}  NLL (k={a.k}) {out['test_nll']:.3f}  recon {out['test_recon']:.3f}  "
-          f"KL {out['test_kl']:.3f}  active units {out['active_units']}/{vae.config.latent_dim}  "
+          f"KL {out['test_kl']:.3f}  active units {units}  "
           f"({out['n']} test images, nats per image)")
     if a.figure and gaussian:
         from ..figures import vae as figures

@@ -28,7 +28,7 @@ FREE = {"resume", "epochs", "quiet", "no_figures", "out", "overwrite", "samples"
 #: command-line destinations whose saved name differs
 SAVED_AS = {"min_logvar": "min_obs_logvar"}
 #: the command that trains each kind of model
-COMMAND_OF = {"vae": "train", "gan": "gan", "vaegan": "vaegan", "vqvae": "vqvae", "ae": "ae"}
+COMMAND_OF = {"vae": "train", "vae2": "train", "gan": "gan", "vaegan": "vaegan", "vqvae": "vqvae", "ae": "ae"}
 
 
 def resume_run(a, kind):

@@ -22,23 +22,29 @@ import numpy
 
 from ..activations import ACTIVATIONS
 from ..datasets import load_data
-from ..errors import ConfigError
+from ..errors import ConfigError, MiniVAEError
 from ..layers import INIT_SCHEMES
+from ..models.checkpoint import checkpoint_kind
 from ..models.diagnostics import latent_diagnostics
+from ..models.registry import checkpoint_file
+from ..models.two_layer import TwoLayerVAE
 from ..models.vae import VAE
 from ..models.vae_config import LIKELIHOODS
 from ..train import LR_SCHEDULES, TrainConfig, corrupt, fit, update_metrics
 from ..train import evaluate as test_figures
+from ..train.run_folder import resolve_run
 from .common import (add_data_args, add_device_args, add_model_args, add_run_args, add_training_command, run_folder,
                      train_config_args)
-from .design import add_design_args, add_latent_and_loss_args, add_renyi_args, design_kwargs, prepare
-from .parser import respelling
+from .design import (add_design_args, add_latent_and_loss_args, add_layers_args, add_renyi_args, design_kwargs,
+                     one_layer_flags, prepare, two_layer_kwargs)
+from .parser import given, respelling
 from .resume import resume_run
 
 TRAINS = True
 EXAMPLES = """examples:
   python -m minivae train --epochs 10                  (a new runs/train-<time>; runs/latest points to it)
-  python -m minivae train --latent-dim 2 --posterior full --prior vamp --out runs/vamp"""
+  python -m minivae train --latent-dim 2 --posterior full --prior vamp --out runs/vamp
+  python -m minivae train --layers 2 --binarize --iwae-k 5 --out runs/two-layer"""
 
 
 def add_parser(sub):
@@ -64,8 +70,12 @@ def add_parser(sub):
     model.add_argument("--output-bias", choices=("zero", "data"), default="zero",
                        help="decoder output bias at the start: zero, or the data's per-pixel mean (its logit for "
                             "Bernoulli; VAE.init_output_bias)")
-    add_design_args(p.add_argument_group("design points (HY-673 lecture 10): posterior, flow, prior, variance"))
-    add_latent_and_loss_args(p.add_argument_group("discrete latents and InfoVAE's loss (HY-673 lecture 10)"))
+    add_layers_args(model)
+    design = p.add_argument_group("design points (HY-673 lecture 10): posterior, flow, prior, variance")
+    add_design_args(design)
+    latent = p.add_argument_group("discrete latents and InfoVAE's loss (HY-673 lecture 10)")
+    add_latent_and_loss_args(latent)
+    p.set_defaults(one_layer_only=one_layer_flags(model, design, latent))
     add_device_args(p)
     tr = p.add_argument_group("optimisation")
     tr.add_argument("--lr", type=float, default=1e-3, help="the learning rate")
@@ -144,10 +154,15 @@ def run(a):
     """Train (or resume) the VAE run ``a`` describes; write its files; returns 0."""
     if a.feature_layer is not None:
         raise ConfigError("--feature-layer L needs --feature-loss GAN_CHECKPOINT (VAE_Dis_l, the vaegan command)")
+    if a.resume and "layers" not in given(a) and _saved_kind(a.resume) == "vae2":
+        a.layers = 2                               # a two-layer run: the one-layer flags are refused as for a new one
+    two_layer = two_layer_kwargs(a, a.one_layer_only)
+    if two_layer:
+        return _run_two_layer(a, two_layer)
     if a.resume:
         vae, train, val, test, cfg, info, state = resume_run(a, "vae")
     else:
-        vae, train, val, test, cfg, info = _new_run(a)
+        vae, train, val, test, cfg, info = _new_run(a, VAE(**_model_kwargs(a)))
         state = None
     cond = vae.config.conditional
     if not a.quiet:
@@ -186,9 +201,9 @@ def _model_kwargs(a):
                 min_obs_logvar=a.min_logvar, backend=a.backend, **design_kwargs(a))
 
 
-def _new_run(a):
-    """The model, data, options and run record of a new ``train`` run."""
-    vae = VAE(**_model_kwargs(a))                  # bad model options fail before the data is read
+def _new_run(a, vae):
+    """The data, options and run record of a new ``train`` run of ``vae`` (built first: bad model options fail
+    before the data is read)."""
     cfg = TrainConfig(**train_config_args(a), lr=a.lr, optimizer=a.optimizer, momentum=a.momentum,
                       clip_norm=a.clip_norm, binarize=a.binarize, warmup_epochs=a.warmup_epochs, denoise=a.denoise,
                       mask_noise=a.mask_noise, patience=a.patience, lr_schedule=a.lr_schedule, lr_min=a.lr_min,
@@ -198,8 +213,53 @@ def _new_run(a):
     test = test.first(a.test_size)
     if a.output_bias == "data":
         vae.init_output_bias(train.x)
-    prepare(vae, train.x, a)
-    info = {**vae.config.to_dict(), **vars(cfg), "dataset": a.dataset, "data_dir": a.data_dir, "seed": a.seed,
+    if vae.kind == "vae":
+        prepare(vae, train.x, a)
+    info = {**vae.config.to_dict(), "layers": 2 if vae.kind == "vae2" else 1, **vars(cfg), "dataset": a.dataset,
+            "data_dir": a.data_dir, "seed": a.seed,
             "backend": a.backend, "output_bias": a.output_bias, "train_size": len(train.y),
             "val_size": 0 if val is None else len(val.y), "test_size": len(test.y)}
     return vae, train, val, test, cfg, info
+
+
+def _saved_kind(resume):
+    """The kind of the run ``--resume`` names ("vae" where it cannot be read: resuming then says why)."""
+    try:
+        return checkpoint_kind(checkpoint_file(resolve_run(resume)))
+    except (MiniVAEError, OSError):
+        return "vae"
+
+
+def _run_two_layer(a, sizes):
+    """Train (or resume) a ``--layers 2`` run (:class:`minivae.TwoLayerVAE`); its figures and report. Returns 0."""
+    if a.resume:
+        model, train, val, test, cfg, info, state = resume_run(a, "vae2")
+    else:
+        model = TwoLayerVAE(**sizes, likelihood=a.likelihood, obs_logvar=a.obs_logvar, beta=a.beta, iwae_k=a.iwae_k,
+                            seed=a.seed, dtype=a.dtype, backend=a.backend)
+        _, train, val, test, cfg, info = _new_run(a, model)
+        state = None
+    if not a.quiet:
+        print(f"{model}\ntraining on {len(train.y)} {info['dataset']} images, {cfg.epochs} epochs, writing to {a.out}"
+              + (f" (resuming after epoch {state.epoch}, step {state.step})" if state else ""), file=sys.stderr)
+    history = fit(model, train.x, test.x, val_x=None if val is None else val.x, config=cfg, progress=not a.quiet,
+                  out_dir=a.out, extra=info, state=state)
+    final = test_figures(model, model.backend.asarray(test.x, dtype=model.dtype))
+    active = model.active_units(test.x[:5000])
+    figures = None
+    if not a.no_figures:
+        from ..figures import vae as draw                   # matplotlib loads only when a run draws
+        idx = numpy.random.default_rng(0).choice(len(test.y), 10, replace=False)
+        to_np = model.backend.to_numpy
+        figures = [draw.reconstructions(test.x[idx], to_np(model.reconstruct(test.x[idx])),
+                                        os.path.join(a.out, "reconstructions.png")),
+                   draw.samples(to_np(model.sample(100)), os.path.join(a.out, "samples.png")),
+                   draw.loss_curves(history, os.path.join(a.out, "loss_curves.png"))]
+    record = update_metrics(a.out, final={
+        "test_loss": final["loss"], "test_recon": final["recon"], "test_kl": final["kl"],
+        "test_elbo": final["recon"] + final["kl"], "active_units": list(active)}, figures=figures)
+    c = model.config
+    print(f"test loss {final['loss']:.2f} nats (recon {final['recon']:.2f}, KL {final['kl']:.2f}), active units "
+          f"{active[0]}/{c.latent_dim} (z1), {active[1]}/{c.latent_dim2} (z2), after {len(history)} epochs, "
+          f"{record['final']['train_seconds']:.1f} s of training; wrote {a.out}")
+    return 0

@@ -1,6 +1,7 @@
 """One table from a checkpoint's kind to its model class, and :func:`load`, which returns the saved model.
 
     >>> model = minivae.load("runs/latest")          # a run's folder, or its model.npz: a VAE, GAN, VAE-GAN, VQ-VAE or autoencoder
+                                                     # (or a two-layer VAE)
 """
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from ..errors import CheckpointError
 from .autoencoder import Autoencoder
 from .checkpoint import checkpoint_kind
 from .gan import GAN
+from .two_layer import TwoLayerVAE
 from .vae import VAE
 from .vaegan import VAEGAN
 from .vqvae import VQVAE
 
 #: a checkpoint's kind (``checkpoint_kind``, the class attribute ``kind``) -> the model class that loads it
-MODELS = {"vae": VAE, "gan": GAN, "vaegan": VAEGAN, "vqvae": VQVAE, "ae": Autoencoder}
+MODELS = {"vae": VAE, "gan": GAN, "vaegan": VAEGAN, "vqvae": VQVAE, "ae": Autoencoder, "vae2": TwoLayerVAE}
 
 
 def checkpoint_file(path):
