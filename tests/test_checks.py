@@ -35,6 +35,16 @@ def _log_w(ll, z, logvar, eps, sq_z_in_q=False, half_logvar=False):
     return ll - 0.5 * (z * z + LOG_2PI).sum(-1) + 0.5 * (sq + lv + LOG_2PI).sum(-1)
 
 
+def _log_w2(ll, z1, eps1, lv1, mu_p, lv_p, z2, eps2, lv2, prior1=True, q2=True, sigma_p_var=False):
+    """The two-layer log weight, written out: log p(x|z1) + log p(z1|z2) + log p(z2) - log q(z1|x) - log q(z2|z1)."""
+    var_p = np.exp(lv_p / 2) if sigma_p_var else np.exp(lv_p)
+    log_p1 = (-0.5 * ((z1 - mu_p) ** 2 / var_p + np.log(var_p) + LOG_2PI)).sum(-1) if prior1 else \
+        -0.5 * (z1 * z1 + LOG_2PI).sum(-1)
+    log_q2 = -0.5 * (eps2 * eps2 + lv2 + LOG_2PI).sum(-1) if q2 else 0.0
+    return (ll + log_p1 - 0.5 * (z2 * z2 + LOG_2PI).sum(-1) + 0.5 * (eps1 * eps1 + lv1 + LOG_2PI).sum(-1)
+            - log_q2)
+
+
 def _ess(lw):
     w = np.exp(lw - lw.max(0))
     return w.sum(0) ** 2 / (w ** 2).sum(0)
@@ -163,6 +173,11 @@ CASES = {
          "w^alpha for w^(1 - alpha)": lambda lw, a: _mean_of_weights(a * lw) / a if a else lw.mean(0),
          "naive exp underflows": lambda lw, a: np.log(np.exp((1 - a) * lw).mean(0)) / (1 - a),
          "the IWAE bound whatever alpha": lambda lw, a: _mean_of_weights(lw)}),
+    "check_two_layer_log_weight": (
+        _log_w2,
+        {"N(0, I) for p(z1|z2)": lambda *a: _log_w2(*a, prior1=False),
+         "no log q(z2|z1)": lambda *a: _log_w2(*a, q2=False),
+         "sigma_p for sigma_p^2": lambda *a: _log_w2(*a, sigma_p_var=True)}),
     "check_condition_input": (
         lambda z, y, c: np.concatenate([z, _onehot(y, c)], 1),
         {"onehot first": lambda z, y, c: np.concatenate([_onehot(y, c), z], 1),

@@ -18,6 +18,7 @@ EXPECTED = [
     "13_gan_game", "14_wgan_lsgan", "15_vae_vs_gan", "16_posteriors_and_priors",
     "17_discrete_latents", "18_changing_the_loss", "19_what_generative_means",
     "20_inverse_autoregressive_flows",
+    "21_hierarchical_vae",
     "22_renyi_bounds",
 ]
 LESSONS = sorted(LESSON_DIR.glob("*.ipynb"))

@@ -32,7 +32,7 @@ grouped by topic:
 * :mod:`.elbo`: the ELBO's reconstruction term of a linear-Gaussian decoder (lesson 3);
 * :mod:`.gaussian`: KL, reparameterization;
 * :mod:`.decoder`: dense backward, likelihoods;
-* :mod:`.bounds`: log weights, IWAE, the Rényi bound (lesson 22);
+* :mod:`.bounds`: log weights, IWAE, the Rényi bound (lesson 22), the two-layer log weight (lesson 21);
 * :mod:`.linear`: the optimum of the 1-1-1 linear beta-VAE (lesson 7);
 * :mod:`.conditional`: CVAE;
 * :mod:`.attributes`: an attribute vector balanced within classes (lesson 11);
@@ -52,7 +52,7 @@ grouped by topic:
 """
 from .amortization import check_gap_parts
 from .attributes import check_attribute_vector
-from .bounds import check_iwae_bound, check_log_weights, check_renyi_bound
+from .bounds import check_iwae_bound, check_log_weights, check_renyi_bound, check_two_layer_log_weight
 from .collapse import check_active_units, check_free_bits_kl
 from .compare import RTOL, SHAPES  # noqa: F401  (SHAPES: not in __all__, importable as before)
 from .conditional import check_condition_input
@@ -84,4 +84,5 @@ __all__ = [
     "check_mmd", "check_kl_decomposition",
     "check_effective_sample_size", "check_expected_log_likelihood", "check_linear_vae_optimum",
     "check_attribute_vector", "check_gap_parts",
+    "check_two_layer_log_weight",
 ]

@@ -1,5 +1,6 @@
 """Checks of the bounds on log p(x): the one-sample log weights (lesson 6), the
-importance-weighted bound L_K (lesson 10) and the Rényi bound L_alpha (lesson 22)."""
+importance-weighted bound L_K (lesson 10), the Rényi bound L_alpha (lesson 22) and the log weight of two
+stochastic layers (lesson 21)."""
 from __future__ import annotations
 
 import math
@@ -97,4 +98,53 @@ def check_renyi_bound(student_fn):
         title = f"log_w of shape {(k, n)} around {offset:g}, alpha = {alpha:g}" + (
             " (exp under- or overflows: use log-sum-exp)" if offset < -500 else "")
         results.append(_case(check, title, [lambda: _compare(check, "L_alpha", got, want, inputs, mistakes)]))
+    return _report(check, results)
+
+
+# ------------------------------------------------- lesson 21: two stochastic layers
+def check_two_layer_log_weight(student_fn):
+    """``student_fn(ll, z1, eps1, logvar1, mu_p, logvar_p, z2, eps2, logvar2) -> log_w (N,)``: one sample's
+
+        log w = log p(x|z1) + log p(z1|z2) + log p(z2) - log q(z1|x) - log q(z2|z1)
+        log q(z|.)   = -1/2 sum_j (eps_j^2 + logvar_j + log 2 pi)             (z = mu + sigma eps)
+        log p(z1|z2) = -1/2 sum_j ((z1_j - mu_p,j)^2 / sigma_p,j^2 + logvar_p,j + log 2 pi)
+        log p(z2)    = -1/2 sum_j (z2_j^2 + log 2 pi)
+
+    with ll = log p(x|z1) (N,); z1, eps1, logvar1, mu_p, logvar_p (N, M1); z2, eps2, logvar2 (N, M2).
+    Reference :func:`minivae.models.two_layer.log_weight`.
+    """
+    from ..models.two_layer import log_weight
+
+    check = "check_two_layer_log_weight"
+    rng, results = _rng(21), []
+    l2p = math.log(2 * math.pi)
+
+    def gauss(z, mu, var):
+        return -0.5 * ((z - mu) ** 2 / var + np.log(var) + l2p).sum(-1)
+
+    for (n, m1), m2 in zip(SHAPES, (1, 2, 5)):
+        mu1, logvar1 = _gauss_inputs(rng, (n, m1))
+        eps1, eps2 = rng.standard_normal((n, m1)), rng.standard_normal((n, m2))
+        z1 = mu1 + np.exp(logvar1 / 2) * eps1
+        mu2, logvar2 = _gauss_inputs(rng, (n, m2))
+        z2 = mu2 + np.exp(logvar2 / 2) * eps2
+        mu_p, logvar_p = _gauss_inputs(rng, (n, m1))
+        ll = rng.uniform(-200, -50, n)
+        inputs = {"ll": ll, "z1": z1, "eps1": eps1, "logvar1": logvar1, "mu_p": mu_p, "logvar_p": logvar_p,
+                  "z2": z2, "eps2": eps2, "logvar2": logvar2}
+        got = _call(check, student_fn, {k: v.copy() for k, v in inputs.items()})
+        want = log_weight(**inputs)
+        log_q1, log_q2 = gauss(z1, mu1, np.exp(logvar1)), gauss(z2, mu2, np.exp(logvar2))
+        log_p1, log_p2 = gauss(z1, mu_p, np.exp(logvar_p)), gauss(z2, 0, 1)
+        mistakes = {
+            "p(z1) = N(0, I) used where the learned p(z1|z2) belongs": want - log_p1 + gauss(z1, 0, 1),
+            "log q(z2|z1) left out": want + log_q2,
+            "sigma_p = exp(logvar_p / 2) used where sigma_p^2 belongs in log p(z1|z2)":
+                want - log_p1 + gauss(z1, mu_p, np.exp(logvar_p / 2)),
+            "z1^2 used in log q(z1|x), where ((z1 - mu1) / sigma1)^2 = eps1^2 belongs":
+                want + log_q1 - gauss(z1, 0, np.exp(logvar1)),
+            "the log q terms added instead of subtracted": want + 2 * (log_q1 + log_q2),
+        }
+        results.append(_case(check, f"z1 of shape {(n, m1)}, z2 of shape {(n, m2)}",
+                             [lambda: _compare(check, "log_w", got, want, inputs, mistakes)]))
     return _report(check, results)
