@@ -128,7 +128,8 @@ def test_below_the_commands_nothing_imports_the_package_root():
 
 def test_the_top_level_holds_only_the_lecture_math_and_the_api():
     top = sorted(n for n in MODULES if n.count(".") == 1 and not (PACKAGE / n.split(".")[1]).is_dir())
-    assert len(top) <= 25, f"{len(top)} modules at the top of minivae/: {top}"
+    # 26: convolution by hand (minivae/conv.py) is lecture math, cs231n's assignment 2
+    assert len(top) <= 26, f"{len(top)} modules at the top of minivae/: {top}"
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

@@ -1,0 +1,191 @@
+r"""Convolution by hand: im2col, the 2-D convolution and its backward, the transposed convolution as its adjoint.
+
+Conventions (cs231n's assignment 2; the transposed convolution's as in PyTorch):
+
+    x: (N, C, H, W)    images, channels first        w: (F, C, HH, WW)    F filters of C channels
+    b: (F,)            one bias a filter             out: (N, F, H_out, W_out)
+
+    out[n, f, i, j] = b[f] + sum_{c, kh, kw} w[f, c, kh, kw] x_pad[n, c, i s + kh, j s + kw]      (1)
+
+with stride s, x_pad the input with ``pad`` zeros on each side of H and W, and
+
+    H_out = (H + 2 pad - HH) / s + 1,     W_out = (W + 2 pad - WW) / s + 1.
+
+The division must be exact (the stride tiles the padded input) unless ``drop_remainder=True``, which floors
+it as PyTorch does and leaves the last rows and columns of the input unread.
+
+im2col. Equation (1) is one matrix product once the windows are laid out as columns:
+
+    cols[(c, kh, kw), (n, i, j)] = x_pad[n, c, i s + kh, j s + kw]        cols: (C HH WW, N H_out W_out)
+    out2 = W2 cols + b,   W2 = w.reshape(F, C HH WW)                      out2: (F, N H_out W_out)
+
+and out is out2 with its axes (F, N) swapped. col2im is the adjoint (the transpose) of the linear map im2col:
+it adds each column entry back onto the pixel it was read from, so a pixel read by several windows gets the
+sum, <im2col(x), A> = <x, col2im(A)> for all x, A.
+
+How it is computed (no compiled code, no JIT). im2col loops over the HH WW kernel offsets (kh, kw) and copies
+one strided slice each, x_pad[:, :, kh::s, kw::s] (H_out, W_out of them) into cols[:, kh, kw]: HH WW block
+copies, no index arrays. col2im runs the same loop with slice additions; within one slice no pixel repeats, so
+``+=`` on the view is exact and no scatter-add (np.add.at, slow) is needed. The padded input is kept as
+(C, N, H, W) so that each copy moves whole (N, H_out, W_out) blocks. The forward is one BLAS GEMM.
+Everything goes through the input's array module ``xp``, so CuPy runs the same code.
+
+Backward of the convolution (dfoo = dL/dfoo; dout2 is dout with axes (N, F) swapped, (F, N H_out W_out)):
+
+    out2 = W2 cols + b:   dW2 = dout2 cols^T,   dcols = W2^T dout2,   db = sum_{n, i, j} dout[n, :, i, j]
+    cols = im2col(x):     dx = col2im(dcols)                          (the adjoint of a linear map is its VJP)
+
+The transposed convolution, w: (C_in, C_out, HH, WW), x: (N, C_in, H, W), is the adjoint of the convolution
+(stride s, pad p) whose input has C_out channels and whose output has x's shape: its forward is that
+convolution's backward with respect to its input,
+
+    out = col2im(W2^T x2) + b,   W2 = w.reshape(C_in, C_out HH WW),   x2 = x with axes (N, C) swapped,
+    H_out = (H - 1) s - 2 p + HH + output_padding,                                                  (2)
+
+and output_padding in [0, s) picks which of the s input sizes that a convolution maps onto H is meant (those
+extra rows are read by no window when convolving). Backward: with D = im2col(dout), (C_out HH WW, N H W)
+(col2im's adjoint is im2col),
+
+    A = W2^T x2:   dx2 = W2 D,   dW2 = x2 D^T,   db = sum_{n, i, j} dout[n, :, i, j],
+
+so the transposed convolution's backward with respect to its input is the convolution's forward.
+"""
+from __future__ import annotations
+
+import numbers
+
+from .backend import array_module
+from .errors import ConfigError, ShapeError, positive_int
+
+
+def _non_negative_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _check_4d(name, shape, layout):
+    if len(shape) != 4 or min(shape) < 1:
+        raise ShapeError(f"{name} must have shape {layout} with every size >= 1, got shape {tuple(shape)}")
+    return tuple(int(d) for d in shape)
+
+
+def _out_size(H, W, HH, WW, stride, pad):
+    """(H_out, W_out) of a window HH x WW moved by ``stride`` over the padded input (floored)."""
+    if HH > H + 2 * pad or WW > W + 2 * pad:
+        raise ShapeError(f"the kernel (HH, WW) = {(HH, WW)} is larger than the padded input "
+                         f"(H + 2 pad, W + 2 pad) = {(H + 2 * pad, W + 2 * pad)}: use a smaller kernel or more pad")
+    return (H + 2 * pad - HH) // stride + 1, (W + 2 * pad - WW) // stride + 1
+
+
+def conv2d_output_shape(x_shape, w_shape, stride=1, pad=0, drop_remainder=False):
+    """(N, F, H_out, W_out) of the convolution of x: (N, C, H, W) by w: (F, C, HH, WW); ShapeError/ConfigError
+    naming the argument for a bad shape, stride or pad, and for a stride that does not tile the padded input
+    (unless ``drop_remainder``)."""
+    N, C, H, W = _check_4d("x", x_shape, "(N, C, H, W)")
+    F, C_w, HH, WW = _check_4d("w", w_shape, "(F, C, HH, WW)")
+    if C_w != C:
+        raise ShapeError(f"w must have shape (F, C, HH, WW) with C = {C} (x's channels), got shape {tuple(w_shape)}")
+    stride, pad = positive_int("stride", stride), _non_negative_int("pad", pad)
+    H_out, W_out = _out_size(H, W, HH, WW, stride, pad)
+    for axis, size, k in (("H", H, HH), ("W", W, WW)):
+        rest = (size + 2 * pad - k) % stride
+        if rest and not drop_remainder:
+            raise ShapeError(f"stride {stride} does not tile the padded input: {axis} + 2 pad - kernel = "
+                             f"{size + 2 * pad - k} is not a multiple of {stride} ({rest} row(s) of x would "
+                             f"be left out); change pad or the kernel, or pass drop_remainder=True")
+    return N, F, H_out, W_out
+
+
+def conv_transpose2d_output_shape(x_shape, w_shape, stride=1, pad=0, output_padding=0):
+    """(N, C_out, H_out, W_out) of the transposed convolution of x: (N, C_in, H, W) by w: (C_in, C_out, HH, WW),
+    equation (2) of the module's docstring (PyTorch's); ShapeError/ConfigError naming the argument."""
+    N, C_in, H, W = _check_4d("x", x_shape, "(N, C_in, H, W)")
+    C_w, C_out, HH, WW = _check_4d("w", w_shape, "(C_in, C_out, HH, WW)")
+    if C_w != C_in:
+        raise ShapeError(f"w must have shape (C_in, C_out, HH, WW) with C_in = {C_in} (x's channels), "
+                         f"got shape {tuple(w_shape)}")
+    stride, pad = positive_int("stride", stride), _non_negative_int("pad", pad)
+    output_padding = _non_negative_int("output_padding", output_padding)
+    if output_padding >= stride:
+        raise ConfigError(f"output_padding must be an integer in [0, stride) = [0, {stride}), got {output_padding}")
+    H_out = (H - 1) * stride - 2 * pad + HH + output_padding
+    W_out = (W - 1) * stride - 2 * pad + WW + output_padding
+    if min(H_out, W_out) < 1:
+        raise ShapeError(f"pad {pad} crops the whole output: (H_out, W_out) = (H - 1) stride - 2 pad + kernel + "
+                         f"output_padding = {(H_out, W_out)}, expected >= 1; use a smaller pad")
+    return N, C_out, H_out, W_out
+
+
+def im2col(x, HH, WW, stride=1, pad=0):
+    """cols[(c, kh, kw), (n, i, j)] = x_pad[n, c, i stride + kh, j stride + kw]; x: (N, C, H, W) ->
+    cols: (C HH WW, N H_out W_out), H_out and W_out floored. One strided slice copy per kernel offset."""
+    xp, (N, C, H, W) = array_module(x), x.shape
+    H_out, W_out = _out_size(H, W, HH, WW, stride, pad)
+    x_t = x.transpose(1, 0, 2, 3)                                        # (C, N, H, W): a view
+    if pad:
+        x_pad = xp.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=x.dtype)
+        x_pad[:, :, pad:pad + H, pad:pad + W] = x_t
+    else:
+        x_pad = x_t
+    cols = xp.empty((C, HH, WW, N, H_out, W_out), dtype=x.dtype)
+    for kh in range(HH):
+        for kw in range(WW):                                             # the windows' (kh, kw) pixels, all at once
+            cols[:, kh, kw] = x_pad[:, :, kh:kh + stride * (H_out - 1) + 1:stride,
+                                    kw:kw + stride * (W_out - 1) + 1:stride]
+    return cols.reshape(C * HH * WW, N * H_out * W_out)
+
+
+def col2im(cols, x_shape, HH, WW, stride=1, pad=0):
+    """The adjoint of im2col: x[n, c, h, w] = sum of cols[(c, kh, kw), (n, i, j)] over h + pad = i stride + kh,
+    w + pad = j stride + kw; cols: (C HH WW, N H_out W_out) -> x: (N, C, H, W). One slice addition per offset."""
+    xp, (N, C, H, W) = array_module(cols), x_shape
+    H_out, W_out = _out_size(H, W, HH, WW, stride, pad)
+    if cols.shape != (C * HH * WW, N * H_out * W_out):
+        raise ShapeError(f"cols must have shape (C HH WW, N H_out W_out) = {(C * HH * WW, N * H_out * W_out)} "
+                         f"for x of shape {tuple(x_shape)}, got {cols.shape}")
+    cols6 = cols.reshape(C, HH, WW, N, H_out, W_out)
+    x_pad = xp.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=cols.dtype)
+    for kh in range(HH):
+        for kw in range(WW):                                             # no pixel twice within one slice
+            x_pad[:, :, kh:kh + stride * (H_out - 1) + 1:stride,
+                  kw:kw + stride * (W_out - 1) + 1:stride] += cols6[:, kh, kw]
+    return xp.ascontiguousarray(x_pad[:, :, pad:pad + H, pad:pad + W].transpose(1, 0, 2, 3))
+
+
+def _check_bias(b, n, what):
+    if getattr(b, "shape", None) != (n,):
+        raise ShapeError(f"b must have shape ({what},) = ({n},), got {getattr(b, 'shape', type(b).__name__)}")
+
+
+def _check_dout(dout, shape):
+    if dout.shape != shape:
+        raise ShapeError(f"dout must have the forward output's shape {shape}, got {dout.shape}")
+
+
+def conv2d_forward(x, w, b, stride=1, pad=0, drop_remainder=False):
+    """Equation (1): x: (N, C, H, W), w: (F, C, HH, WW), b: (F,) -> (out: (N, F, H_out, W_out), cache).
+
+    out2 = W2 im2col(x) + b, one GEMM; ``drop_remainder`` allows a stride that does not tile (floored)."""
+    xp = array_module(x, w, b)
+    N, F, H_out, W_out = conv2d_output_shape(x.shape, w.shape, stride, pad, drop_remainder)
+    _check_bias(b, F, "F")
+    HH, WW = w.shape[2:]
+    cols = im2col(x, HH, WW, stride, pad)                                # (C HH WW, N H_out W_out)
+    out2 = w.reshape(F, -1) @ cols                                       # (F, N H_out W_out)
+    out = xp.empty((N, F, H_out, W_out), dtype=xp.result_type(out2, b))
+    xp.add(out2.reshape(F, N, H_out, W_out).transpose(1, 0, 2, 3), b.reshape(1, F, 1, 1), out=out)
+    return out, (x.shape, w, cols, stride, pad)
+
+
+def conv2d_backward(dout, cache, need_dx=True):
+    """dout: (N, F, H_out, W_out) -> (dx: (N, C, H, W) or None without ``need_dx``, dw: (F, C, HH, WW), db: (F,)):
+    dW2 = dout2 cols^T, db = sum of dout over (n, i, j), dx = col2im(W2^T dout2)."""
+    x_shape, w, cols, stride, pad = cache
+    F, _, HH, WW = w.shape
+    _check_dout(dout, (x_shape[0], F, *_out_size(*x_shape[2:], HH, WW, stride, pad)))
+    dout2 = dout.transpose(1, 0, 2, 3).reshape(F, -1)                   # (F, N H_out W_out): a copy
+    dw = (dout2 @ cols.T).reshape(w.shape)
+    db = dout.sum(axis=(0, 2, 3))
+    dx = col2im(w.reshape(F, -1).T @ dout2, x_shape, HH, WW, stride, pad) if need_dx else None
+    return dx, dw, db
