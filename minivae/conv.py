@@ -173,7 +173,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0, drop_remainder=False):
     HH, WW = w.shape[2:]
     cols = im2col(x, HH, WW, stride, pad)                                # (C HH WW, N H_out W_out)
     out2 = w.reshape(F, -1) @ cols                                       # (F, N H_out W_out)
-    out = xp.empty((N, F, H_out, W_out), dtype=xp.result_type(out2, b))
+    out = xp.empty((N, F, H_out, W_out), dtype=out2.dtype)               # x's and w's dtype; b is cast
     xp.add(out2.reshape(F, N, H_out, W_out).transpose(1, 0, 2, 3), b.reshape(1, F, 1, 1), out=out)
     return out, (x.shape, w, cols, stride, pad)
 
@@ -189,3 +189,31 @@ def conv2d_backward(dout, cache, need_dx=True):
     db = dout.sum(axis=(0, 2, 3))
     dx = col2im(w.reshape(F, -1).T @ dout2, x_shape, HH, WW, stride, pad) if need_dx else None
     return dx, dw, db
+
+
+def conv_transpose2d_forward(x, w, b, stride=1, pad=0, output_padding=0):
+    """Equation (2): x: (N, C_in, H, W), w: (C_in, C_out, HH, WW), b: (C_out,) -> (out: (N, C_out, H_out, W_out),
+    cache); out = col2im(W2^T x2) + b, the convolution's backward with respect to its input (one GEMM)."""
+    N, C_out, H_out, W_out = conv_transpose2d_output_shape(x.shape, w.shape, stride, pad, output_padding)
+    _check_bias(b, C_out, "C_out")
+    C_in, _, HH, WW = w.shape
+    x2 = x.transpose(1, 0, 2, 3).reshape(C_in, -1)                      # (C_in, N H W): a copy
+    cols = w.reshape(C_in, -1).T @ x2                                    # (C_out HH WW, N H W)
+    out = col2im(cols, (N, C_out, H_out, W_out), HH, WW, stride, pad)   # a new array: the bias goes in place
+    out += b.reshape(1, C_out, 1, 1)
+    return out, (x.shape, x2, w, stride, pad, (N, C_out, H_out, W_out))
+
+
+def conv_transpose2d_backward(dout, cache, need_dx=True):
+    """dout: (N, C_out, H_out, W_out) -> (dx: (N, C_in, H, W) or None without ``need_dx``, dw: (C_in, C_out, HH, WW),
+    db: (C_out,)): with D = im2col(dout), dx2 = W2 D (the convolution's forward of dout), dW2 = x2 D^T."""
+    x_shape, x2, w, stride, pad, out_shape = cache
+    _check_dout(dout, out_shape)
+    (N, C_in, H, W), HH, WW = x_shape, w.shape[2], w.shape[3]
+    D = im2col(dout, HH, WW, stride, pad)                                # (C_out HH WW, N H W)
+    dw = (x2 @ D.T).reshape(w.shape)
+    db = dout.sum(axis=(0, 2, 3))
+    if not need_dx:
+        return None, dw, db
+    dx = (w.reshape(C_in, -1) @ D).reshape(C_in, N, H, W).transpose(1, 0, 2, 3)
+    return array_module(dx).ascontiguousarray(dx), dw, db
