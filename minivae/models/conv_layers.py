@@ -52,14 +52,15 @@ def _pair(name, value, low):
     return pair
 
 
-def patches(xp, x_pad, kernel, stride, out_hw):
-    """x_pad (N, C, Hp, Wp) seen as (N, Ho, Wo, C, HH, WW), [n, i, j, c, u, v] = x_pad[n, c, s i + u, s j + v].
+def im2col_rows(xp, x_pad, stride, out):
+    """im2col into rows: out[n, i, j, c, u, v] = x_pad[n, c, s i + u, s j + v], one strided copy.
 
-    No copy: copying it into a (N, Ho, Wo, C, HH, WW) array gives X_col (im2col) in one pass.
+    x_pad: (N, C, Hp, Wp); out: (N, Ho, Wo, C, HH, WW), whose shape says the kernel and the output size;
+    out.reshape(N Ho Wo, C HH WW) is X_col. The source is a strided view of x_pad (no index arrays).
     """
     sn, sc, sh, sw = x_pad.strides
-    shape = (x_pad.shape[0], *out_hw, x_pad.shape[1], *kernel)
-    return xp.lib.stride_tricks.as_strided(x_pad, shape, (sn, stride * sh, stride * sw, sc, sh, sw))
+    out[...] = xp.lib.stride_tricks.as_strided(x_pad, out.shape, (sn, stride * sh, stride * sw, sc, sh, sw))
+    return out
 
 
 def scatter_add(out_pad, cols, stride):
@@ -179,8 +180,7 @@ class Conv2D(_ConvBase):
             x_pad = buf("x_pad", (n, self.c_in, x.shape[2] + 2 * p, x.shape[3] + 2 * p))
             _zero_border(x_pad, p)
             x_pad[:, :, p:-p, p:-p] = x
-        cols = buf("cols", (n, ho, wo, self.c_in, kh, kw))
-        cols[...] = patches(xp, x_pad, (kh, kw), self.stride, (ho, wo))      # im2col: (N, Ho, Wo, C, HH, WW)
+        cols = im2col_rows(xp, x_pad, self.stride, buf("cols", (n, ho, wo, self.c_in, kh, kw)))
         cols2d = cols.reshape(n * ho * wo, -1)                                # X_col: (N Ho Wo, C HH WW)
         W_mat = self.weight().reshape(f, -1)                                  # (F, C HH WW)
         a = buf("a", (n, ho, wo, f))
@@ -297,8 +297,7 @@ class ConvTranspose2D(_ConvBase):
         full = self.buffers("dfull", self._full(x_shape))
         full.fill(0)
         full[:, :, p:p + ho, p:p + wo] = da
-        dcols = self.buffers("dcols", (n, h, w, f, *self.kernel))
-        dcols[...] = patches(xp, full, self.kernel, self.stride, (h, w))    # im2col: (N, H, W, C_out, HH, WW)
+        dcols = im2col_rows(xp, full, self.stride, self.buffers("dcols", (n, h, w, f, *self.kernel)))
         d2d = dcols.reshape(n * h * w, -1)
         if need_grads:
             xp.matmul(x2d.T, d2d, out=self.grads["W"].reshape(c, -1))
