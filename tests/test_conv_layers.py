@@ -13,7 +13,7 @@ from minivae.layers import pack_parameters
 from minivae.models.conv_layers import Conv2D, ConvTranspose2D, MaskedConv2D
 from minivae.optim import Adam
 
-TOL = 1e-7
+TOL_SCALE = 1e-8
 GPU_REASON = gpu_unavailable_reason()
 
 
@@ -58,19 +58,25 @@ def test_the_layer_is_the_functional_core_chained(kind, activation, dtype, rng):
     dx_want, dW_want, db_want = core_backward(act_backward(dy, act_cache), cache)
     if isinstance(layer, MaskedConv2D):
         dW_want = dW_want * layer.mask
-    tol = 1e-4 if dtype == "float32" else 1e-12                   # sums in another order: float32 rounding
+    tol = 1e-6 if dtype == "float32" else 1e-13            # sums in another order: rounding, to the arrays' scale
+
+    def close(got, want):
+        return got.dtype == np.dtype(dtype) and np.abs(got - want).max() <= tol * np.abs(want).max()
     y = layer.forward(x)
-    assert y.shape == layer.output_shape(x.shape) == y_want.shape and y.dtype == np.dtype(dtype)
-    assert rel_error(y, y_want) < tol and rel_error(layer.predict(x), y_want) < tol
+    assert y.shape == layer.output_shape(x.shape) == y_want.shape
+    assert close(y, y_want) and close(layer.predict(x), y_want)
     dx = layer.backward(dy)
     for got, want in ((dx, dx_want), (layer.grads["W"], dW_want), (layer.grads["b"], db_want)):
-        assert got.dtype == np.dtype(dtype) and rel_error(got, want) < tol, kind
+        assert close(got, want), kind
 
 
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "leaky_relu"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_backward_matches_finite_differences(kind, activation, rng):
-    """The loss sum(y * R): dx, dW, db against central differences in float64 (expected ~1e-9)."""
+    """The loss sum(y * R): dx, dW, db against central differences in float64, to the gradient's scale.
+
+    max |analytic - numerical| / max |numerical| is below 1e-9 here; elementwise relative errors would
+    flag the roundoff of the central difference on entries a thousand times smaller than the largest."""
     layer, shape = build(kind, rng, activation)
     x = rng.standard_normal(shape)
     y = layer.forward(x)
@@ -83,7 +89,7 @@ def test_backward_matches_finite_differences(kind, activation, rng):
         if isinstance(layer, MaskedConv2D) and wrt is layer.params["W"]:
             num = num * layer.mask                                     # masked taps do not learn
         assert got.shape == wrt.shape
-        assert rel_error(got, num) < TOL, kind
+        assert np.abs(got - num).max() < TOL_SCALE * np.abs(num).max(), kind
 
 
 @pytest.mark.parametrize("kind", ["conv s2 p1 (floor)", "transpose s2 p1 op1", "masked B"])

@@ -7,9 +7,9 @@ shape (C_in, C_out, HH, WW) (PyTorch's) and ``b`` of shape (C_out,).
 A convolution is a :class:`minivae.layers.Dense` layer applied to patches.
 With stride s and zero padding p, x_pad the padded input and the patch matrix
 
-    X_col[(n, i, j), (c, u, v)] = x_pad[n, c, s i + u, s j + v]        (N Ho Wo, C HH WW)
+    X_col[(n, i, j), (u, v, c)] = x_pad[n, c, s i + u, s j + v]        (N Ho Wo, HH WW C)
 
-the layer is  A = X_col W_mat^T + b  (N Ho Wo, F), W_mat = W.reshape(F, C HH WW),
+the layer is  A = X_col W_mat^T + b  (N Ho Wo, F), W_mat[f, (u, v, c)] = W[f, c, u, v],
 and y[n, f, i, j] = act(A[(n, i, j), f]); its backward is Dense's,
 
     dA = dy * act'(y),  dW_mat = dA^T X_col,  db = sum_rows dA,  dX_col = dA W_mat,
@@ -25,7 +25,11 @@ the tests check these layers against.
 The layers lay the patches out as rows (n, i, j), where :func:`minivae.conv.im2col`
 has columns: A then has the filters on its last axis, the layout of Dense's
 fused bias-and-activation op, and the patches of a batch fill a buffer of the
-layer's own. They are fast as written, on the backend's array module and ops: the
+layer's own. Inside, images are kept channels last, (N, H, W, C), and a patch
+row runs over (u, v, c): each kernel offset then reads or adds whole channel
+vectors, contiguous in memory, which makes im2col and col2im 3 to 5 times
+faster than channels first at a conv VAE's shapes (``bench conv``). The layers
+are fast as written, on the backend's array module and ops: the
 patches are one strided copy, the products write into buffers kept per batch
 size (:class:`minivae.backend.buffers.Buffers`), the bias and the activation
 are the backend's fused ``ops.bias_act_forward`` and ``ops.act_backward``, so
@@ -53,34 +57,33 @@ def _pair(name, value, low):
 
 
 def im2col_rows(xp, x_pad, stride, out):
-    """im2col into rows: out[n, i, j, c, u, v] = x_pad[n, c, s i + u, s j + v], one strided copy.
+    """im2col into rows: out[n, i, j, u, v, c] = x_pad[n, s i + u, s j + v, c], one strided copy.
 
-    x_pad: (N, C, Hp, Wp); out: (N, Ho, Wo, C, HH, WW), whose shape says the kernel and the output size;
-    out.reshape(N Ho Wo, C HH WW) is X_col. The source is a strided view of x_pad (no index arrays).
+    x_pad: (N, Hp, Wp, C), channels last; out: (N, Ho, Wo, HH, WW, C), whose shape says the kernel and
+    the output size; out.reshape(N Ho Wo, HH WW C) is X_col. The source is a strided view of x_pad.
     """
-    sn, sc, sh, sw = x_pad.strides
-    out[...] = xp.lib.stride_tricks.as_strided(x_pad, out.shape, (sn, stride * sh, stride * sw, sc, sh, sw))
+    sn, sh, sw, sc = x_pad.strides
+    out[...] = xp.lib.stride_tricks.as_strided(x_pad, out.shape, (sn, stride * sh, stride * sw, sh, sw, sc))
     return out
 
 
 def scatter_add(out_pad, cols, stride):
-    """col2im: out_pad[n, c, s i + u, s j + v] += cols[n, i, j, c, u, v], summed over every (i, j, u, v).
+    """col2im: out_pad[n, s i + u, s j + v, c] += cols[n, i, j, u, v, c], summed over every (i, j, u, v).
 
-    out_pad: (N, C, Hp, Wp), zeroed by the caller; cols: (N, Ho, Wo, C, HH, WW). One strided
-    add per kernel offset (u, v): the patches of one offset never overlap, those of two may.
+    out_pad: (N, Hp, Wp, C), zeroed by the caller; cols: (N, Ho, Wo, HH, WW, C). One strided add of
+    whole channel vectors per kernel offset (u, v): the patches of one offset never overlap, those of two may.
     """
-    _, h, w, _, kh, kw = cols.shape
+    _, h, w, kh, kw, _ = cols.shape
     for u in range(kh):
         for v in range(kw):
-            out_pad[:, :, u:u + stride * (h - 1) + 1:stride, v:v + stride * (w - 1) + 1:stride] += \
-                cols[:, :, :, :, u, v].transpose(0, 3, 1, 2)
+            out_pad[:, u:u + stride * (h - 1) + 1:stride, v:v + stride * (w - 1) + 1:stride] += cols[:, :, :, u, v]
     return out_pad
 
 
 def _zero_border(a, pad):
-    """Zero the pad-wide frame of a (N, C, Hp, Wp) buffer (its inside is written by the caller)."""
+    """Zero the pad-wide frame of a (N, Hp, Wp, C) buffer (its inside is written by the caller)."""
     if pad:
-        a[:, :, :pad], a[:, :, -pad:], a[:, :, :, :pad], a[:, :, :, -pad:] = 0, 0, 0, 0
+        a[:, :pad], a[:, -pad:], a[:, :, :pad], a[:, :, -pad:] = 0, 0, 0, 0
 
 
 class _ConvBase:
@@ -99,11 +102,22 @@ class _ConvBase:
         self.params = {"W": xp.asarray(W), "b": xp.zeros(n_out, dtype=dtype)}
         self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
         self.buffers = Buffers(xp, dtype)
+        a, b, kh, kw = w_shape
+        self._W_mat, self._dW_mat = xp.empty((a, kh, kw, b), dtype=dtype), xp.empty((a, kh, kw, b), dtype=dtype)
         self.cache = None
 
     def weight(self):
         """The weight the convolution applies (MaskedConv2D masks it)."""
         return self.params["W"]
+
+    def _weight_matrix(self):
+        """W_mat[a, (u, v, b)] = weight[a, b, u, v]: (A, HH WW B), the patch rows' order, in an array kept for it."""
+        self._W_mat[...] = self.weight().transpose(0, 2, 3, 1)
+        return self._W_mat.reshape(self._W_mat.shape[0], -1)
+
+    def _grad_from_matrix(self, dW_mat):
+        """grads["W"][a, b, u, v] = dW_mat[a, (u, v, b)] (``dW_mat`` is a view of ``_dW_mat``)."""
+        self.grads["W"][...] = self._dW_mat.transpose(0, 3, 1, 2)
 
     @property
     def kernel(self):
@@ -175,14 +189,13 @@ class Conv2D(_ConvBase):
         kh, kw = self.kernel
         n, f, ho, wo = self._check(x)
         xp, p = self.backend.xp, self.pad
-        x_pad = x
-        if p:
-            x_pad = buf("x_pad", (n, self.c_in, x.shape[2] + 2 * p, x.shape[3] + 2 * p))
-            _zero_border(x_pad, p)
-            x_pad[:, :, p:-p, p:-p] = x
-        cols = im2col_rows(xp, x_pad, self.stride, buf("cols", (n, ho, wo, self.c_in, kh, kw)))
-        cols2d = cols.reshape(n * ho * wo, -1)                                # X_col: (N Ho Wo, C HH WW)
-        W_mat = self.weight().reshape(f, -1)                                  # (F, C HH WW)
+        h, w = x.shape[2:]
+        x_pad = buf("x_pad", (n, h + 2 * p, w + 2 * p, self.c_in))          # channels last
+        _zero_border(x_pad, p)
+        x_pad[:, p:p + h, p:p + w] = x.transpose(0, 2, 3, 1)
+        cols = im2col_rows(xp, x_pad, self.stride, buf("cols", (n, ho, wo, kh, kw, self.c_in)))
+        cols2d = cols.reshape(n * ho * wo, -1)                                # X_col: (N Ho Wo, HH WW C)
+        W_mat = self._weight_matrix()                                         # (F, HH WW C)
         a = buf("a", (n, ho, wo, f))
         a2d = xp.matmul(cols2d, W_mat.T, out=a.reshape(n * ho * wo, f))      # A: (N Ho Wo, F)
         self._act_forward(a2d, buf)
@@ -205,21 +218,19 @@ class Conv2D(_ConvBase):
         da_rows[...] = da.transpose(0, 2, 3, 1)
         da2d = da_rows.reshape(-1, f)                                         # dA: (N Ho Wo, F)
         if need_grads:
-            xp.matmul(da2d.T, cols2d, out=self.grads["W"].reshape(f, -1))
+            self._grad_from_matrix(xp.matmul(da2d.T, cols2d, out=self._dW_mat.reshape(f, -1)))
             xp.sum(da2d, axis=0, out=self.grads["b"])
             self._mask_grad()
         if not need_dx:
             return None
-        dcols = self.buffers("dcols", (n, ho, wo, self.c_in, *self.kernel))
-        xp.matmul(da2d, W_mat, out=dcols.reshape(n * ho * wo, -1))          # dX_col: (N Ho Wo, C HH WW)
+        dcols = self.buffers("dcols", (n, ho, wo, *self.kernel, self.c_in))
+        xp.matmul(da2d, W_mat, out=dcols.reshape(n * ho * wo, -1))          # dX_col: (N Ho Wo, HH WW C)
         h, w = x_shape[2:]
-        dx_pad = self.buffers("dx_pad", (n, self.c_in, h + 2 * p, w + 2 * p))
+        dx_pad = self.buffers("dx_pad", (n, h + 2 * p, w + 2 * p, self.c_in))
         dx_pad.fill(0)
-        scatter_add(dx_pad, dcols, self.stride)                               # col2im
-        if not p:
-            return dx_pad
+        scatter_add(dx_pad, dcols, self.stride)                               # col2im, channels last
         dx = self.buffers("dx", x_shape)
-        dx[...] = dx_pad[:, :, p:p + h, p:p + w]
+        dx[...] = dx_pad[:, p:p + h, p:p + w].transpose(0, 3, 1, 2)
         return dx
 
     def _mask_grad(self):
@@ -254,10 +265,10 @@ class ConvTranspose2D(_ConvBase):
                                              self.output_padding)
 
     def _full(self, x_shape):
-        """The uncropped output's (N, C_out, (H - 1) s + HH + op, (W - 1) s + WW + op)."""
+        """The uncropped output's shape, channels last: (N, (H - 1) s + HH + op, (W - 1) s + WW + op, C_out)."""
         n, _, h, w = x_shape
         (kh, kw), s, op = self.kernel, self.stride, self.output_padding
-        return n, self.c_out, (h - 1) * s + kh + op, (w - 1) * s + kw + op
+        return n, (h - 1) * s + kh + op, (w - 1) * s + kw + op, self.c_out
 
     def _forward(self, x, buf):
         """y = act(col2im(x_rows W_mat)[crop] + b).  x: (N, C_in, H, W) -> y: (N, C_out, Ho, Wo)."""
@@ -268,18 +279,18 @@ class ConvTranspose2D(_ConvBase):
         x_rows = buf("x_rows", (n, h, w, c))
         x_rows[...] = x.transpose(0, 2, 3, 1)
         x2d = x_rows.reshape(-1, c)                                           # x_rows: (N H W, C_in)
-        W_mat = self.params["W"].reshape(c, -1)                               # (C_in, C_out HH WW)
-        cols = buf("cols", (n, h, w, f, kh, kw))
+        W_mat = self._weight_matrix()                                         # (C_in, HH WW C_out)
+        cols = buf("cols", (n, h, w, kh, kw, f))
         xp.matmul(x2d, W_mat, out=cols.reshape(n * h * w, -1))               # D_col
         full = buf("full", self._full(x.shape))
         full.fill(0)
-        scatter_add(full, cols, self.stride)                                  # col2im
+        scatter_add(full, cols, self.stride)                                  # col2im, channels last
         a = buf("a", (n, ho, wo, f))
-        a[...] = full[:, :, p:p + ho, p:p + wo].transpose(0, 2, 3, 1)
+        a[...] = full[:, p:p + ho, p:p + wo]
         self._act_forward(a.reshape(-1, f), buf)
         y = buf("y", (n, f, ho, wo))
         y[...] = a.transpose(0, 3, 1, 2)
-        return y, (x2d, x.shape, y)
+        return y, (x2d, x.shape, W_mat, y)
 
     def backward(self, dy, need_dx=True, need_grads=True):
         """Fills ``grads`` (overwriting) unless ``need_grads`` is False; returns dx, or None when ``need_dx`` is False.
@@ -289,23 +300,24 @@ class ConvTranspose2D(_ConvBase):
 
         dy: (N, C_out, Ho, Wo) -> dx: (N, C_in, H, W). dy is not modified.
         """
-        x2d, x_shape, y = self._cached()
+        x2d, x_shape, W_mat, y = self._cached()
         xp, p = self.backend.xp, self.pad
         n, c, h, w = x_shape
         f, ho, wo = y.shape[1:]
         da = self._pre_activation_grad(dy, y)
         full = self.buffers("dfull", self._full(x_shape))
-        full.fill(0)
-        full[:, :, p:p + ho, p:p + wo] = da
-        dcols = im2col_rows(xp, full, self.stride, self.buffers("dcols", (n, h, w, f, *self.kernel)))
-        d2d = dcols.reshape(n * h * w, -1)
+        _zero_border(full, p)
+        full[:, ho + p:], full[:, :, wo + p:] = 0, 0                          # output_padding's rows and columns
+        full[:, p:p + ho, p:p + wo] = da.transpose(0, 2, 3, 1)
+        dcols = im2col_rows(xp, full, self.stride, self.buffers("dcols", (n, h, w, *self.kernel, f)))
+        d2d = dcols.reshape(n * h * w, -1)                                    # dD_col: (N H W, HH WW C_out)
         if need_grads:
-            xp.matmul(x2d.T, d2d, out=self.grads["W"].reshape(c, -1))
+            self._grad_from_matrix(xp.matmul(x2d.T, d2d, out=self._dW_mat.reshape(c, -1)))
             xp.sum(da, axis=(0, 2, 3), out=self.grads["b"])
         if not need_dx:
             return None
         dx_rows = self.buffers("dx_rows", (n, h, w, c))
-        xp.matmul(d2d, self.params["W"].reshape(c, -1).T, out=dx_rows.reshape(-1, c))
+        xp.matmul(d2d, W_mat.T, out=dx_rows.reshape(-1, c))
         dx = self.buffers("dx", x_shape)
         dx[...] = dx_rows.transpose(0, 3, 1, 2)
         return dx
