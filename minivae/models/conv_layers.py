@@ -115,8 +115,12 @@ class _ConvBase:
         self._W_mat[...] = self.weight().transpose(0, 2, 3, 1)
         return self._W_mat.reshape(self._W_mat.shape[0], -1)
 
-    def _grad_from_matrix(self, dW_mat):
-        """grads["W"][a, b, u, v] = dW_mat[a, (u, v, b)] (``dW_mat`` is a view of ``_dW_mat``)."""
+    def _dW_matrix(self):
+        """The array dW_mat (A, HH WW B) is written into; ``_grad_from_matrix`` moves it to grads["W"]."""
+        return self._dW_mat.reshape(self._dW_mat.shape[0], -1)
+
+    def _grad_from_matrix(self):
+        """grads["W"][a, b, u, v] = dW_mat[a, (u, v, b)]."""
         self.grads["W"][...] = self._dW_mat.transpose(0, 3, 1, 2)
 
     @property
@@ -167,10 +171,11 @@ class Conv2D(_ConvBase):
 
     ``params = {"W": (F, C, HH, WW), "b": (F,)}`` and ``grads`` under the same
     keys. Output size Ho = floor((H + 2p - HH) / s) + 1 (and Wo likewise), as
-    PyTorch's, with ``drop_remainder=True``; by default the stride must tile the
-    padded input, as in :func:`minivae.conv.conv2d_output_shape`. ``init="uniform"`` (the default) draws U(-a, a) with
-    a = 1 / sqrt(C HH WW), PyTorch's default for a convolution; "he", "xavier"
-    and "auto" as for Dense, with fan-in C HH WW and fan-out F HH WW.
+    PyTorch's, with ``drop_remainder=True``; by default the stride must tile
+    the padded input, as in :func:`minivae.conv.conv2d_output_shape`.
+    ``init="uniform"`` (the default) draws U(-a, a) with a = 1 / sqrt(C HH WW),
+    PyTorch's default for a convolution; "he", "xavier" and "auto" as for
+    Dense, with fan-in C HH WW and fan-out F HH WW.
     """
 
     def __init__(self, c_in, c_out, kernel_size, rng, stride=1, pad=0, backend=None, dtype="float32",
@@ -218,7 +223,8 @@ class Conv2D(_ConvBase):
         da_rows[...] = da.transpose(0, 2, 3, 1)
         da2d = da_rows.reshape(-1, f)                                         # dA: (N Ho Wo, F)
         if need_grads:
-            self._grad_from_matrix(xp.matmul(da2d.T, cols2d, out=self._dW_mat.reshape(f, -1)))
+            xp.matmul(da2d.T, cols2d, out=self._dW_matrix())                 # dW_mat: (F, HH WW C)
+            self._grad_from_matrix()
             xp.sum(da2d, axis=0, out=self.grads["b"])
             self._mask_grad()
         if not need_dx:
@@ -245,7 +251,7 @@ class ConvTranspose2D(_ConvBase):
     PyTorch's. ``init="uniform"`` draws U(-a, a) with a = 1 / sqrt(C_out HH WW),
     PyTorch's default (it takes the fan-in from W's second axis).
 
-        D_col = x_rows W_mat  (N H W, C_out HH WW),  W_mat = W.reshape(C_in, C_out HH WW),
+        D_col = x_rows W_mat  (N H W, HH WW C_out),  W_mat[c, (u, v, o)] = W[c, o, u, v],
         a = col2im(D_col) cropped by p,  y = act(a + b)
     """
 
@@ -307,12 +313,12 @@ class ConvTranspose2D(_ConvBase):
         da = self._pre_activation_grad(dy, y)
         full = self.buffers("dfull", self._full(x_shape))
         _zero_border(full, p)
-        full[:, ho + p:], full[:, :, wo + p:] = 0, 0                          # output_padding's rows and columns
         full[:, p:p + ho, p:p + wo] = da.transpose(0, 2, 3, 1)
         dcols = im2col_rows(xp, full, self.stride, self.buffers("dcols", (n, h, w, *self.kernel, f)))
         d2d = dcols.reshape(n * h * w, -1)                                    # dD_col: (N H W, HH WW C_out)
         if need_grads:
-            self._grad_from_matrix(xp.matmul(x2d.T, d2d, out=self._dW_mat.reshape(c, -1)))
+            xp.matmul(x2d.T, d2d, out=self._dW_matrix())                     # dW_mat: (C_in, HH WW C_out)
+            self._grad_from_matrix()
             xp.sum(da, axis=(0, 2, 3), out=self.grads["b"])
         if not need_dx:
             return None
