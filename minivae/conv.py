@@ -16,21 +16,24 @@ it as PyTorch does and leaves the last rows and columns of the input unread.
 
 im2col. Equation (1) is one matrix product once the windows are laid out as columns:
 
-    cols[(c, kh, kw), (n, i, j)] = x_pad[n, c, i s + kh, j s + kw]        cols: (C HH WW, N H_out W_out)
-    out2 = W2 cols + b,   W2 = w.reshape(F, C HH WW)                      out2: (F, N H_out W_out)
+    cols[(c, kh, kw), (i, j, n)] = x_pad[n, c, i s + kh, j s + kw]        cols: (C HH WW, H_out W_out N)
+    out2 = W2 cols + b,   W2 = w.reshape(F, C HH WW)                      out2: (F, H_out W_out N)
 
-and out is out2 with its axes (F, N) swapped. col2im is the adjoint (the transpose) of the linear map im2col:
-it adds each column entry back onto the pixel it was read from, so a pixel read by several windows gets the
-sum, <im2col(x), A> = <x, col2im(A)> for all x, A.
+and out is out2 with its axes moved back to (N, F, H_out, W_out). col2im is the adjoint (the transpose) of
+the linear map im2col: it adds each column entry back onto the pixel it was read from, so a pixel read by
+several windows gets the sum, <im2col(x), A> = <x, col2im(A)> for all x, A.
 
 How it is computed (no compiled code, no JIT). im2col loops over the HH WW kernel offsets (kh, kw) and copies
-one strided slice each, x_pad[:, :, kh::s, kw::s] (H_out, W_out of them) into cols[:, kh, kw]: HH WW block
-copies, no index arrays. col2im runs the same loop with slice additions; within one slice no pixel repeats, so
-``+=`` on the view is exact and no scatter-add (np.add.at, slow) is needed. The padded input is kept as
-(C, N, H, W) so that each copy moves whole (N, H_out, W_out) blocks. The forward is one BLAS GEMM.
-Everything goes through the input's array module ``xp``, so CuPy runs the same code.
+one strided slice each, x_pad[c, kh::s, kw::s, n] (H_out, W_out of them) into cols[:, kh, kw]: HH WW block
+copies, no index arrays (a precomputed fancy index would read the same data through a large index array).
+col2im runs the same loop with slice additions; within one slice no pixel repeats, so ``+=`` on the view is
+exact and no scatter-add (np.add.at, slow) is needed. The padded input is laid out as (C, H, W, N), the batch
+innermost, so that every copy and addition runs over contiguous runs of N values; with the batch outermost the
+innermost run is a row of W_out strided values, and NumPy's per-run overhead made col2im twice as slow (at
+x (128, 32, 14, 14), w (64, 32, 4, 4), stride 2). The forward is one BLAS GEMM. Everything goes through the
+input's array module ``xp``, so CuPy runs the same code.
 
-Backward of the convolution (dfoo = dL/dfoo; dout2 is dout with axes (N, F) swapped, (F, N H_out W_out)):
+Backward of the convolution (dfoo = dL/dfoo; dout2 is dout laid out as out2, (F, H_out W_out N)):
 
     out2 = W2 cols + b:   dW2 = dout2 cols^T,   dcols = W2^T dout2,   db = sum_{n, i, j} dout[n, :, i, j]
     cols = im2col(x):     dx = col2im(dcols)                          (the adjoint of a linear map is its VJP)
@@ -39,12 +42,12 @@ The transposed convolution, w: (C_in, C_out, HH, WW), x: (N, C_in, H, W), is the
 (stride s, pad p) whose input has C_out channels and whose output has x's shape: its forward is that
 convolution's backward with respect to its input,
 
-    out = col2im(W2^T x2) + b,   W2 = w.reshape(C_in, C_out HH WW),   x2 = x with axes (N, C) swapped,
+    out = col2im(W2^T x2) + b,   W2 = w.reshape(C_in, C_out HH WW),   x2 = x laid out as (C_in, H W N),
     H_out = (H - 1) s - 2 p + HH + output_padding,                                                  (2)
 
-and output_padding in [0, s) picks which of the s input sizes that a convolution maps onto H is meant (those
-extra rows are read by no window when convolving). Backward: with D = im2col(dout), (C_out HH WW, N H W)
-(col2im's adjoint is im2col),
+and output_padding in [0, s) picks which of the s input sizes that a stride-s convolution maps onto H is
+meant: the convolution of that size leaves output_padding rows of its padded input unread (``drop_remainder``).
+Backward: with D = im2col(dout), (C_out HH WW, H W N) (col2im's adjoint is im2col),
 
     A = W2^T x2:   dx2 = W2 D,   dW2 = x2 D^T,   db = sum_{n, i, j} dout[n, :, i, j],
 
@@ -118,39 +121,35 @@ def conv_transpose2d_output_shape(x_shape, w_shape, stride=1, pad=0, output_padd
 
 
 def im2col(x, HH, WW, stride=1, pad=0):
-    """cols[(c, kh, kw), (n, i, j)] = x_pad[n, c, i stride + kh, j stride + kw]; x: (N, C, H, W) ->
-    cols: (C HH WW, N H_out W_out), H_out and W_out floored. One strided slice copy per kernel offset."""
+    """cols[(c, kh, kw), (i, j, n)] = x_pad[n, c, i stride + kh, j stride + kw]; x: (N, C, H, W) ->
+    cols: (C HH WW, H_out W_out N), H_out and W_out floored. One strided slice copy per kernel offset."""
     xp, (N, C, H, W) = array_module(x), x.shape
     H_out, W_out = _out_size(H, W, HH, WW, stride, pad)
-    x_t = x.transpose(1, 0, 2, 3)                                        # (C, N, H, W): a view
-    if pad:
-        x_pad = xp.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=x.dtype)
-        x_pad[:, :, pad:pad + H, pad:pad + W] = x_t
-    else:
-        x_pad = x_t
-    cols = xp.empty((C, HH, WW, N, H_out, W_out), dtype=x.dtype)
+    x_pad = (xp.zeros if pad else xp.empty)((C, H + 2 * pad, W + 2 * pad, N), dtype=x.dtype)
+    x_pad[:, pad:pad + H, pad:pad + W] = x.transpose(1, 2, 3, 0)         # (C, H, W, N): the batch innermost
+    cols = xp.empty((C, HH, WW, H_out, W_out, N), dtype=x.dtype)
     for kh in range(HH):
         for kw in range(WW):                                             # the windows' (kh, kw) pixels, all at once
-            cols[:, kh, kw] = x_pad[:, :, kh:kh + stride * (H_out - 1) + 1:stride,
+            cols[:, kh, kw] = x_pad[:, kh:kh + stride * (H_out - 1) + 1:stride,
                                     kw:kw + stride * (W_out - 1) + 1:stride]
-    return cols.reshape(C * HH * WW, N * H_out * W_out)
+    return cols.reshape(C * HH * WW, H_out * W_out * N)
 
 
 def col2im(cols, x_shape, HH, WW, stride=1, pad=0):
-    """The adjoint of im2col: x[n, c, h, w] = sum of cols[(c, kh, kw), (n, i, j)] over h + pad = i stride + kh,
-    w + pad = j stride + kw; cols: (C HH WW, N H_out W_out) -> x: (N, C, H, W). One slice addition per offset."""
+    """The adjoint of im2col: x[n, c, h, w] = sum of cols[(c, kh, kw), (i, j, n)] over h + pad = i stride + kh,
+    w + pad = j stride + kw; cols: (C HH WW, H_out W_out N) -> x: (N, C, H, W). One slice addition per offset."""
     xp, (N, C, H, W) = array_module(cols), x_shape
     H_out, W_out = _out_size(H, W, HH, WW, stride, pad)
-    if cols.shape != (C * HH * WW, N * H_out * W_out):
-        raise ShapeError(f"cols must have shape (C HH WW, N H_out W_out) = {(C * HH * WW, N * H_out * W_out)} "
+    if cols.shape != (C * HH * WW, H_out * W_out * N):
+        raise ShapeError(f"cols must have shape (C HH WW, H_out W_out N) = {(C * HH * WW, H_out * W_out * N)} "
                          f"for x of shape {tuple(x_shape)}, got {cols.shape}")
-    cols6 = cols.reshape(C, HH, WW, N, H_out, W_out)
-    x_pad = xp.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=cols.dtype)
+    cols6 = cols.reshape(C, HH, WW, H_out, W_out, N)
+    x_pad = xp.zeros((C, H + 2 * pad, W + 2 * pad, N), dtype=cols.dtype)
     for kh in range(HH):
         for kw in range(WW):                                             # no pixel twice within one slice
-            x_pad[:, :, kh:kh + stride * (H_out - 1) + 1:stride,
+            x_pad[:, kh:kh + stride * (H_out - 1) + 1:stride,
                   kw:kw + stride * (W_out - 1) + 1:stride] += cols6[:, kh, kw]
-    return xp.ascontiguousarray(x_pad[:, :, pad:pad + H, pad:pad + W].transpose(1, 0, 2, 3))
+    return xp.ascontiguousarray(x_pad[:, pad:pad + H, pad:pad + W].transpose(3, 0, 1, 2))
 
 
 def _check_bias(b, n, what):
@@ -171,10 +170,10 @@ def conv2d_forward(x, w, b, stride=1, pad=0, drop_remainder=False):
     N, F, H_out, W_out = conv2d_output_shape(x.shape, w.shape, stride, pad, drop_remainder)
     _check_bias(b, F, "F")
     HH, WW = w.shape[2:]
-    cols = im2col(x, HH, WW, stride, pad)                                # (C HH WW, N H_out W_out)
-    out2 = w.reshape(F, -1) @ cols                                       # (F, N H_out W_out)
+    cols = im2col(x, HH, WW, stride, pad)                                # (C HH WW, H_out W_out N)
+    out2 = w.reshape(F, -1) @ cols                                       # (F, H_out W_out N)
     out = xp.empty((N, F, H_out, W_out), dtype=out2.dtype)               # x's and w's dtype; b is cast
-    xp.add(out2.reshape(F, N, H_out, W_out).transpose(1, 0, 2, 3), b.reshape(1, F, 1, 1), out=out)
+    xp.add(out2.reshape(F, H_out, W_out, N).transpose(3, 0, 1, 2), b.reshape(1, F, 1, 1), out=out)
     return out, (x.shape, w, cols, stride, pad)
 
 
@@ -184,7 +183,7 @@ def conv2d_backward(dout, cache, need_dx=True):
     x_shape, w, cols, stride, pad = cache
     F, _, HH, WW = w.shape
     _check_dout(dout, (x_shape[0], F, *_out_size(*x_shape[2:], HH, WW, stride, pad)))
-    dout2 = dout.transpose(1, 0, 2, 3).reshape(F, -1)                   # (F, N H_out W_out): a copy
+    dout2 = dout.transpose(1, 2, 3, 0).reshape(F, -1)                   # (F, H_out W_out N): a copy
     dw = (dout2 @ cols.T).reshape(w.shape)
     db = dout.sum(axis=(0, 2, 3))
     dx = col2im(w.reshape(F, -1).T @ dout2, x_shape, HH, WW, stride, pad) if need_dx else None
@@ -197,8 +196,8 @@ def conv_transpose2d_forward(x, w, b, stride=1, pad=0, output_padding=0):
     N, C_out, H_out, W_out = conv_transpose2d_output_shape(x.shape, w.shape, stride, pad, output_padding)
     _check_bias(b, C_out, "C_out")
     C_in, _, HH, WW = w.shape
-    x2 = x.transpose(1, 0, 2, 3).reshape(C_in, -1)                      # (C_in, N H W): a copy
-    cols = w.reshape(C_in, -1).T @ x2                                    # (C_out HH WW, N H W)
+    x2 = x.transpose(1, 2, 3, 0).reshape(C_in, -1)                      # (C_in, H W N): a copy
+    cols = w.reshape(C_in, -1).T @ x2                                    # (C_out HH WW, H W N)
     out = col2im(cols, (N, C_out, H_out, W_out), HH, WW, stride, pad)   # a new array: the bias goes in place
     out += b.reshape(1, C_out, 1, 1)
     return out, (x.shape, x2, w, stride, pad, (N, C_out, H_out, W_out))
@@ -210,10 +209,10 @@ def conv_transpose2d_backward(dout, cache, need_dx=True):
     x_shape, x2, w, stride, pad, out_shape = cache
     _check_dout(dout, out_shape)
     (N, C_in, H, W), HH, WW = x_shape, w.shape[2], w.shape[3]
-    D = im2col(dout, HH, WW, stride, pad)                                # (C_out HH WW, N H W)
+    D = im2col(dout, HH, WW, stride, pad)                                # (C_out HH WW, H W N)
     dw = (x2 @ D.T).reshape(w.shape)
     db = dout.sum(axis=(0, 2, 3))
     if not need_dx:
         return None, dw, db
-    dx = (w.reshape(C_in, -1) @ D).reshape(C_in, N, H, W).transpose(1, 0, 2, 3)
+    dx = (w.reshape(C_in, -1) @ D).reshape(C_in, H, W, N).transpose(3, 0, 1, 2)
     return array_module(dx).ascontiguousarray(dx), dw, db

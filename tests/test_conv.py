@@ -79,9 +79,9 @@ def test_im2col_lays_each_window_out_as_a_column(rng):
     x, s, p = rng.standard_normal((2, 3, 5, 4)), 2, 1
     cols = im2col(x, 3, 2, s, p)
     x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    assert cols.shape == (3 * 3 * 2, 2 * 3 * 3)
+    assert cols.shape == (3 * 3 * 2, 3 * 3 * 2)                         # (C HH WW, H_out W_out N)
     for (c, kh, kw), row in zip(np.ndindex(3, 3, 2), cols):
-        for (n, i, j), v in zip(np.ndindex(2, 3, 3), row):
+        for (i, j, n), v in zip(np.ndindex(3, 3, 2), row):
             assert v == x_pad[n, c, i * s + kh, j * s + kw]
 
 
