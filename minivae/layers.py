@@ -47,22 +47,24 @@ def dense_backward(dy, cache, need_dx=True):
     return dx, dW, db
 
 
-def init_weight(rng, d_in, d_out, scheme, dtype):
-    """Draw W of shape (d_in, d_out).
+def init_weight(rng, d_in, d_out, scheme, dtype, shape=None):
+    """Draw W of shape (d_in, d_out), or of ``shape`` with fan-in d_in and fan-out d_out
+    (a convolution's (F, C, HH, WW): d_in = C HH WW, d_out = F HH WW).
 
     ``uniform``: U(-a, a) with a = 1 / sqrt(d_in), the default of PyTorch's nn.Linear
     (with it the pytorch/examples VAE reaches its published test loss).
     ``he``: N(0, 2 / d_in), for ReLU-like activations (He et al. 2015).
     ``xavier``: U(-a, a) with a = sqrt(6 / (d_in + d_out)) (Glorot & Bengio 2010).
     """
+    shape = (d_in, d_out) if shape is None else tuple(shape)
     if scheme == "uniform":
         a = 1.0 / math.sqrt(d_in)
-        W = rng.uniform(-a, a, size=(d_in, d_out)).astype(dtype)
+        W = rng.uniform(-a, a, size=shape).astype(dtype)
     elif scheme == "he":
-        W = rng.standard_normal((d_in, d_out), dtype=dtype) * math.sqrt(2.0 / d_in)
+        W = rng.standard_normal(shape, dtype=dtype) * math.sqrt(2.0 / d_in)
     elif scheme == "xavier":
         a = math.sqrt(6.0 / (d_in + d_out))
-        W = rng.uniform(-a, a, size=(d_in, d_out)).astype(dtype)
+        W = rng.uniform(-a, a, size=shape).astype(dtype)
     else:
         raise ConfigError(f"unknown init scheme {scheme!r}; expected one of {INIT_SCHEMES}")
     return W.astype(dtype, copy=False)

@@ -19,7 +19,7 @@ from minivae.datasets import load_data
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
-BENCHES = ["bench nll", "bench paired", "bench variants", "bench faults", "bench gpu-check"]
+BENCHES = ["bench nll", "bench paired", "bench variants", "bench faults", "bench conv", "bench gpu-check"]
 ALL = [*COMMANDS, *BENCHES, "assignments build", "assignments source"]
 
 

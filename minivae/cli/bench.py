@@ -1,4 +1,4 @@
-"""``python -m minivae bench [nll|paired|variants|faults|gpu-check] ...``: the benchmarks, one command.
+"""``python -m minivae bench [nll|paired|variants|faults|conv|gpu-check] ...``: the benchmarks, one command.
 
 Bare ``bench`` is the VAE (or ``--model gan``) speed benchmark of
 :mod:`minivae.bench`; each subcommand is a benchmark module with
@@ -18,9 +18,11 @@ BENCHMARKS = {"nll": ("nll", "Burda et al.'s VAE for a time budget, then its k-s
               "variants": ("variants", "the training step of every model variant, side by side"),
               "paired": ("paired", "the test-NLL differences between bench nll runs, with paired standard errors"),
               "faults": ("faults", "kill training at random moments, resume it, count the identical endings"),
+              "conv": ("conv", "the convolution layers' forward + backward time, split, against PyTorch eager"),
               "gpu-check": ("gpu.check", "everything that needs a GPU, in one command")}
 #: what each benchmark's one example adds to ``python -m minivae bench NAME``
-EXAMPLE_ARGS = {"gpu-check": " --out runs/gpu-check", "paired": " runs/nll-diagonal runs/nll-iaf"}
+EXAMPLE_ARGS = {"gpu-check": " --out runs/gpu-check", "conv": " --vs torch",
+                "paired": " runs/nll-diagonal runs/nll-iaf"}
 EXAMPLES = """examples:
   OPENBLAS_NUM_THREADS=1 python -m minivae bench --epochs 3
   python -m minivae bench nll --time-budget 600 --k 5000
@@ -32,7 +34,7 @@ def _module(name):
 
 
 def add_parser(sub):
-    p = sub.add_parser("bench", help="speed benchmarks; nll, paired, variants, faults, gpu-check",
+    p = sub.add_parser("bench", help="speed benchmarks; nll, paired, variants, faults, conv, gpu-check",
                        description="how fast minivae trains, against the machine and against PyTorch; with a "
                                    "subcommand, one of the other benchmarks", epilog=EXAMPLES)
     _module(None).add_arguments(p)

@@ -4,8 +4,9 @@ A GPU machine is lent for minutes, so one prepared command checks it all,
 each part in a child process with its own time limit (a hang costs that
 part, not the lease):
 
-    tests   pytest -rs on tests/test_kernels.py, tests/test_gpu_backend.py and
-            tests/test_nvcc.py (every GPU-marked test is in them): pass, fail
+    tests   pytest -rs on tests/test_kernels.py, tests/test_gpu_backend.py,
+            tests/test_nvcc.py and tests/test_conv_layers.py (the convolution
+            layers on CuPy against NumPy): pass, fail
             and skip counts from pytest's JUnit XML
     train   one epoch of the pytorch/examples VAE on CuPy and on NumPy, same
             weights, data order and eps: the losses must agree to float32
@@ -42,7 +43,7 @@ import numpy
 
 PARTS = ("tests", "train", "bench")
 LIMITS = {"tests": 150, "train": 60, "bench": 150}      # seconds: 6 minutes in all, at most
-TEST_FILES = ("tests/test_kernels.py", "tests/test_gpu_backend.py", "tests/test_nvcc.py")
+TEST_FILES = ("tests/test_kernels.py", "tests/test_gpu_backend.py", "tests/test_nvcc.py", "tests/test_conv_layers.py")
 #: float32 agreement of the CuPy and NumPy epochs. One step's loss differs by the order of the sums in the
 #: products (~1e-6 relative; tests/test_gpu_backend.py allows 1e-5). After that, Adam moves every weight by
 #: about lr whatever its gradient's size, so rounding-sized differences grow: perturbing the initial
