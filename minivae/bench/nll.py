@@ -84,7 +84,7 @@ def add_arguments(p):
     design = p.add_argument_group("design points of the one-layer VAE (HY-673 lecture 10)")
     add_renyi_args(design)
     add_design_args(design)
-    add_layers_args(p.add_argument_group("two stochastic layers (Burda et al.'s second architecture)"))
+    add_layers_args(p.add_argument_group("two stochastic layers (Burda et al.'s second architecture)"), sizes=False)
     p.set_defaults(one_layer_only=one_layer_flags(design))
     p.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
                    help="the decoder's likelihood (gaussian: with --variance)")

@@ -98,12 +98,17 @@ BURDA_TWO_LAYER = dict(hidden_dims=(200, 200), latent_dim=100, hidden_dims2=(100
                        activation="tanh", init="auto")
 
 
-def add_layers_args(group):
-    """--layers 1|2 and the second stochastic layer's sizes (:class:`minivae.TwoLayerVAE`)."""
+def add_layers_args(group, sizes=True):
+    """--layers 1|2 and the second stochastic layer's sizes (:class:`minivae.TwoLayerVAE`).
+
+    ``sizes``: the command has --hidden-dims and --latent-dim (``train``), which the help then names.
+    """
+    burda = ("with their sizes where a flag is not given (--hidden-dims 200 200 --latent-dim 100 --hidden-dims2 "
+             "100 100 --latent-dim2 50, tanh, init auto)" if sizes else "784-200-200-100 and 100-100-50 "
+             "where --hidden-dims2 and --latent-dim2 are not given, tanh, init auto")
     group.add_argument("--layers", type=int, choices=(1, 2), default=1,
                        help="stochastic layers: 1, the VAE; 2, z1 and z2 (Burda et al. 2015: q(z1|x) q(z2|z1), "
-                            "p(z2) p(z1|z2) p(x|z1)), with their sizes where a flag is not given (--hidden-dims 200 "
-                            "200 --latent-dim 100 --hidden-dims2 100 100 --latent-dim2 50, tanh, init auto)")
+                            f"p(z2) p(z1|z2) p(x|z1)), {burda}")
     group.add_argument("--hidden-dims2", type=int, nargs="*", default=None, metavar="H",
                        help="with --layers 2: q(z2|z1)'s hidden sizes (p(z1|z2) mirrors them); none given: 100 100")
     group.add_argument("--latent-dim2", type=int, default=None, metavar="M2",
