@@ -119,3 +119,9 @@ def test_a_conv_run_resumed_after_1_epoch_is_the_run_of_2(run2, tmp_path):
     assert main(["train", "--resume", str(tmp_path), "--epochs", "2", "--quiet", "--no-figures"]) == 0
     a, b = load_checkpoint(run2 / "model.npz")[1], load_checkpoint(tmp_path / "model.npz")[1]
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_train_arch_conv_with_a_per_pixel_output_bias_is_a_one_line_error(tmp_path, capsys):
+    assert main([*OPTS, "--epochs", "1", "--output-bias", "data", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--output-bias zero" in err and "\n" not in err and "Traceback" not in err

@@ -262,7 +262,8 @@ class VAE(VAEInference, Model):
         for ``variance="network"``; a Bernoulli's logit of the clipped mean), so that with the small initial
         weights the first reconstructions are the mean image, not grey (as in Burda et al.'s code)."""
         if self.config.arch == "conv":
-            raise ConfigError("init_output_bias sets one bias per pixel; arch='conv' has one per channel")
+            raise ConfigError("init_output_bias (--output-bias data) sets one bias per pixel; arch='conv' "
+                              "has one per channel: use --output-bias zero")
         mean_image = self.xp.asarray(self.as_images(x).mean(axis=0, dtype="float64"))
         self.decoder.layers[-1].params["b"][:self.config.input_dim] = self.observation.link(mean_image, floor)
         return self
