@@ -206,7 +206,8 @@ class MLP:
 def pack_parameters(parts, extra=(), backend=None, dtype="float32"):
     """One flat buffer for all the parameters of ``parts``, one for their gradients.
 
-    parts: [(prefix, Dense or MLP)]; extra: [(name, array)] parameters that
+    parts: [(prefix, Dense or MLP)], or a part with ``named_layers()`` (a
+    :class:`minivae.models.conv_nets.ConvEncoder`: ``"encoder.conv0.W"``); extra: [(name, array)] parameters that
     belong to no layer (e.g. ``decoder.logvar``). Returns ``(params, grads)``,
     dicts of dotted names (``"encoder.0.W"``, ``"mu.b"``) in that order, each
     array a view of one contiguous buffer; the layers hold the same views, so
@@ -216,8 +217,9 @@ def pack_parameters(parts, extra=(), backend=None, dtype="float32"):
     xp = get_backend(backend).xp
     slots = []                                           # (name, Dense or None, key, initial value)
     for prefix, part in parts:
-        layers = [(f"{prefix}.{i}.", d) for i, d in enumerate(part.layers)] if isinstance(part, MLP) \
-            else [(f"{prefix}.", part)]
+        named = part.named_layers() if hasattr(part, "named_layers") else \
+            list(enumerate(part.layers)) if isinstance(part, MLP) else [(None, part)]
+        layers = [(f"{prefix}." if i is None else f"{prefix}.{i}.", d) for i, d in named]
         slots += [(pre + key, d, key, v) for pre, d in layers for key, v in d.params.items()]
     slots += [(name, None, None, v) for name, v in extra]
     params, grads = {}, {}

@@ -11,12 +11,13 @@
     --mmd-weight LAMBDA [--mmd-kernel imq|rbf]   InfoVAE / MMD-VAE (with --kl-weight, i.e. --beta)
     --vr-alpha A | --vr-max         the Rényi bound over --iwae-k K samples (Li & Turner 2016)
     --decoder-skip                  z enters every decoder layer (Dieng et al. 2019's skip decoder)
+    --arch mlp|conv                 dense encoder and decoder, or convolutional ones (minivae.models.conv_nets)
     --layers 2 [--hidden-dims2 H.. --latent-dim2 M2]   two stochastic layers (Burda et al. 2015), alone
 """
 from __future__ import annotations
 
 from ..errors import ConfigError
-from ..models.vae_config import FLOWS, LATENTS, MMD_KERNELS, POSTERIORS, PRIORS, VARIANCES
+from ..models.vae_config import ARCHS, FLOWS, LATENTS, MMD_KERNELS, POSTERIORS, PRIORS, VARIANCES
 from .parser import given
 
 
@@ -39,6 +40,9 @@ def add_design_args(group, variance=True):
     group.add_argument("--decoder-skip", action="store_true",
                        help="z enters every decoder layer, the output layer included (Dieng et al. 2019: a remedy "
                             "for posterior collapse); needs --hidden-dims")
+    group.add_argument("--arch", choices=ARCHS, default="mlp",
+                       help="encoder and decoder: dense layers (mlp), or two stride-2 convolutions before the "
+                            "--hidden-dims layers and two transposed convolutions after the decoder's (conv)")
     if variance:
         group.add_argument("--variance", choices=VARIANCES, default=None,
                            help="Gaussian decoder variance: fixed (--obs-logvar), pixel (learned per pixel, as "
@@ -77,7 +81,8 @@ DISCRETE_AND_LOSS = ("latent", "categories", "temperature", "temperature_min", "
 def design_kwargs(a):
     """The VAE keyword arguments of the parsed design-point flags."""
     kw = dict(posterior=a.posterior, flow=a.flow, flow_steps=a.flow_steps, iaf_hidden=a.iaf_hidden,
-              prior=a.prior, prior_components=a.prior_components, decoder_skip=a.decoder_skip)
+              prior=a.prior, prior_components=a.prior_components, decoder_skip=a.decoder_skip,
+              arch=a.arch)
     kw.update({k: getattr(a, k) for k in DISCRETE_AND_LOSS if hasattr(a, k)})
     if getattr(a, "variance", None) is not None:
         kw["variance"] = a.variance

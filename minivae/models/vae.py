@@ -30,7 +30,8 @@ covariance or a planar flow; ``flow.{t}.*`` an IAF's MADEs), ``prior.*`` for a l
 ``decoder.{i}.W/b`` for every decoder layer including the output layer
 (and ``decoder.{i}.U``, z's weights into layer i >= 1 of a skip decoder,
 ``decoder_skip``: :mod:`minivae.models.skip_decoder`), and
-``decoder.logvar`` for a learned per-pixel variance.
+``decoder.logvar`` for a learned per-pixel variance; ``arch="conv"`` names its
+layers ``encoder.conv0.W`` .. ``decoder.deconv1.W`` (:mod:`minivae.models.conv_nets`).
 """
 from __future__ import annotations
 
@@ -49,13 +50,14 @@ from .observation import make_observation
 from ..layers import MLP, pack_parameters
 from ..mmd import mmd, mmd_backward
 from .base import Model
+from .conv_nets import ConvDecoder, ConvEncoder
 from .skip_decoder import SkipMLP
 from .vae_inference import VAEInference
 from ..optim import make_optimizer
 
 
 class VAE(VAEInference, Model):
-    """A VAE with MLP encoder and decoder. See the module docstring for the math.
+    """A VAE with MLP (or, ``arch="conv"``, convolutional) encoder and decoder. See the module docstring for the math.
 
     Its parts: ``encoder``, ``latent`` (q(z|x) and p(z)), ``decoder``,
     ``observation`` (p(x|z)) and ``labels`` (for a CVAE). Options: every
@@ -76,7 +78,7 @@ class VAE(VAEInference, Model):
                  min_obs_logvar=None, posterior="diagonal", flow=None, flow_steps=10, iaf_hidden=None,
                  prior="standard", prior_components=None, variance="fixed", latent="gaussian", categories=10,
                  temperature=1.0, temperature_min=0.5, anneal_rate=3e-5, straight_through=False, mmd_weight=0.0,
-                 mmd_kernel="imq", vr_alpha=None, vr_max=False, decoder_skip=False, backend=None):
+                 mmd_kernel="imq", vr_alpha=None, vr_max=False, decoder_skip=False, arch="mlp", backend=None):
         self.config = c = VAEConfig(
             input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim, likelihood=likelihood,
             activation=activation, beta=beta, dtype=dtype, num_classes=num_classes, free_bits=free_bits,
@@ -86,7 +88,7 @@ class VAE(VAEInference, Model):
             categories=categories,
             temperature=temperature, temperature_min=temperature_min, anneal_rate=anneal_rate,
             straight_through=straight_through, mmd_weight=mmd_weight, mmd_kernel=mmd_kernel, vr_alpha=vr_alpha,
-            vr_max=vr_max, decoder_skip=decoder_skip)
+            vr_max=vr_max, decoder_skip=decoder_skip, arch=arch)
         self.seed = seed
         self.backend = get_backend(backend)
         self.xp, self.dtype = self.backend.xp, numpy.dtype(c.dtype)
@@ -94,13 +96,19 @@ class VAE(VAEInference, Model):
         init_rng = numpy.random.default_rng(seed)  # same initial weights on every backend
         n_cls = c.num_classes or 0
         h_dim = c.hidden_dims[-1] if c.hidden_dims else c.input_dim + n_cls
-        self.encoder = MLP([c.input_dim + n_cls, *c.hidden_dims], c.activation, init_rng, self.backend,
-                           c.dtype, final_activation=c.activation, init=c.init)
+        if c.arch == "conv":                                                        # conv_nets's sizes
+            self.encoder = ConvEncoder(c.hidden_dims, c.activation, init_rng, self.backend, c.dtype, c.init)
+            h_dim = self.encoder.out_dim
+        else:
+            self.encoder = MLP([c.input_dim + n_cls, *c.hidden_dims], c.activation, init_rng, self.backend,
+                               c.dtype, final_activation=c.activation, init=c.init)
         self.latent = Latent(c, h_dim, init_rng, self.backend, c.dtype)
         self.observation = make_observation(c, self.backend, self.dtype)             # p(x|z)
         decoder_sizes = [c.code_size + n_cls, *reversed(c.hidden_dims), c.input_dim * self.observation.outputs]
-        self.decoder = (SkipMLP if c.decoder_skip else MLP)(decoder_sizes, c.activation, init_rng, self.backend,
-                                                             c.dtype, init=c.init)
+        self.decoder = ConvDecoder(c.code_size, c.hidden_dims, c.activation, init_rng, self.backend, c.dtype,
+                                   c.init) if c.arch == "conv" else \
+            (SkipMLP if c.decoder_skip else MLP)(decoder_sizes, c.activation, init_rng, self.backend, c.dtype,
+                                                 init=c.init)
         parts = [("encoder", self.encoder), *self.latent.parts(), ("decoder", self.decoder)]
         if self.observation.params:                                                 # decoder.logvar
             parts.append(("decoder", self.observation))
@@ -181,7 +189,7 @@ class VAE(VAEInference, Model):
         dz = dz.reshape(k["z_shape"])
         if c.mmd_weight > 0:
             dz = dz + mmd_backward(c.mmd_weight, k["mmd"])
-        hidden, pseudo = bool(c.hidden_dims), self.latent.pseudo
+        hidden, pseudo = bool(self.encoder.layers), self.latent.pseudo
         dh = self.latent.backward(dz, dkl, buf, need_dx=hidden or bool(pseudo))
         if hidden:
             dh = self.encoder.backward(dh, need_dx=bool(pseudo))
@@ -253,6 +261,9 @@ class VAE(VAEInference, Model):
         """Start the decoder at the data's per-pixel marginal: output bias b = link(mean_n x_n) (the means' half
         for ``variance="network"``; a Bernoulli's logit of the clipped mean), so that with the small initial
         weights the first reconstructions are the mean image, not grey (as in Burda et al.'s code)."""
+        if self.config.arch == "conv":
+            raise ConfigError("init_output_bias (--output-bias data) sets one bias per pixel; arch='conv' "
+                              "has one per channel: use --output-bias zero")
         mean_image = self.xp.asarray(self.as_images(x).mean(axis=0, dtype="float64"))
         self.decoder.layers[-1].params["b"][:self.config.input_dim] = self.observation.link(mean_image, floor)
         return self
@@ -286,7 +297,7 @@ class VAE(VAEInference, Model):
         """The options that differ from the plain VAE's posterior, prior and variance (for repr and reports)."""
         c, d = self.config, {}
         for key, plain in (("posterior", "diagonal"), ("flow", None), ("prior", "standard"), ("variance", "fixed"),
-                           ("decoder_skip", False)):
+                           ("decoder_skip", False), ("arch", "mlp")):
             if getattr(c, key) != plain:
                 d[key] = getattr(c, key)
         if c.flow:

@@ -21,6 +21,8 @@ PRIORS = ("standard", "mog", "vamp")
 DEFAULT_COMPONENTS = {"standard": 0, "mog": 10, "vamp": 500}
 #: z: a Gaussian vector, or M categorical variables of K classes relaxed by Gumbel-softmax (:mod:`minivae.gumbel`)
 LATENTS = ("gaussian", "categorical")
+#: the encoder and decoder: dense layers, or convolutions (:mod:`minivae.models.conv_nets`, 28 x 28 images)
+ARCHS = ("mlp", "conv")
 #: the kernels of the MMD term (:mod:`minivae.mmd`)
 MMD_KERNELS = ("imq", "rbf")
 
@@ -60,6 +62,11 @@ class VAEConfig:
     ``decoder_skip``: z (with the label of a CVAE) enters every decoder layer,
     h_l = act(h_{l-1} W_l + z U_l + b_l) (:mod:`minivae.models.skip_decoder`);
     it needs hidden layers (a linear VAE's decoder is one layer on z already).
+
+    ``arch="conv"``: two stride-2 convolutions before the dense layers of
+    hidden_dims, two transposed convolutions after the decoder's
+    (:mod:`minivae.models.conv_nets`); for 784-pixel images, a Bernoulli or
+    fixed-variance Gaussian decoder, no labels and no skip decoder.
     """
 
     input_dim: int = 784                    # D, pixels per image
@@ -94,6 +101,7 @@ class VAEConfig:
     vr_alpha: float | None = None           # alpha of the Rényi bound over the iwae_k samples (None: IWAE's, 0)
     vr_max: bool = False                    # VR-max: the largest of the iwae_k log-weights (alpha -> -inf)
     decoder_skip: bool = False              # z enters every decoder layer (Dieng et al. 2019's skip decoder)
+    arch: str = "mlp"                       # encoder and decoder: "mlp" (dense) or "conv" (convolutions)
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -123,6 +131,19 @@ class VAEConfig:
         if self.decoder_skip and not self.hidden_dims:
             raise ConfigError("decoder_skip passes z to every decoder layer after the first: it needs hidden_dims "
                               "(a linear VAE's decoder is a single layer on z)")
+        self._check_arch()
+
+    def _check_arch(self):
+        if self.arch not in ARCHS:
+            raise ConfigError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.arch == "mlp":
+            return
+        clash = {k: getattr(self, k) for k, plain in (("input_dim", 784), ("num_classes", None),
+                                                      ("decoder_skip", False), ("variance", "fixed"))
+                 if getattr(self, k) != plain}
+        if clash:
+            raise ConfigError(f"arch='conv' takes 28 x 28 images (input_dim=784) without labels, a skip decoder or "
+                              f"a learned variance; got {clash}")
 
     def _check_design_points(self, set_):
         if self.posterior not in POSTERIORS:
